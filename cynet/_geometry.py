@@ -1,0 +1,132 @@
+"""Output sizes and padding of convolution and pooling, with PyTorch's rules."""
+from dataclasses import dataclass
+
+from ._args import as_int, as_pair
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything the conv kernels need; pads are (top, bottom) and (left, right)."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    F: int
+    groups: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pb: int
+    pl: int
+    pr: int
+    dh: int
+    dw: int
+    OH: int
+    OW: int
+
+    @property
+    def out_shape(self):
+        return (self.N, self.F, self.OH, self.OW)
+
+    @property
+    def is_pointwise(self):
+        """A 1x1, stride-1, unpadded convolution: the input already is the column matrix."""
+        return (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not (
+            self.pt or self.pb or self.pl or self.pr
+        )
+
+
+def _conv_padding(padding, kernel, dilation, stride):
+    """((top, bottom), (left, right)) from an int, a pair, "same" or "valid"."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(
+                    f"padding='same' requires stride 1, got stride={stride}; "
+                    f"give the padding as numbers instead"
+                )
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))  # extra at bottom/right
+            return tuple(pads)
+        raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got {padding!r}")
+    ph, pw = as_pair(padding, "padding", 0)
+    return (ph, ph), (pw, pw)
+
+
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
+    N, C, H, W = x_shape
+    F, Cg, kh, kw = w_shape
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if min(kh, kw) < 1:
+        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
+    if F < 1 or Cg < 1:
+        raise ValueError(f"weight must have at least one input and output channel, got shape {w_shape}")
+    if Cg * groups != C:
+        raise ValueError(
+            f"weight shape {w_shape} with groups={groups} expects {Cg * groups} input channels, "
+            f"but x has {C} (x shape {x_shape})"
+        )
+    if F % groups:
+        raise ValueError(f"groups={groups} must divide out_channels={F} (weight shape {w_shape})")
+    stride = as_pair(stride, "stride", 1)
+    dilation = as_pair(dilation, "dilation", 1)
+    (pt, pb), (pl, pr) = _conv_padding(padding, (kh, kw), dilation, stride)
+    eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    padded_h, padded_w = H + pt + pb, W + pl + pr
+    if eff_h > padded_h or eff_w > padded_w:
+        raise ValueError(
+            f"the (dilated) kernel {eff_h}x{eff_w} of weight {w_shape} is larger than the "
+            f"padded input {padded_h}x{padded_w} of x {x_shape}"
+        )
+    OH = (padded_h - eff_h) // stride[0] + 1
+    OW = (padded_w - eff_w) // stride[1] + 1
+    return ConvGeometry(N, C, H, W, F, groups, kh, kw, *stride, pt, pb, pl, pr, *dilation, OH, OW)
+
+
+def pool_output_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's rule; with ceil_mode a last window starting in the end padding is dropped."""
+    eff = d * (k - 1) + 1
+    out = (size + 2 * p - eff + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out_hw: tuple
+
+
+def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel = as_pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else as_pair(stride, "stride", 1)
+    padding = as_pair(padding, "padding", 0)
+    dilation = as_pair(dilation, "dilation", 1)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(
+            f"padding {padding} must be at most half of kernel_size {kernel}"
+        )
+    H, W = x_shape[2], x_shape[3]
+    out = tuple(
+        pool_output_size(n, k, s, p, d, ceil_mode)
+        for n, k, s, p, d in zip((H, W), kernel, stride, padding, dilation)
+    )
+    if min(out) < 1:
+        raise ValueError(
+            f"kernel_size {kernel} with dilation {dilation} is larger than the padded input "
+            f"{H + 2 * padding[0]}x{W + 2 * padding[1]} (shape {tuple(x_shape)})"
+        )
+    return PoolGeometry(kernel, stride, padding, dilation, out)

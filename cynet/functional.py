@@ -1,0 +1,250 @@
+"""Convolution and pooling, forward and backward: NumPy in, NumPy out.
+
+The semantics are those of ``torch.nn.functional.conv2d / max_pool2d / avg_pool2d``:
+NCHW layout, weights ``(out_channels, in_channels // groups, kh, kw)``, float32 or
+float64 (results in the input dtype). Inputs are never modified; results are new
+C-contiguous arrays.
+
+This module checks arguments and allocates outputs; the per-element work runs in the
+Cython kernels (``cynet._im2col``, ``cynet._pool``) and the matrix products in numpy's
+BLAS, on bounded workspaces that are reused between calls.
+"""
+import numpy as np
+
+from . import _im2col, _pool
+from ._args import (
+    as_bool,
+    as_float_array,
+    as_float_arrays,
+    as_index_array,
+    as_shape4,
+    check_ndim,
+)
+from ._geometry import conv_geometry, pool_geometry
+from ._threads import get_num_threads
+from ._workspace import COL_BUDGET, workspace
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+]
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=None):
+    """Checked contiguous arrays and the geometry of one convolution."""
+    named = [("x", x), ("weight", weight), ("bias", bias)]
+    if grad_out is not None:
+        named.append(("grad_out", grad_out))
+    x, weight, bias, *rest = as_float_arrays(*named)
+    check_ndim(x, "x", 4, "(N, C, H, W)")
+    check_ndim(weight, "weight", 4, "(out_channels, in_channels // groups, kh, kw)")
+    geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    if bias is not None and bias.shape != (geo.F,):
+        raise ValueError(f"bias must have shape ({geo.F},) to match weight {weight.shape}, got {bias.shape}")
+    if rest and rest[0].shape != geo.out_shape:
+        raise ValueError(
+            f"grad_out has shape {rest[0].shape}, but the forward output has shape {geo.out_shape}"
+        )
+    return x, weight, bias, (rest[0] if rest else None), geo
+
+
+def _chunk_size(geo):
+    """Samples per chunk so that the largest column/row buffer stays within budget."""
+    per_sample = max(geo.C * geo.kh * geo.kw, geo.F) * geo.OH * geo.OW
+    return max(1, min(geo.N, COL_BUDGET // max(per_sample, 1)))
+
+
+def _im2col_args(geo):
+    return (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw, geo.OH, geo.OW)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C // groups, kh, kw).
+
+    ``padding`` is an int, an (h, w) pair, ``"valid"`` or ``"same"`` (stride 1 only; for
+    an even kernel the extra row/column of zeros goes at the bottom/right).
+    Returns ``y`` of shape (N, F, OH, OW).
+    """
+    x, weight, bias, _, geo = _conv_args(x, weight, bias, stride, padding, dilation, groups)
+    G, F, P = geo.groups, geo.F, geo.OH * geo.OW
+    n_threads = get_num_threads()
+    y = np.empty(geo.out_shape, dtype=x.dtype)
+    w_mat = weight.reshape(G, F // G, -1)
+    if geo.is_pointwise:
+        np.matmul(w_mat, x.reshape(geo.N, G, geo.C // G, P), out=y.reshape(geo.N, G, F // G, P))
+        if bias is not None:
+            y += bias[:, None, None]
+        return y
+    K = w_mat.shape[2] * G
+    no_bias = np.empty(0, dtype=x.dtype)
+    B = _chunk_size(geo)
+    for n0 in range(0, geo.N, B):
+        b = min(B, geo.N - n0)
+        col = workspace("col", (K, b * P), x.dtype)
+        rows = workspace("rows", (F, b * P), x.dtype)
+        _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), n_threads)
+        np.matmul(w_mat, col.reshape(G, K // G, b * P), out=rows.reshape(G, F // G, b * P))
+        _im2col.rows_to_batch(rows, y[n0:n0 + b].reshape(b, F, P),
+                              no_bias if bias is None else bias, n_threads)
+    return y
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    bias=True, input_grad=True):
+    """Gradients of :func:`conv2d` given ``grad_out`` = dL/dy.
+
+    Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_bias`` is None when
+    ``bias=False`` and ``grad_x`` is None when ``input_grad=False`` (a first layer).
+    """
+    bias = as_bool(bias, "bias")
+    input_grad = as_bool(input_grad, "input_grad")
+    x, weight, _, grad_out, geo = _conv_args(
+        x, weight, None, stride, padding, dilation, groups, grad_out=grad_out
+    )
+    G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
+    n_threads = get_num_threads()
+    w_mat = weight.reshape(G, F // G, -1)
+    K = w_mat.shape[2] * G
+    gw = np.zeros(weight.shape, dtype=x.dtype)
+    gw_mat = gw.reshape(G, F // G, K // G)
+    gx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    gb = None
+    if bias:
+        gb = np.empty(F, dtype=x.dtype)
+        _im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, n_threads)
+
+    if geo.is_pointwise:
+        dy = grad_out.reshape(geo.N, G, F // G, P)
+        xs = x.reshape(geo.N, G, C // G, P)
+        np.sum(np.matmul(dy, xs.transpose(0, 1, 3, 2)), axis=0, out=gw_mat)
+        if input_grad:
+            np.matmul(w_mat.transpose(0, 2, 1), dy, out=gx.reshape(geo.N, G, C // G, P))
+        return gx, gw, gb
+
+    B = _chunk_size(geo)
+    gw_part = workspace("grad_weight", gw_mat.shape, x.dtype) if geo.N > B else gw_mat
+    for n0 in range(0, geo.N, B):
+        b = min(B, geo.N - n0)
+        col = workspace("col", (K, b * P), x.dtype)
+        rows = workspace("rows", (F, b * P), x.dtype)
+        _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), n_threads)
+        _im2col.batch_to_rows(grad_out[n0:n0 + b].reshape(b, F, P), rows, n_threads)
+        dy_rows = rows.reshape(G, F // G, b * P)
+        col_g = col.reshape(G, K // G, b * P)
+        # dW += dY . col^T
+        np.matmul(dy_rows, col_g.transpose(0, 2, 1), out=gw_part)
+        if gw_part is not gw_mat:
+            gw_mat += gw_part
+        if input_grad:
+            # dcol = W^T . dY, written over col (no longer needed), then folded into dx
+            np.matmul(w_mat.transpose(0, 2, 1), dy_rows, out=col_g)
+            _im2col.col2im(col, gx[n0:n0 + b], *_im2col_args(geo), n_threads)
+    return gx, gw, gb
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _pool_input(x):
+    x = as_float_array(x, "x")
+    check_ndim(x, "x", 4, "(N, C, H, W)")
+    return x
+
+
+def _planes(a):
+    """View an (N, C, H, W) array as (N*C, H, W)."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3])
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max pooling; returns ``(y, indices)``.
+
+    ``indices`` (int64, shaped like ``y``) holds the flat position ``row * W + col`` of
+    each maximum within its own input plane. On ties the first maximum wins; NaN
+    propagates. ``stride`` defaults to ``kernel_size``; ``padding`` is at most half of it.
+    """
+    x = _pool_input(x)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    N, C = x.shape[:2]
+    y = np.empty((N, C) + geo.out_hw, dtype=x.dtype)
+    indices = np.empty(y.shape, dtype=np.int64)
+    if y.size == 0:
+        return y, indices
+    empty = _pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
+                                   *geo.stride, *geo.padding, *geo.dilation, get_num_threads())
+    if empty:
+        raise ValueError(
+            f"dilation {geo.dilation} with kernel_size {geo.kernel} and padding {geo.padding} "
+            f"leaves pooling windows without any input element (x shape {x.shape})"
+        )
+    return y, indices
+
+
+def max_pool2d_backward(grad_out, indices, input_shape):
+    """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``."""
+    N, C, H, W = as_shape4(input_shape, "input_shape")
+    grad_out = as_float_array(grad_out, "grad_out")
+    check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
+    if grad_out.shape[:2] != (N, C):
+        raise ValueError(
+            f"grad_out has shape {grad_out.shape}, which does not fit input_shape {(N, C, H, W)}"
+        )
+    indices = as_index_array(indices, "indices", grad_out.shape)
+    grad_in = np.empty((N, C, H, W), dtype=grad_out.dtype)
+    if grad_in.size == 0:
+        if indices.size:
+            raise ValueError(f"indices point into an empty input of shape {(N, C, H, W)}")
+        return grad_in
+    P = grad_out.shape[2] * grad_out.shape[3]
+    bad = _pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
+                                  grad_in.reshape(N * C, H * W), get_num_threads())
+    if bad:
+        raise ValueError(
+            f"indices has {bad} value(s) outside [0, {H * W}), the positions of an "
+            f"{H}x{W} input plane (input_shape {(N, C, H, W)})"
+        )
+    return grad_in
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Average pooling. With ``count_include_pad`` the zero padding counts in the mean."""
+    x = _pool_input(x)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, "count_include_pad")
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    if y.size:
+        _pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
+                               count_include_pad, get_num_threads())
+    return y
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool2d` wrt its input, of shape ``input_shape``."""
+    shape = as_shape4(input_shape, "input_shape")
+    grad_out = as_float_array(grad_out, "grad_out")
+    check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, "count_include_pad")
+    geo = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
+    expected = shape[:2] + geo.out_hw
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"grad_out has shape {grad_out.shape}, but the forward output for input_shape "
+            f"{shape} has shape {expected}"
+        )
+    grad_in = np.empty(shape, dtype=grad_out.dtype)
+    if grad_in.size:
+        _pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
+                                *geo.padding, count_include_pad, get_num_threads())
+    return grad_in

@@ -1,0 +1,188 @@
+"""im2col / col2im and the batch <-> rows transposes around convolution's GEMMs.
+
+A chunk of B samples is unrolled into a column matrix ``col`` of shape
+``(C * kh * kw, B * OH * OW)``: row ``(c * kh + i) * kw + j`` holds input channel ``c``
+seen through kernel tap ``(i, j)``, and the columns of sample ``b`` are the block
+``[b * P, (b + 1) * P)`` with ``P = OH * OW``. The rows of one group of channels are
+contiguous, so a grouped convolution is a batched matmul over ``(G, K / G, B * P)``.
+
+Every kernel runs a ``prange`` over (sample, channel) planes; a task writes only its own
+plane or its own block of rows, so no atomics are needed. Padding is implicit: the valid
+range of output columns is computed once per kernel tap, padded edges are zero-filled,
+and the interior is a ``memcpy`` when the stride is 1.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+from _parallel cimport floating, ceil_div
+
+
+cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t size,
+                              Py_ssize_t n_out, Py_ssize_t* lo,
+                              Py_ssize_t* hi) noexcept nogil:
+    """Outputs o in [lo, hi) read input o * stride + offset inside [0, size)."""
+    lo[0] = max(<Py_ssize_t>0, ceil_div(-offset, stride))
+    hi[0] = min(n_out, ceil_div(size - offset, stride))
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef void _im2col_plane(const floating* x, floating* col, Py_ssize_t ld,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH,
+                        Py_ssize_t OW) noexcept nogil:
+    """Unroll one (H, W) plane into kh * kw rows of ``col`` (row stride ``ld``)."""
+    cdef Py_ssize_t i, j, oy, ox, ih, off_w, lo, hi
+    cdef floating* dst
+    cdef const floating* src
+    for i in range(kh):
+        for j in range(kw):
+            off_w = j * dw - pw
+            _valid_range(off_w, sw, W, OW, &lo, &hi)
+            for oy in range(OH):
+                dst = col + (i * kw + j) * ld + oy * OW
+                ih = oy * sh - ph + i * dh
+                if ih < 0 or ih >= H:
+                    memset(dst, 0, OW * sizeof(floating))
+                    continue
+                src = x + ih * W
+                memset(dst, 0, lo * sizeof(floating))
+                if sw == 1:
+                    memcpy(dst + lo, src + lo + off_w, (hi - lo) * sizeof(floating))
+                else:
+                    for ox in range(lo, hi):
+                        dst[ox] = src[ox * sw + off_w]
+                memset(dst + hi, 0, (OW - hi) * sizeof(floating))
+
+
+cdef void _col2im_plane(const floating* col, floating* x, Py_ssize_t ld,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH,
+                        Py_ssize_t OW) noexcept nogil:
+    """Overwrite one (H, W) plane with the sum of its kh * kw rows of ``col``."""
+    cdef Py_ssize_t i, j, oy, ox, ih, off_w, lo, hi
+    cdef const floating* src
+    cdef floating* dst
+    memset(x, 0, H * W * sizeof(floating))
+    for i in range(kh):
+        for j in range(kw):
+            off_w = j * dw - pw
+            _valid_range(off_w, sw, W, OW, &lo, &hi)
+            for oy in range(OH):
+                ih = oy * sh - ph + i * dh
+                if ih < 0 or ih >= H:
+                    continue
+                src = col + (i * kw + j) * ld + oy * OW
+                dst = x + ih * W + off_w
+                if sw == 1:
+                    for ox in range(lo, hi):
+                        dst[ox] += src[ox]
+                else:
+                    for ox in range(lo, hi):
+                        dst[ox * sw] += src[ox]
+
+
+cdef int _check_col(Py_ssize_t B, Py_ssize_t C, Py_ssize_t rows, Py_ssize_t cols,
+                    Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW) except -1:
+    """Guard the private kernels against a caller's shape mistakes (no OOB writes)."""
+    if min(kh, kw, sh, sw, dh, dw, OH, OW) < 1:
+        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)} "
+                         f"and output {(OH, OW)} must be positive")
+    if rows != C * kh * kw or cols != B * OH * OW:
+        raise ValueError(f"col has shape {(rows, cols)}, expected {(C * kh * kw, B * OH * OW)}")
+    return 0
+
+
+def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t OH, Py_ssize_t OW, int n_threads):
+    """Unroll the chunk ``x`` (B, C, H, W) into ``col`` (C*kh*kw, B*OH*OW)."""
+    cdef Py_ssize_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    _check_col(B, C, col.shape[0], col.shape[1], kh, kw, sh, sw, dh, dw, OH, OW)
+    cdef Py_ssize_t t, b, c, ld = col.shape[1]
+    if B * C == 0 or H * W == 0:
+        return
+    with nogil:
+        for t in prange(B * C, schedule="static", num_threads=n_threads):
+            b = t // C
+            c = t % C
+            _im2col_plane(&x[b, c, 0, 0], &col[c * kh * kw, b * OH * OW], ld,
+                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW)
+
+
+def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
+           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t OH, Py_ssize_t OW, int n_threads):
+    """Fold ``col`` (C*kh*kw, B*OH*OW) back into ``x`` (B, C, H, W), overwriting it."""
+    cdef Py_ssize_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    _check_col(B, C, col.shape[0], col.shape[1], kh, kw, sh, sw, dh, dw, OH, OW)
+    cdef Py_ssize_t t, b, c, ld = col.shape[1]
+    if B * C == 0 or H * W == 0:
+        return
+    with nogil:
+        for t in prange(B * C, schedule="static", num_threads=n_threads):
+            b = t // C
+            c = t % C
+            _col2im_plane(&col[c * kh * kw, b * OH * OW], &x[b, c, 0, 0], ld,
+                          H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW)
+
+
+def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,
+                  const floating[::1] bias, int n_threads):
+    """``out[b, f, :] = rows[f, b*P:(b+1)*P] + bias[f]`` (bias may be empty)."""
+    cdef Py_ssize_t B = out.shape[0], F = out.shape[1], P = out.shape[2]
+    cdef Py_ssize_t t, b, f, p
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating beta
+    if rows.shape[0] != F or rows.shape[1] != B * P:
+        raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected {(F, B * P)}")
+    if has_bias and bias.shape[0] != F:
+        raise ValueError(f"bias has shape {(bias.shape[0],)}, expected {(F,)}")
+    if P == 0:
+        return
+    with nogil:
+        for t in prange(B * F, schedule="static", num_threads=n_threads):
+            b = t // F
+            f = t % F
+            if has_bias:
+                beta = bias[f]
+                for p in range(P):
+                    out[b, f, p] = rows[f, b * P + p] + beta
+            else:
+                memcpy(&out[b, f, 0], &rows[f, b * P], P * sizeof(floating))
+
+
+def batch_to_rows(const floating[:, :, ::1] batch, floating[:, ::1] rows, int n_threads):
+    """``rows[f, b*P:(b+1)*P] = batch[b, f, :]``: (B, F, P) -> (F, B*P)."""
+    cdef Py_ssize_t B = batch.shape[0], F = batch.shape[1], P = batch.shape[2]
+    cdef Py_ssize_t t, b, f
+    if rows.shape[0] != F or rows.shape[1] != B * P:
+        raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected {(F, B * P)}")
+    if P == 0:
+        return
+    with nogil:
+        for t in prange(B * F, schedule="static", num_threads=n_threads):
+            b = t // F
+            f = t % F
+            memcpy(&rows[f, b * P], &batch[b, f, 0], P * sizeof(floating))
+
+
+def channel_sums(const floating[:, :, ::1] x, floating[::1] out, int n_threads):
+    """``out[c] = x[:, c, :].sum()`` accumulated in double (the bias gradient)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], P = x.shape[2]
+    cdef Py_ssize_t c, n, p
+    cdef double acc
+    if out.shape[0] != C:
+        raise ValueError(f"out has shape {(out.shape[0],)}, expected {(C,)}")
+    with nogil:
+        for c in prange(C, schedule="static", num_threads=n_threads):
+            acc = 0.0
+            for n in range(N):
+                for p in range(P):
+                    acc = acc + x[n, c, p]
+            out[c] = <floating>acc

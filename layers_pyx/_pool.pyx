@@ -1,0 +1,205 @@
+"""Max and average pooling, forward and backward, one (n, c) plane per task.
+
+Arrays are seen as stacks of planes: inputs ``(N*C, H, W)``, outputs ``(N*C, OH, OW)``.
+Each task of the ``prange`` reads and writes only its own plane, so the backward
+scatter-adds need no atomics. Windows start at ``o * stride - pad``; the caller checks
+``pad <= kernel // 2`` and computes the output size (including ceil_mode).
+"""
+from cython.parallel cimport prange
+from libc.math cimport INFINITY
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from _parallel cimport floating, ceil_div
+
+
+cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t size,
+                            Py_ssize_t k, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Taps t in [lo, hi) of a window at ``start`` land inside [0, size)."""
+    lo[0] = max(<Py_ssize_t>0, ceil_div(-start, dilation))
+    hi[0] = min(k, ceil_div(size - start, dilation))
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
+                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                           Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh,
+                           Py_ssize_t dw) noexcept nogil:
+    """Max of each window, first maximum wins, NaN propagates; returns #empty windows."""
+    cdef Py_ssize_t oy, ox, i, j, hs, ws, ilo, ihi, jlo, jhi, pos, best_pos
+    cdef Py_ssize_t empty = 0
+    cdef floating v, best
+    for oy in range(OH):
+        hs = oy * sh - ph
+        _tap_range(hs, dh, H, kh, &ilo, &ihi)
+        for ox in range(OW):
+            ws = ox * sw - pw
+            _tap_range(ws, dw, W, kw, &jlo, &jhi)
+            best = -INFINITY
+            best_pos = (hs + ilo * dh) * W + ws + jlo * dw
+            if ilo == ihi or jlo == jhi:
+                empty += 1
+                best_pos = -1
+            for i in range(ilo, ihi):
+                for j in range(jlo, jhi):
+                    pos = (hs + i * dh) * W + ws + j * dw
+                    v = x[pos]
+                    if v > best or v != v:
+                        best = v
+                        best_pos = pos
+            y[oy * OW + ox] = best
+            idx[oy * OW + ox] = best_pos
+    return empty
+
+
+cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floating* gx,
+                                    Py_ssize_t P, Py_ssize_t HW) noexcept nogil:
+    """Scatter-add ``gy`` to the argmax positions; returns #indices outside the plane."""
+    cdef Py_ssize_t p, bad = 0
+    cdef int64_t k
+    memset(gx, 0, HW * sizeof(floating))
+    for p in range(P):
+        k = idx[p]
+        if k < 0 or k >= HW:
+            bad += 1
+        else:
+            gx[k] += gy[p]
+    return bad
+
+
+cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
+                               Py_ssize_t size, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Clip window o to the input; return its length clipped to the padded input."""
+    cdef Py_ssize_t start = o * s - p
+    cdef Py_ssize_t end = min(start + k, size + p)
+    lo[0] = max(start, <Py_ssize_t>0)
+    hi[0] = min(end, size)
+    return end - start
+
+
+cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
+                     Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     bint count_include_pad) noexcept nogil:
+    cdef Py_ssize_t oy, ox, i, j, h0, h1, w0, w1, len_h, len_w, divisor
+    cdef double acc
+    for oy in range(OH):
+        len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
+        for ox in range(OW):
+            len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+            divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+            acc = 0.0
+            for i in range(h0, h1):
+                for j in range(w0, w1):
+                    acc = acc + x[i * W + j]
+            y[oy * OW + ox] = <floating>(acc / divisor) if divisor > 0 else 0
+
+
+cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py_ssize_t W,
+                              Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
+                              Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                              bint count_include_pad) noexcept nogil:
+    cdef Py_ssize_t oy, ox, i, j, h0, h1, w0, w1, len_h, len_w, divisor
+    cdef floating g
+    memset(gx, 0, H * W * sizeof(floating))
+    for oy in range(OH):
+        len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
+        for ox in range(OW):
+            len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+            divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+            if divisor <= 0:
+                continue
+            g = gy[oy * OW + ox] / divisor
+            for i in range(h0, h1):
+                for j in range(w0, w1):
+                    gx[i * W + j] += g
+
+
+cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t kh,
+                         Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                         Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw) except -1:
+    """Guard the private kernels against a caller's mistakes (no OOB access)."""
+    if in_planes != out_planes:
+        raise ValueError(f"{in_planes} input planes but {out_planes} output planes")
+    if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
+                         f"must be positive and padding {(ph, pw)} non-negative")
+    return 0
+
+
+def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
+                     int64_t[:, :, ::1] indices, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                     Py_ssize_t dh, Py_ssize_t dw, int n_threads):
+    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows."""
+    _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, dh, dw)
+    if (indices.shape[0] != y.shape[0] or indices.shape[1] != y.shape[1]
+            or indices.shape[2] != y.shape[2]):
+        raise ValueError("indices must have the shape of y")
+    cdef Py_ssize_t t, empty = 0
+    cdef Py_ssize_t H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
+    if OH * OW == 0:
+        return 0
+    if H * W == 0:
+        return y.shape[0] * OH * OW
+    with nogil:
+        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+            empty += _max_plane(&x[t, 0, 0], &y[t, 0, 0], &indices[t, 0, 0], H, W, OH, OW,
+                                kh, kw, sh, sw, ph, pw, dh, dw)
+    return empty
+
+
+def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] indices,
+                      floating[:, ::1] grad_in, int n_threads):
+    """``grad_in`` (planes, H*W) = scatter-add of ``grad_out`` (planes, P) at ``indices``.
+
+    Indices outside ``[0, H*W)`` are skipped and counted; the count is returned.
+    """
+    if indices.shape[0] != grad_out.shape[0] or indices.shape[1] != grad_out.shape[1]:
+        raise ValueError("indices must have the shape of grad_out")
+    if grad_in.shape[0] != grad_out.shape[0]:
+        raise ValueError("grad_in and grad_out must have the same number of planes")
+    cdef Py_ssize_t t, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
+    if HW == 0:
+        return grad_out.shape[0] * P
+    if P == 0:
+        grad_in[:, :] = 0
+        return 0
+    with nogil:
+        for t in prange(grad_out.shape[0], schedule="static", num_threads=n_threads):
+            bad += _max_plane_backward(&grad_out[t, 0], &indices[t, 0], &grad_in[t, 0], P, HW)
+    return bad
+
+
+def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
+                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
+    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W)."""
+    _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
+    cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
+    if OH * OW == 0 or H * W == 0:
+        return
+    with nogil:
+        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+            _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
+                       count_include_pad)
+
+
+def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] grad_in,
+                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
+    """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling."""
+    _check_geometry(grad_in.shape[0], grad_out.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
+    cdef Py_ssize_t t, H = grad_in.shape[1], W = grad_in.shape[2]
+    cdef Py_ssize_t OH = grad_out.shape[1], OW = grad_out.shape[2]
+    if H * W == 0:
+        return
+    if OH * OW == 0:
+        grad_in[:, :, :] = 0
+        return
+    with nogil:
+        for t in prange(grad_in.shape[0], schedule="static", num_threads=n_threads):
+            _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
+                                kh, kw, sh, sw, ph, pw, count_include_pad)

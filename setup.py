@@ -1,0 +1,116 @@
+"""Build the Cython kernels in layers_pyx/ into the cynet package.
+
+Environment switches:
+  CYNET_NO_OPENMP=1     build without OpenMP (prange loops run serially)
+  CYNET_DEBUG_CYTHON=1  build with boundscheck and initializedcheck on
+"""
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import warnings
+from pathlib import Path
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+DEBUG = os.environ.get("CYNET_DEBUG_CYTHON", "") not in ("", "0")
+NO_OPENMP = os.environ.get("CYNET_NO_OPENMP", "") not in ("", "0")
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": DEBUG,
+}
+
+# One extension per .pyx; the module lives in the package, the source in layers_pyx/.
+MODULES = ["_openmp", "_im2col", "_pool"]
+
+_OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _openmp_flags(compiler_type):
+    if compiler_type == "msvc":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+class BuildExtOptionalOpenMP(build_ext):
+    """Compile with OpenMP when a test program using it compiles and links."""
+
+    def _openmp_works(self, cflags, ldflags):
+        tmp = tempfile.mkdtemp(prefix="cynet-omp-")
+        try:
+            src = Path(tmp, "probe.c")
+            src.write_text(_OPENMP_PROBE)
+            objects = self.compiler.compile([str(src)], output_dir=tmp, extra_postargs=cflags)
+            self.compiler.link_executable(
+                objects, "probe", output_dir=tmp, extra_postargs=ldflags
+            )
+            return True
+        except Exception:  # any compiler or linker failure means "no OpenMP"
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def build_extensions(self):
+        # The .so files do not record how they were built: switching between a debug,
+        # a serial and a normal build must recompile them even if the C is older.
+        flavour = f"debug={DEBUG} no_openmp={NO_OPENMP}"
+        stamp = Path(self.build_temp, "cynet-build-flavour")
+        if not stamp.exists() or stamp.read_text() != flavour:
+            self.force = True
+        cflags, ldflags = _openmp_flags(self.compiler.compiler_type)
+        if NO_OPENMP:
+            warnings.warn("CYNET_NO_OPENMP is set: building cynet without OpenMP (serial kernels).")
+        elif self._openmp_works(cflags, ldflags):
+            for ext in self.extensions:
+                ext.extra_compile_args += cflags
+                ext.extra_link_args += ldflags
+        else:
+            warnings.warn(
+                "The C compiler cannot build OpenMP programs: building cynet without OpenMP; "
+                "its kernels will run on one thread. Install an OpenMP runtime (e.g. libgomp "
+                "or libomp) and rebuild to use several cores."
+            )
+        super().build_extensions()
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(flavour)
+
+
+extensions = [
+    Extension(
+        f"cynet.{name}",
+        [f"layers_pyx/{name}.pyx"],
+        extra_compile_args=["-O3"] if os.name != "nt" else ["/O2"],
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=DIRECTIVES,
+        include_path=["layers_pyx"],
+        # keep generated C out of the source tree; a debug build gets its own copy
+        build_dir="build/cython-debug" if DEBUG else "build/cython",
+        force=DEBUG,
+    ),
+    cmdclass={"build_ext": BuildExtOptionalOpenMP},
+)
