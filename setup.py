@@ -28,7 +28,7 @@ DIRECTIVES = {
 }
 
 # One extension per .pyx; the module lives in the package, the source in layers_pyx/.
-MODULES = ["_openmp", "_im2col", "_pool"]
+MODULES = ["_build_info", "_im2col", "_pool"]
 
 _OPENMP_PROBE = textwrap.dedent(
     """
@@ -99,6 +99,7 @@ extensions = [
         f"cynet.{name}",
         [f"layers_pyx/{name}.pyx"],
         extra_compile_args=["-O3"] if os.name != "nt" else ["/O2"],
+        define_macros=[("CYNET_DEBUG_BUILD", "1")] if DEBUG else [],
     )
     for name in MODULES
 ]

@@ -1,0 +1,25 @@
+"""How the kernels were built: with or without OpenMP, with or without bounds checks."""
+from _parallel cimport CYNET_OPENMP_ENABLED, omp_get_max_threads
+
+cdef extern from *:
+    """
+    #ifndef CYNET_DEBUG_BUILD
+    #define CYNET_DEBUG_BUILD 0
+    #endif
+    """
+    bint CYNET_DEBUG_BUILD
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP (prange runs in parallel)."""
+    return bool(CYNET_OPENMP_ENABLED)
+
+
+def debug_build():
+    """True for a CYNET_DEBUG_CYTHON=1 build (bounds and initialisation checks on)."""
+    return bool(CYNET_DEBUG_BUILD)
+
+
+def max_threads():
+    """OpenMP's default team size (1 without OpenMP)."""
+    return omp_get_max_threads()
