@@ -51,6 +51,8 @@ def as_float_array(value, name, dtype=None):
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a float32 or float64 array: {exc}") from None
+    if arr.dtype.newbyteorder("=") in FLOAT_DTYPES and not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")
     if dtype is not None and arr.dtype != dtype:
