@@ -21,10 +21,8 @@ cdef inline void _valid_range(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t s
                               Py_ssize_t n_out, Py_ssize_t* lo,
                               Py_ssize_t* hi) noexcept nogil:
     """Outputs o in [lo, hi) read input o * stride + offset inside [0, size)."""
-    lo[0] = max(<Py_ssize_t>0, ceil_div(-offset, stride))
-    hi[0] = min(n_out, ceil_div(size - offset, stride))
-    if hi[0] < lo[0]:
-        hi[0] = lo[0]
+    lo[0] = min(n_out, max(<Py_ssize_t>0, ceil_div(-offset, stride)))
+    hi[0] = max(lo[0], min(n_out, ceil_div(size - offset, stride)))
 
 
 cdef void _im2col_plane(const floating* x, floating* col, Py_ssize_t ld,

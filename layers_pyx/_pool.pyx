@@ -16,10 +16,8 @@ from _parallel cimport floating, ceil_div
 cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t size,
                             Py_ssize_t k, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
     """Taps t in [lo, hi) of a window at ``start`` land inside [0, size)."""
-    lo[0] = max(<Py_ssize_t>0, ceil_div(-start, dilation))
-    hi[0] = min(k, ceil_div(size - start, dilation))
-    if hi[0] < lo[0]:
-        hi[0] = lo[0]
+    lo[0] = min(k, max(<Py_ssize_t>0, ceil_div(-start, dilation)))
+    hi[0] = max(lo[0], min(k, ceil_div(size - start, dilation)))
 
 
 cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,

@@ -1,0 +1,350 @@
+"""Slow, plain NumPy reference implementations of ``cynet.functional``.
+
+These are the oracle for the kernel tests: same signatures and semantics as the
+public functions (PyTorch's conv2d / max_pool2d / avg_pool2d), written for
+clarity rather than speed. Everything is computed in float64 and cast back to the
+dtype of the input. Batch, channel and output positions are vectorised; the loops run
+over the kernel taps (and convolution groups), reading each tap through a strided slice.
+
+No argument checking beyond what the computation itself needs: the tests only call
+these with valid arguments.
+"""
+import numpy as np
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv_pads",
+    "pool_output_size",
+    "random_conv_case",
+    "random_pool_case",
+]
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def _pair(v):
+    if isinstance(v, (tuple, list)):
+        a, b = v
+        return int(a), int(b)
+    return int(v), int(v)
+
+
+def conv_pads(padding, kernel, dilation):
+    """((top, bottom), (left, right)) zero padding of a convolution.
+
+    ``"same"``: total padding ``d * (k - 1)`` per axis, ``total // 2`` before and the
+    rest (one more for an odd total) after.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        assert padding == "same", padding
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    ph, pw = _pair(padding)
+    return (ph, ph), (pw, pw)
+
+
+def pool_output_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length along one axis."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-span // s) + 1
+        # a last window that would start inside the end padding is dropped
+        if (out - 1) * s >= size + p:
+            out -= 1
+    else:
+        out = span // s + 1
+    return out
+
+
+def _tap(start, step, count):
+    """Slice picking ``count`` positions ``start, start + step, ...``."""
+    return slice(start, start + step * (count - 1) + 1, step)
+
+
+# -------------------------------------------------------------------------- convolution
+
+
+def _conv_setup(x_shape, w_shape, stride, padding, dilation):
+    _, _, H, W = x_shape
+    _, _, kh, kw = w_shape
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    (pt, pb), (pl, pr) = conv_pads(padding, (kh, kw), (dh, dw))
+    OH = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    OW = (W + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    return (kh, kw), (sh, sw), (dh, dw), ((pt, pb), (pl, pr)), (OH, OW)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """y[n, f, i, j] = bias[f]
+    + sum over c, a, b of xpad[n, g(f)*Cg + c, i*sh + a*dh, j*sw + b*dw] * weight[f, c, a, b],
+    where g(f) is the group of output channel f and xpad the zero-padded x."""
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    N, C, H, W = x.shape
+    F, Cg, _, _ = w.shape
+    (kh, kw), (sh, sw), (dh, dw), pads, (OH, OW) = _conv_setup(
+        x.shape, w.shape, stride, padding, dilation)
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    Fg = F // groups
+    y = np.zeros((N, F, OH, OW))
+    for g in range(groups):
+        xg = xp[:, g * Cg:(g + 1) * Cg]
+        wg = w[g * Fg:(g + 1) * Fg]
+        yg = y[:, g * Fg:(g + 1) * Fg]
+        for a in range(kh):
+            for b in range(kw):
+                patch = xg[:, :, _tap(a * dh, sh, OH), _tap(b * dw, sw, OW)]
+                yg += np.einsum("ncij,fc->nfij", patch, wg[:, :, a, b])
+    if bias is not None:
+        y += np.asarray(bias, dtype=np.float64)[None, :, None, None]
+    return y.astype(dtype)
+
+
+def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                    bias=True, input_grad=True):
+    """(dL/dx or None, dL/dweight, dL/dbias or None) of conv2d given dL/dy."""
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    dy = np.asarray(grad_out, dtype=np.float64)
+    N, C, H, W = x.shape
+    F, Cg, _, _ = w.shape
+    (kh, kw), (sh, sw), (dh, dw), pads, (OH, OW) = _conv_setup(
+        x.shape, w.shape, stride, padding, dilation)
+    assert dy.shape == (N, F, OH, OW), (dy.shape, (N, F, OH, OW))
+    (pt, _), (pl, _) = pads
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(w)
+    Fg = F // groups
+    for g in range(groups):
+        xg = xp[:, g * Cg:(g + 1) * Cg]
+        gxg = gxp[:, g * Cg:(g + 1) * Cg]
+        wg = w[g * Fg:(g + 1) * Fg]
+        dyg = dy[:, g * Fg:(g + 1) * Fg]
+        for a in range(kh):
+            for b in range(kw):
+                rows, cols = _tap(a * dh, sh, OH), _tap(b * dw, sw, OW)
+                gw[g * Fg:(g + 1) * Fg, :, a, b] = np.einsum(
+                    "nfij,ncij->fc", dyg, xg[:, :, rows, cols])
+                # within one tap the strided positions are distinct, so += is safe
+                gxg[:, :, rows, cols] += np.einsum("nfij,fc->ncij", dyg, wg[:, :, a, b])
+    gx = gxp[:, :, pt:pt + H, pl:pl + W].astype(dtype) if input_grad else None
+    gb = dy.sum(axis=(0, 2, 3)).astype(dtype) if bias else None
+    return gx, gw.astype(dtype), gb
+
+
+# ------------------------------------------------------------------------------ pooling
+
+
+def _pool_setup(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    H, W = x_shape[2], x_shape[3]
+    k = _pair(kernel_size)
+    s = k if stride is None else _pair(stride)
+    p = _pair(padding)
+    d = _pair(dilation)
+    out = tuple(pool_output_size(n, *args, ceil_mode)
+                for n, args in zip((H, W), zip(k, s, p, d)))
+    return k, s, p, d, out
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(y, indices) of max pooling, with PyTorch's scan order and update rule.
+
+    Taps are visited row-major; outside-the-input taps are skipped. The running
+    maximum starts at -inf with the index of the first in-bounds tap, and a tap
+    replaces it when ``val > maxval or isnan(val)``. So the first maximum wins
+    a tie, and a NaN in the window makes the output NaN.
+    """
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _pool_setup(
+        x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    best = np.full((N, C, OH, OW), -np.inf)
+    index = np.full((N, C, OH, OW), -1, dtype=np.int64)
+    for a in range(kh):
+        rows = np.arange(OH) * sh - ph + a * dh
+        for b in range(kw):
+            cols = np.arange(OW) * sw - pw + b * dw
+            inside = ((rows >= 0) & (rows < H))[:, None] & ((cols >= 0) & (cols < W))[None, :]
+            r = np.clip(rows, 0, H - 1)[:, None]
+            c = np.clip(cols, 0, W - 1)[None, :]
+            val = x[:, :, r, c]
+            flat = np.broadcast_to(rows[:, None] * W + cols[None, :], (OH, OW))
+            first = inside & (index == -1)
+            index[first] = np.broadcast_to(flat, index.shape)[first]
+            take = inside & ((val > best) | np.isnan(val))
+            best[take] = val[take]
+            index[take] = np.broadcast_to(flat, index.shape)[take]
+    assert (index >= 0).all(), "a pooling window holds no input element"
+    return best.astype(dtype), index
+
+
+def max_pool2d_backward(grad_out, indices, input_shape):
+    """Scatter-add each output gradient onto the input element its index names."""
+    dtype = np.asarray(grad_out).dtype
+    dy = np.asarray(grad_out, dtype=np.float64)
+    idx = np.asarray(indices, dtype=np.int64)
+    N, C, H, W = (int(v) for v in input_shape)
+    gx = np.zeros((N * C, H * W))
+    planes = np.arange(N * C)[:, None]
+    np.add.at(gx, (planes, idx.reshape(N * C, -1)), dy.reshape(N * C, -1))
+    return gx.reshape(N, C, H, W).astype(dtype)
+
+
+def _avg_counts(n, k, s, p, out, count_include_pad):
+    """Per-axis divisor factor of each output position (the divisor is their product).
+
+    A window along one axis covers [o*s - p, o*s - p + k); with count_include_pad it is
+    clipped to [-p, n + p), otherwise to the real input [0, n).
+    """
+    start = np.arange(out) * s - p
+    end = start + k
+    if count_include_pad:
+        return np.minimum(end, n + p) - start
+    return np.minimum(end, n) - np.maximum(start, 0)
+
+
+def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    N, C, H, W = shape
+    (kh, kw), (sh, sw), (ph, pw), _, (OH, OW) = _pool_setup(
+        shape, kernel_size, stride, padding, 1, ceil_mode)
+    divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
+                       _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+    # zero padding wide enough for every window, including ceil-mode overhang
+    pads = ((ph, max(0, (OH - 1) * sh + kh - ph - H)), (pw, max(0, (OW - 1) * sw + kw - pw - W)))
+    return (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """Window sums of the zero-padded input divided by PyTorch's divisor."""
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    (kh, kw), (sh, sw), _, (OH, OW), divisor, pads = _avg_setup(
+        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    total = np.zeros(x.shape[:2] + (OH, OW))
+    for a in range(kh):
+        for b in range(kw):
+            total += xp[:, :, _tap(a, sh, OH), _tap(b, sw, OW)]
+    return (total / divisor).astype(dtype)
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True):
+    """Each output gradient, divided by its divisor, spread over its window."""
+    dtype = np.asarray(grad_out).dtype
+    dy = np.asarray(grad_out, dtype=np.float64)
+    shape = tuple(int(v) for v in input_shape)
+    N, C, H, W = shape
+    (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads = _avg_setup(
+        shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    assert dy.shape == (N, C, OH, OW), (dy.shape, (N, C, OH, OW))
+    share = dy / divisor
+    gxp = np.zeros((N, C, H + sum(pads[0]), W + sum(pads[1])))
+    for a in range(kh):
+        for b in range(kw):
+            gxp[:, :, _tap(a, sh, OH), _tap(b, sw, OW)] += share
+    return gxp[:, :, ph:ph + H, pw:pw + W].astype(dtype)
+
+
+# ------------------------------------------------------------ random valid arguments
+# Samplers for the randomised sweeps (reference vs torch, cynet vs torch). Each returns
+# shapes and keyword arguments of one valid call; sizes are kept small so that a sweep
+# of hundreds of cases takes seconds. Ints, tuples and lists are all used for the
+# size arguments.
+
+
+def _size_arg(rng, pair):
+    """An (h, w) pair as the int, tuple or list form that a caller might pass."""
+    h, w = int(pair[0]), int(pair[1])
+    form = rng.integers(3)
+    if h == w and form == 0:
+        return h
+    return (h, w) if form == 1 else [h, w]
+
+
+def random_conv_case(rng):
+    """dict(x_shape, w_shape, bias, kwargs) of a valid conv2d call."""
+    groups = int(rng.choice([1, 1, 1, 2, 3]))
+    cg = int(rng.integers(1, 4))
+    fg = int(rng.integers(1, 4))
+    k = rng.integers(1, 5, size=2)
+    d = np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
+    kind = rng.choice(["int", "pair", "same", "valid"], p=[0.35, 0.35, 0.15, 0.15])
+    s = np.ones(2, dtype=int) if kind == "same" else rng.integers(1, 4, size=2)
+    if kind == "int":
+        padding = int(rng.integers(0, 3))
+    elif kind == "pair":
+        padding = _size_arg(rng, rng.integers(0, 4, size=2))
+    else:
+        padding = str(kind)
+    (pt, pb), (pl, pr) = conv_pads(padding, k, d)
+    eff = d * (k - 1) + 1
+    H = max(1, int(eff[0]) - pt - pb) + int(rng.integers(0, 6))
+    W = max(1, int(eff[1]) - pl - pr) + int(rng.integers(0, 6))
+    N = int(rng.integers(1, 3))
+    return dict(
+        x_shape=(N, cg * groups, H, W),
+        w_shape=(fg * groups, cg, int(k[0]), int(k[1])),
+        bias=bool(rng.random() < 0.7),
+        kwargs=dict(stride=_size_arg(rng, s), padding=padding,
+                    dilation=_size_arg(rng, d), groups=groups),
+    )
+
+
+def _pool_axis_ok(n, k, s, p, d, ceil_mode, need_input_in_window):
+    out = pool_output_size(n, k, s, p, d, ceil_mode)
+    if out < 1:
+        return False
+    if need_input_in_window:
+        for o in range(out):
+            taps = o * s - p + d * np.arange(k)
+            if not ((taps >= 0) & (taps < n)).any():
+                return False
+    return True
+
+
+def random_pool_case(rng, kind):
+    """dict(x_shape, kwargs) of a valid max_pool2d (kind="max") or avg_pool2d call.
+
+    Max pooling also avoids the degenerate dilated windows that contain no input
+    element at all (their index is not meaningful).
+    """
+    while True:
+        k = rng.integers(1, 5, size=2)
+        s = rng.integers(1, 4, size=2)
+        p = np.array([rng.integers(0, kk // 2 + 1) for kk in k])
+        d = (np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
+             if kind == "max" else np.ones(2, dtype=int))
+        ceil_mode = bool(rng.random() < 0.5)
+        hw = rng.integers(1, 11, size=2)
+        default_stride = rng.random() < 0.25
+        if default_stride:
+            s = k
+        if all(_pool_axis_ok(int(n), int(kk), int(ss), int(pp), int(dd), ceil_mode, kind == "max")
+               for n, kk, ss, pp, dd in zip(hw, k, s, p, d)):
+            break
+    x_shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(hw[0]), int(hw[1]))
+    kwargs = dict(kernel_size=_size_arg(rng, k),
+                  stride=None if default_stride else _size_arg(rng, s),
+                  padding=_size_arg(rng, p), ceil_mode=ceil_mode)
+    if kind == "max":
+        kwargs["dilation"] = _size_arg(rng, d)
+    else:
+        kwargs["count_include_pad"] = bool(rng.random() < 0.5)
+    return dict(x_shape=x_shape, kwargs=kwargs)

@@ -1,0 +1,622 @@
+"""Tests of cynet.functional.max_pool2d / avg_pool2d and their backward functions.
+
+Each kernel is checked four ways: against the NumPy reference (tests/reference.py) on
+awkward hand-picked geometries, against central-difference numerical gradients, by the
+adjoint identity of forward and backward, and (where torch is installed) against
+torch.nn.functional on a seeded random sweep. Max pooling also has tie, NaN and
+infinity tests; layout, aliasing and argument checking have their own tests.
+"""
+import numpy as np
+import pytest
+
+import reference as ref
+from cynet import functional as F
+
+DTYPES = [np.float32, np.float64]
+
+
+def case(case_id, x_shape, **kwargs):
+    return pytest.param(dict(x_shape=x_shape, kwargs=kwargs), id=case_id)
+
+
+# geometries valid for both poolings: (N, C, H, W), options
+POOL_CASES = [
+    case("k2", (2, 3, 6, 8), kernel_size=2),
+    case("k3_s2", (2, 3, 7, 8), kernel_size=3, stride=2),
+    case("k3_s2_p1", (2, 3, 7, 8), kernel_size=3, stride=2, padding=1),
+    case("nonsquare_even", (2, 2, 9, 7), kernel_size=(2, 4), stride=(3, 1), padding=(1, 2)),
+    case("stride_not_dividing", (1, 3, 10, 9), kernel_size=3, stride=(4, 2)),
+    case("stride_gt_kernel", (2, 2, 9, 10), kernel_size=2, stride=3, padding=1),
+    case("list_args", (2, 2, 8, 9), kernel_size=[3, 2], stride=[2, 1], padding=[1, 1]),
+    case("ceil_partial_window", (2, 3, 7, 6), kernel_size=2, ceil_mode=True),
+    case("ceil_dropped_window", (2, 3, 5, 5), kernel_size=2, stride=2, padding=1, ceil_mode=True),
+    case("ceil_past_padding", (2, 3, 6, 6), kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    case("ceil_nonsquare", (1, 2, 8, 7), kernel_size=(3, 2), stride=(2, 3), padding=(1, 0),
+         ceil_mode=True),
+    case("ceil_no_effect", (2, 2, 6, 6), kernel_size=2, ceil_mode=True),
+    case("batch1", (1, 4, 6, 6), kernel_size=3, stride=1, padding=1),
+    case("H1", (2, 3, 1, 9), kernel_size=(1, 3), stride=(1, 2)),
+    case("W1", (2, 3, 8, 1), kernel_size=(3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True),
+    case("k1", (2, 3, 5, 4), kernel_size=1),
+    case("k1_s2", (2, 3, 5, 4), kernel_size=1, stride=2),
+    case("global", (2, 3, 5, 7), kernel_size=(5, 7)),
+    case("overlapping_pad", (2, 3, 8, 8), kernel_size=4, stride=1, padding=2),
+    case("larger", (4, 8, 33, 35), kernel_size=3, stride=2, padding=1),
+]
+
+# max pooling only
+DILATION_CASES = [
+    case("dilation", (2, 3, 9, 10), kernel_size=3, stride=1, dilation=2),
+    case("dilation_pair_pad", (2, 3, 9, 10), kernel_size=(2, 3), stride=(1, 2), padding=1,
+         dilation=(3, 2)),
+    case("dilation_ceil", (2, 2, 10, 9), kernel_size=3, stride=2, padding=1, dilation=2,
+         ceil_mode=True),
+    case("dilation_list", (1, 2, 7, 8), kernel_size=[2, 2], dilation=[2, 3], stride=[1, 1]),
+]
+MAX_CASES = POOL_CASES + DILATION_CASES
+
+
+def pick(cases, *ids):
+    found = [p for p in cases if p.id in ids]
+    assert len(found) == len(ids), ids
+    return found
+
+
+def distinct_values(shape, rng, dtype=np.float64):
+    """A shuffled ramp: all values distinct and 1 apart, so no ties or near-ties."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n) - n / 2).astype(dtype).reshape(shape)
+
+
+def make_x(shape, dtype, rng, values):
+    if values == "normal":
+        return rng.standard_normal(shape).astype(dtype)
+    if values == "ties":  # small integers: many equal maxima in a window
+        return rng.integers(-2, 3, size=shape).astype(dtype)
+    if values == "distinct":
+        return distinct_values(shape, rng, dtype)
+    raise AssertionError(values)
+
+
+def gather(x, idx):
+    """x at the per-plane flat positions idx."""
+    N, C = x.shape[:2]
+    flat = x.reshape(N, C, -1)
+    return np.take_along_axis(flat, idx.reshape(N, C, -1), axis=2).reshape(idx.shape)
+
+
+# -------------------------------------------------------- comparison helper: max pool
+
+
+def ref_max_oracle(x, dy, **kw):
+    y, idx = ref.max_pool2d(x, **kw)
+    return y, idx, ref.max_pool2d_backward(dy, idx, x.shape)
+
+
+def check_max_pool(x, kw, compare, oracle, rng):
+    """cynet's max_pool2d and max_pool2d_backward against ``oracle(x, dy, **kw)``
+    -> (y, indices, grad_x)."""
+    dtype = x.dtype
+    y, idx = F.max_pool2d(x, **kw)
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.int64, "indices dtype"
+    assert idx.shape == y.shape and idx.flags.c_contiguous
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    ry, ridx, rgx = oracle(x, dy, **kw)
+    compare(y, ry, dtype, "y", rtol=0)  # a maximum is one of the inputs: exact
+    np.testing.assert_array_equal(idx, ridx, err_msg="indices")
+    compare(gather(x, idx), y, dtype, "x[indices]", rtol=0)
+    compare(F.max_pool2d_backward(dy, idx, x.shape), rgx, dtype, "grad_x")
+
+
+# -------------------------------------------------------- comparison helper: avg pool
+
+
+def ref_avg_oracle(x, dy, **kw):
+    return ref.avg_pool2d(x, **kw), ref.avg_pool2d_backward(dy, x.shape, **kw)
+
+
+def check_avg_pool(x, kw, compare, oracle, rng):
+    """cynet's avg_pool2d and avg_pool2d_backward against ``oracle(x, dy, **kw)``
+    -> (y, grad_x)."""
+    dtype = x.dtype
+    y = F.avg_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    ry, rgx = oracle(x, dy, **kw)
+    compare(y, ry, dtype, "y")
+    compare(F.avg_pool2d_backward(dy, x.shape, **kw), rgx, dtype, "grad_x")
+
+
+# -------------------------------------------------------------------- vs the reference
+
+
+@pytest.mark.parametrize("values", ["normal", "ties"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", MAX_CASES)
+def test_max_pool2d_matches_reference(c, dtype, values, rng, assert_close):
+    x = make_x(c["x_shape"], dtype, rng, values)
+    check_max_pool(x, c["kwargs"], assert_close, ref_max_oracle, rng)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", POOL_CASES)
+def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, rng, assert_close):
+    x = make_x(c["x_shape"], dtype, rng, "normal")
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    check_avg_pool(x, kw, assert_close, ref_avg_oracle, rng)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pool_random_sweep_matches_reference(kind, dtype, assert_close, sweep):
+    rng = np.random.default_rng({"max": 31, "avg": 32}[kind] + (dtype is np.float64))
+    n = 150
+    for i in range(n):
+        c = ref.random_pool_case(rng, kind)
+        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
+        if kind == "max":
+            sweep.check(f"case {i}: {c}", lambda: check_max_pool(
+                x, c["kwargs"], assert_close, ref_max_oracle, rng))
+        else:
+            sweep.check(f"case {i}: {c}", lambda: check_avg_pool(
+                x, c["kwargs"], assert_close, ref_avg_oracle, rng))
+    sweep.assert_none(n)
+
+
+@pytest.mark.parametrize("x_shape, kw, out_hw", [
+    # H=W=5, k=2, s=2, p=1, ceil: the formula gives 4, but the 4th window would start at
+    # 5 = H + p, inside the end padding, and is dropped
+    ((1, 1, 5, 5), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True), (3, 3)),
+    ((1, 1, 5, 5), dict(kernel_size=2, stride=2, padding=1, ceil_mode=False), (3, 3)),
+    # H=7, k=2, s=2, ceil: a 4th, partial window starting at row 6
+    ((1, 1, 7, 7), dict(kernel_size=2, ceil_mode=True), (4, 4)),
+    ((1, 1, 7, 7), dict(kernel_size=2, ceil_mode=False), (3, 3)),
+    # H=6, k=3, s=2, p=1, ceil: the 4th window starts at 5 < H + p and is kept
+    ((1, 1, 6, 6), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), (4, 4)),
+    ((1, 1, 6, 8), dict(kernel_size=(3, 2), stride=(2, 3), ceil_mode=True), (3, 3)),
+])
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pool_output_shape(pool, x_shape, kw, out_hw):
+    x = np.zeros(x_shape)
+    y = F.max_pool2d(x, **kw)[0] if pool == "max" else F.avg_pool2d(x, **kw)
+    assert y.shape == x_shape[:2] + out_hw
+
+
+def test_avg_pool2d_divisors_by_hand():
+    # H = W = 5, k=3, s=2, p=1, ceil: windows [-1, 2), [1, 4), [3, 6), all inside [-1, 6):
+    # counted 3, 3, 3 with count_include_pad; real elements 2, 3, 2
+    x = np.ones((1, 1, 5, 5))
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    y = F.avg_pool2d(x, **kw, count_include_pad=True)
+    axis = np.array([2 / 3, 1.0, 2 / 3])
+    np.testing.assert_allclose(y[0, 0], np.outer(axis, axis), rtol=1e-12)
+    np.testing.assert_allclose(F.avg_pool2d(x, **kw, count_include_pad=False), 1.0, rtol=1e-12)
+    # H=4, k=3, s=2, p=1, ceil: the last window [3, 6) is clipped to [-1, 5): divisor 2, sum 1
+    x = np.ones((1, 1, 4, 1))
+    kw = dict(kernel_size=(3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True)
+    np.testing.assert_allclose(F.avg_pool2d(x, **kw)[0, 0, :, 0], [2 / 3, 1.0, 0.5], rtol=1e-12)
+    np.testing.assert_allclose(F.avg_pool2d(x, **kw, count_include_pad=False), 1.0, rtol=1e-12)
+
+
+# ------------------------------------------------------------- ties, NaN and infinities
+
+
+def first_in_bounds_taps(n, k, s, p, d, out):
+    """Per output position along one axis, the first kernel tap inside [0, n)."""
+    firsts = []
+    for o in range(out):
+        taps = [o * s - p + a * d for a in range(k)]
+        firsts.append(next(t for t in taps if 0 <= t < n))
+    return np.array(firsts)
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+@pytest.mark.parametrize("fill", [1.5, -np.inf, np.inf])
+@pytest.mark.parametrize("c", MAX_CASES)
+def test_max_pool2d_all_equal_picks_first_in_bounds_tap(c, fill):
+    kw = c["kwargs"]
+    x = np.full(c["x_shape"], fill)
+    y, idx = F.max_pool2d(x, **kw)
+    k = _pair(kw["kernel_size"])
+    s = _pair(kw.get("stride") or kw["kernel_size"])
+    p = _pair(kw.get("padding", 0))
+    d = _pair(kw.get("dilation", 1))
+    H, W = x.shape[2:]
+    rows = first_in_bounds_taps(H, k[0], s[0], p[0], d[0], y.shape[2])
+    cols = first_in_bounds_taps(W, k[1], s[1], p[1], d[1], y.shape[3])
+    expected = np.broadcast_to(rows[:, None] * W + cols[None, :], y.shape)
+    np.testing.assert_array_equal(y, fill)
+    np.testing.assert_array_equal(idx, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "k3_s2_p1", "nonsquare_even",
+                                   "ceil_past_padding", "overlapping_pad", "dilation_pair_pad",
+                                   "dilation_ceil"))
+def test_max_pool2d_nan_propagates(c, dtype, rng, assert_close):
+    kw = c["kwargs"]
+    x = rng.standard_normal(c["x_shape"]).astype(dtype)
+    x[rng.random(x.shape) < 0.08] = np.nan
+    y, idx = F.max_pool2d(x, **kw)
+    # a window holds a NaN exactly where the max-pool of the NaN mask is 1
+    has_nan = ref.max_pool2d(np.isnan(x).astype(np.float64), **kw)[0] == 1
+    assert has_nan.any() and not has_nan.all(), "test data should mix NaN and finite windows"
+    np.testing.assert_array_equal(np.isnan(y), has_nan)
+    assert np.isnan(gather(x, idx)[has_nan]).all(), "a NaN output's index must point at a NaN"
+    # and the exact indices follow torch's rule (update on val > max or isnan(val))
+    check_max_pool(x, kw, assert_close, ref_max_oracle, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "k3_s2_p1", "ceil_past_padding",
+                                   "overlapping_pad", "dilation_ceil"))
+def test_max_pool2d_infinities(c, dtype, rng, assert_close):
+    kw = c["kwargs"]
+    x = rng.standard_normal(c["x_shape"]).astype(dtype)
+    u = rng.random(x.shape)
+    x[u < 0.5] = -np.inf
+    x[u > 0.95] = np.inf
+    x[:, 0] = -np.inf  # a whole plane of -inf: its windows have no finite maximum
+    y, _ = F.max_pool2d(x, **kw)
+    assert (y[:, 0] == -np.inf).all()
+    check_max_pool(x, kw, assert_close, ref_max_oracle, rng)
+
+
+def test_max_pool2d_backward_ties_send_gradient_to_first_maximum():
+    x = np.array([[[[1.0, 2.0, 2.0, 0.0],
+                    [2.0, 2.0, 0.0, 0.0]]]])
+    y, idx = F.max_pool2d(x, kernel_size=2, stride=2)
+    # window 1 holds 1, 2, 2, 2: the first 2 is at (0, 1); window 2 holds 2, 0, 0, 0
+    np.testing.assert_array_equal(idx[0, 0], [[1, 2]])
+    gx = F.max_pool2d_backward(np.array([[[[10.0, 20.0]]]]), idx, x.shape)
+    np.testing.assert_array_equal(gx[0, 0], [[0, 10, 20, 0], [0, 0, 0, 0]])
+
+
+# ------------------------------------------------------------ numerical gradients
+
+
+GRAD_CASES = pick(MAX_CASES, "k3_s2_p1", "nonsquare_even", "ceil_past_padding", "W1",
+                  "overlapping_pad", "dilation_pair_pad")
+
+
+def small(c):
+    """The case with batch and channels cut to keep finite differences cheap."""
+    shape = (1, min(2, c["x_shape"][1])) + c["x_shape"][2:]
+    return dict(c, x_shape=shape)
+
+
+@pytest.mark.parametrize("c", GRAD_CASES)
+def test_max_pool2d_gradient_matches_finite_differences(c, rng, assert_close, numerical_grad):
+    c = small(c)
+    kw = c["kwargs"]
+    x = distinct_values(c["x_shape"], rng)  # spaced 1 apart: eps never changes an argmax
+    y, idx = F.max_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape)
+    num = numerical_grad(lambda: float(np.vdot(F.max_pool2d(x, **kw)[0], dy)), x, 1e-3)
+    assert_close(F.max_pool2d_backward(dy, idx, x.shape), num, np.float64, "grad_x", rtol=1e-8)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("c", [p for p in GRAD_CASES if "dilation" not in p.id])
+def test_avg_pool2d_gradient_matches_finite_differences(c, count_include_pad, rng, assert_close,
+                                                        numerical_grad):
+    c = small(c)
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    x = rng.standard_normal(c["x_shape"])
+    dy = rng.standard_normal(F.avg_pool2d(x, **kw).shape)
+    num = numerical_grad(lambda: float(np.vdot(F.avg_pool2d(x, **kw), dy)), x, 1e-3)
+    assert_close(F.avg_pool2d_backward(dy, x.shape, **kw), num, np.float64, "grad_x", rtol=1e-8)
+
+
+# --------------------------------------------------------------------- adjoint identity
+
+
+def assert_adjoint(y, dy, x, gx, dtype):
+    """<y, dy> == <x, gx>, to a tolerance scaled by the sizes of the terms."""
+    a = y.astype(np.float64) * dy
+    b = x.astype(np.float64) * gx
+    tol = (1e-5 if dtype is np.float32 else 1e-12) * max(np.abs(a).sum(), np.abs(b).sum())
+    assert abs(a.sum() - b.sum()) <= tol, (a.sum(), b.sum())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", MAX_CASES)
+def test_max_pool2d_backward_is_adjoint(c, dtype, rng):
+    # with no ties y = x[indices] is linear in x, and backward is its transpose
+    x = distinct_values(c["x_shape"], rng, dtype)
+    y, idx = F.max_pool2d(x, **c["kwargs"])
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_adjoint(y, dy, x, F.max_pool2d_backward(dy, idx, x.shape), dtype)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", POOL_CASES)
+def test_avg_pool2d_backward_is_adjoint(c, dtype, count_include_pad, rng):
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    x = rng.standard_normal(c["x_shape"]).astype(dtype)
+    y = F.avg_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_adjoint(y, dy, x, F.avg_pool2d_backward(dy, x.shape, **kw), dtype)
+
+
+# ----------------------------------------------------- memory layout, aliasing, dtypes
+
+
+LAYOUT_CASES = pick(MAX_CASES, "k3_s2_p1", "nonsquare_even", "ceil_past_padding", "larger",
+                    "dilation_pair_pad")
+
+
+@pytest.mark.parametrize("c", LAYOUT_CASES)
+def test_max_pool2d_any_memory_layout(c, relayout, rng, assert_close):
+    kw = c["kwargs"]
+    x = make_x(c["x_shape"], np.float32, rng, "ties")
+    y, idx = F.max_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = F.max_pool2d_backward(dy, idx, x.shape)
+    lx, ldy, lidx = relayout(x), relayout(dy), relayout(idx)
+    if relayout.kind != "readonly":
+        assert not lx.flags.c_contiguous
+    ly, lidx_out = F.max_pool2d(lx, **kw)
+    assert_close(ly, y, np.float32, "y", rtol=0)
+    np.testing.assert_array_equal(lidx_out, idx)
+    assert_close(F.max_pool2d_backward(ldy, lidx, x.shape), gx, np.float32, "grad_x")
+
+
+@pytest.mark.parametrize("c", pick(POOL_CASES, "k3_s2_p1", "nonsquare_even",
+                                   "ceil_past_padding", "larger"))
+def test_avg_pool2d_any_memory_layout(c, relayout, rng, assert_close):
+    kw = dict(c["kwargs"], count_include_pad=False)
+    x = make_x(c["x_shape"], np.float32, rng, "normal")
+    y = F.avg_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = F.avg_pool2d_backward(dy, x.shape, **kw)
+    assert_close(F.avg_pool2d(relayout(x), **kw), y, np.float32, "y")
+    assert_close(F.avg_pool2d_backward(relayout(dy), x.shape, **kw), gx, np.float32, "grad_x")
+
+
+def test_pool_backward_argument_forms(rng, assert_close):
+    # input_shape as a list or of NumPy ints; indices of any integer dtype
+    x = rng.standard_normal((2, 3, 6, 5))
+    y, idx = F.max_pool2d(x, 2, ceil_mode=True)
+    ya = F.avg_pool2d(x, 2, ceil_mode=True)
+    gx = F.max_pool2d_backward(y, idx, x.shape)
+    ga = F.avg_pool2d_backward(ya, x.shape, 2, ceil_mode=True)
+    for shape in (list(x.shape), tuple(np.int64(n) for n in x.shape)):
+        assert_close(F.max_pool2d_backward(y, idx, shape), gx, np.float64, f"max {shape!r}")
+        assert_close(F.avg_pool2d_backward(ya, shape, 2, ceil_mode=True), ga, np.float64,
+                     f"avg {shape!r}")
+    for int_dtype in (np.int32, np.uint16, np.intp):
+        assert_close(F.max_pool2d_backward(y, idx.astype(int_dtype), x.shape), gx, np.float64,
+                     f"indices {np.dtype(int_dtype)}")
+
+
+def _check_fresh(results, inputs, dtypes):
+    for r, dt in zip(results, dtypes):
+        assert isinstance(r, np.ndarray) and r.dtype == dt
+        assert r.flags.c_contiguous and r.flags.writeable
+        assert not any(np.shares_memory(r, a) for a in inputs)
+    for i, r in enumerate(results):
+        assert not any(np.shares_memory(r, o) for o in results[i + 1:])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "ceil_past_padding", "larger",
+                                   "dilation_ceil"))
+def test_pools_leave_inputs_and_return_fresh_arrays(c, dtype, rng):
+    kw = c["kwargs"]
+    avg_kw = {k: v for k, v in kw.items() if k != "dilation"}
+    x = make_x(c["x_shape"], dtype, rng, "ties")
+    y_shape = ref.max_pool2d(x, **kw)[0].shape
+    ya_shape = ref.avg_pool2d(x, **avg_kw).shape
+    dy = rng.standard_normal(y_shape).astype(dtype)
+    dya = rng.standard_normal(ya_shape).astype(dtype)
+    inputs = [x, dy, dya]
+    saved = [a.copy() for a in inputs]
+
+    y, idx = F.max_pool2d(x, **kw)
+    idx_saved = idx.copy()
+    inputs.append(idx)
+    gx = F.max_pool2d_backward(dy, idx, x.shape)
+    ya = F.avg_pool2d(x, **avg_kw)
+    gxa = F.avg_pool2d_backward(dya, x.shape, **avg_kw)
+
+    for a, s in zip(inputs, saved + [idx_saved]):
+        np.testing.assert_array_equal(a, s, err_msg="an input was modified")
+    results = [y, idx, gx, ya, gxa]
+    _check_fresh(results, [x, dy, dya], [dtype, np.int64, dtype, dtype, dtype])
+    assert not np.shares_memory(gx, idx)
+    # results are not views of scratch space that later calls reuse
+    kept = [r.copy() for r in results]
+    x2 = make_x(c["x_shape"], dtype, rng, "normal")
+    _, idx2 = F.max_pool2d(x2, **kw)
+    F.max_pool2d_backward(dy * 2, idx2, x.shape)
+    F.avg_pool2d(x2, **avg_kw)
+    F.avg_pool2d_backward(dya * 2, x.shape, **avg_kw)
+    for r, k in zip(results, kept):
+        np.testing.assert_array_equal(r, k, err_msg="a result changed after a later call")
+
+
+# ------------------------------------------------------------------ argument checking
+
+
+X = np.zeros((2, 3, 6, 6))
+X32 = X.astype(np.float32)
+DY = np.zeros((2, 3, 3, 3))  # the output of 2x2 pooling of X
+IDX = np.zeros((2, 3, 3, 3), dtype=np.int64)
+
+
+def err(case_id, call, exc, name):
+    return pytest.param(call, exc, name, id=case_id)
+
+
+def _both_pools(case_id, exc, name, **kw):
+    """The same bad argument given to max_pool2d and to avg_pool2d."""
+    return [err(f"max_{case_id}", lambda: F.max_pool2d(X, **kw), exc, name),
+            err(f"avg_{case_id}", lambda: F.avg_pool2d(X, **kw), exc, name)]
+
+
+POOL_ERRORS = [
+    err("max_x_rank3", lambda: F.max_pool2d(X[0], 2), ValueError, r"\bx\b"),
+    err("avg_x_rank3", lambda: F.avg_pool2d(X[0], 2), ValueError, r"\bx\b"),
+    err("max_x_rank5", lambda: F.max_pool2d(X[None], 2), ValueError, r"\bx\b"),
+    *[err(f"{pool}_x_{np.dtype(dt).name}",
+          lambda f=f, dt=dt: f(X.astype(dt), 2), TypeError, r"\bx\b")
+      for pool, f in (("max", F.max_pool2d), ("avg", F.avg_pool2d))
+      for dt in (np.int64, np.int8, np.uint8, bool, np.float16, object)],
+    *_both_pools("kernel_size_0", ValueError, r"\bkernel_size\b", kernel_size=0),
+    *_both_pools("kernel_size_pair_0", ValueError, r"\bkernel_size\b", kernel_size=(2, 0)),
+    *_both_pools("kernel_size_triple", ValueError, r"\bkernel_size\b", kernel_size=(2, 2, 2)),
+    *_both_pools("kernel_size_float", TypeError, r"\bkernel_size\b", kernel_size=1.5),
+    *_both_pools("kernel_size_str", TypeError, r"\bkernel_size\b", kernel_size="2"),
+    *_both_pools("stride_0", ValueError, r"\bstride\b", kernel_size=2, stride=0),
+    *_both_pools("stride_pair_negative", ValueError, r"\bstride\b", kernel_size=2,
+                 stride=(1, -1)),
+    *_both_pools("stride_float", TypeError, r"\bstride\b", kernel_size=2, stride=1.5),
+    *_both_pools("padding_negative", ValueError, r"\bpadding\b", kernel_size=2, padding=-1),
+    *_both_pools("padding_over_half_kernel", ValueError, r"\bpadding\b", kernel_size=3,
+                 padding=2),
+    *_both_pools("padding_over_half_kernel_h", ValueError, r"\bpadding\b", kernel_size=(3, 4),
+                 padding=(2, 0)),
+    *_both_pools("padding_over_half_kernel_w", ValueError, r"\bpadding\b", kernel_size=(4, 3),
+                 padding=(0, 2)),
+    *_both_pools("padding_k1", ValueError, r"\bpadding\b", kernel_size=1, padding=1),
+    *_both_pools("padding_float", TypeError, r"\bpadding\b", kernel_size=2, padding=0.5),
+    *_both_pools("kernel_larger_than_input", ValueError, "kernel", kernel_size=7),
+    *_both_pools("kernel_larger_than_padded_input", ValueError, "kernel", kernel_size=(2, 10),
+                 padding=(1, 1)),
+    err("max_dilation_0", lambda: F.max_pool2d(X, 2, dilation=0), ValueError, r"\bdilation\b"),
+    err("max_dilation_pair_0",
+        lambda: F.max_pool2d(X, 2, dilation=(1, 0)), ValueError, r"\bdilation\b"),
+    err("max_dilation_float",
+        lambda: F.max_pool2d(X, 2, dilation=1.5), TypeError, r"\bdilation\b"),
+    err("max_dilated_kernel_larger_than_input",
+        lambda: F.max_pool2d(X, 3, dilation=3), ValueError, "kernel"),
+    # max_pool2d_backward
+    err("maxb_indices_negative",
+        lambda: F.max_pool2d_backward(DY, IDX - 1, X.shape), ValueError, r"\bindices\b"),
+    err("maxb_indices_too_large",
+        lambda: F.max_pool2d_backward(DY, IDX + 36, X.shape), ValueError, r"\bindices\b"),
+    err("maxb_indices_shape",
+        lambda: F.max_pool2d_backward(DY, IDX[:, :, :2], X.shape), ValueError, r"\bindices\b"),
+    err("maxb_indices_float",
+        lambda: F.max_pool2d_backward(DY, IDX.astype(np.float64), X.shape), TypeError,
+        r"\bindices\b"),
+    err("maxb_indices_bool",
+        lambda: F.max_pool2d_backward(DY, IDX.astype(bool), X.shape), TypeError, r"\bindices\b"),
+    err("maxb_grad_out_int",
+        lambda: F.max_pool2d_backward(DY.astype(np.int64), IDX, X.shape), TypeError,
+        r"\bgrad_out\b"),
+    err("maxb_grad_out_float16",
+        lambda: F.max_pool2d_backward(DY.astype(np.float16), IDX, X.shape), TypeError,
+        r"\bgrad_out\b"),
+    err("maxb_grad_out_rank",
+        lambda: F.max_pool2d_backward(DY[0], IDX[0], X.shape), ValueError, r"\bgrad_out\b"),
+    err("maxb_grad_out_batch_mismatch",
+        lambda: F.max_pool2d_backward(DY, IDX, (3, 3, 6, 6)), ValueError,
+        r"\bgrad_out\b|\binput_shape\b"),
+    err("maxb_input_shape_len3",
+        lambda: F.max_pool2d_backward(DY, IDX, (2, 3, 6)), ValueError, r"\binput_shape\b"),
+    err("maxb_input_shape_len5",
+        lambda: F.max_pool2d_backward(DY, IDX, (2, 3, 6, 6, 1)), ValueError, r"\binput_shape\b"),
+    err("maxb_input_shape_negative",
+        lambda: F.max_pool2d_backward(DY, IDX, (2, 3, -6, 6)), ValueError, r"\binput_shape\b"),
+    err("maxb_input_shape_float",
+        lambda: F.max_pool2d_backward(DY, IDX, (2, 3, 6, 6.5)), ValueError, r"\binput_shape\b"),
+    # avg_pool2d_backward
+    err("avgb_grad_out_shape",
+        lambda: F.avg_pool2d_backward(DY[:, :, :2], X.shape, 2), ValueError, r"\bgrad_out\b"),
+    err("avgb_grad_out_other_geometry",
+        lambda: F.avg_pool2d_backward(DY, X.shape, 3, stride=1), ValueError, r"\bgrad_out\b"),
+    err("avgb_grad_out_channels",
+        lambda: F.avg_pool2d_backward(DY, (2, 4, 6, 6), 2), ValueError, r"\bgrad_out\b"),
+    err("avgb_grad_out_rank",
+        lambda: F.avg_pool2d_backward(DY[0], X.shape, 2), ValueError, r"\bgrad_out\b"),
+    err("avgb_grad_out_int",
+        lambda: F.avg_pool2d_backward(DY.astype(np.int32), X.shape, 2), TypeError,
+        r"\bgrad_out\b"),
+    err("avgb_input_shape_len3",
+        lambda: F.avg_pool2d_backward(DY, (2, 3, 6), 2), ValueError, r"\binput_shape\b"),
+    err("avgb_input_shape_negative",
+        lambda: F.avg_pool2d_backward(DY, (2, -3, 6, 6), 2), ValueError, r"\binput_shape\b"),
+    err("avgb_input_shape_float",
+        lambda: F.avg_pool2d_backward(DY, (2.5, 3, 6, 6), 2), ValueError, r"\binput_shape\b"),
+    err("avgb_padding",
+        lambda: F.avg_pool2d_backward(DY, X.shape, 2, padding=2), ValueError, r"\bpadding\b"),
+    err("avgb_kernel_size",
+        lambda: F.avg_pool2d_backward(DY, X.shape, 0), ValueError, r"\bkernel_size\b"),
+    err("avgb_kernel_larger_than_input",
+        lambda: F.avg_pool2d_backward(DY, X.shape, 8), ValueError, "kernel"),
+]
+
+
+@pytest.mark.parametrize("call, exc, name", POOL_ERRORS)
+def test_pool_argument_errors(call, exc, name):
+    with pytest.raises(exc, match=name):
+        call()
+
+
+def test_pool_x_float32_results_stay_float32():
+    # one dtype in, the same dtype out, for every pool function
+    y, idx = F.max_pool2d(X32, 2)
+    assert y.dtype == np.float32 and idx.dtype == np.int64
+    assert F.max_pool2d_backward(DY.astype(np.float32), IDX, X.shape).dtype == np.float32
+    assert F.avg_pool2d(X32, 2).dtype == np.float32
+    assert F.avg_pool2d_backward(DY.astype(np.float32), X.shape, 2).dtype == np.float32
+
+
+# ---------------------------------------------------------------------------- vs torch
+
+TORCH_SWEEP_CASES = 200  # per dtype and pooling
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sweep):
+    rng = np.random.default_rng(4040 if dtype is np.float32 else 4041)
+
+    def oracle(x, dy, **kw):
+        return torch_oracle.max_pool2d(x, grad_out=dy, **kw)
+
+    for i in range(TORCH_SWEEP_CASES):
+        c = ref.random_pool_case(rng, "max")
+        # half the cases integer-valued, so that torch's tie rule is compared too
+        x = make_x(c["x_shape"], dtype, rng, "ties" if i % 2 else "normal")
+        sweep.check(f"case {i}: {c}",
+                    lambda: check_max_pool(x, c["kwargs"], assert_close, oracle, rng))
+    sweep.assert_none(TORCH_SWEEP_CASES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_avg_pool2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sweep):
+    rng = np.random.default_rng(5050 if dtype is np.float32 else 5051)
+
+    def oracle(x, dy, **kw):
+        return torch_oracle.avg_pool2d(x, grad_out=dy, **kw)
+
+    for i in range(TORCH_SWEEP_CASES):
+        c = ref.random_pool_case(rng, "avg")
+        x = make_x(c["x_shape"], dtype, rng, "normal")
+        sweep.check(f"case {i}: {c}",
+                    lambda: check_avg_pool(x, c["kwargs"], assert_close, oracle, rng))
+    sweep.assert_none(TORCH_SWEEP_CASES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool2d_nan_and_infinities_match_torch(dtype, torch_oracle, assert_close):
+    rng = np.random.default_rng(99)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+    u = rng.random(x.shape)
+    x[u < 0.1] = np.nan
+    x[(u >= 0.1) & (u < 0.4)] = -np.inf
+    x[u > 0.97] = np.inf
+
+    def oracle(x, dy, **kw):
+        return torch_oracle.max_pool2d(x, grad_out=dy, **kw)
+
+    for kw in [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+               dict(kernel_size=(2, 3), stride=1, dilation=(2, 1), padding=(1, 0)),
+               dict(kernel_size=2)]:
+        check_max_pool(x, kw, assert_close, oracle, rng)
