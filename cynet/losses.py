@@ -1,0 +1,99 @@
+"""Loss functions: each returns ``(loss, grad)``, the mean loss as a Python float and its
+gradient with respect to the network's output, in the output's dtype.
+
+The semantics are those of ``torch.nn.functional.cross_entropy`` and ``mse_loss`` with
+``reduction="mean"``. Inputs are never modified; ``grad`` is a new array.
+"""
+import difflib
+
+import numpy as np
+
+from ._args import as_float_array, check_ndim
+
+__all__ = ["cross_entropy", "mse", "get_loss"]
+
+
+def _check_labels(labels, n, k, name):
+    """``labels`` as an int64 array of shape (n,) with every value in [0, k)."""
+    arr = np.asarray(labels)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"{name} must be integer class indices, got dtype {arr.dtype}"
+            + (f" (first value {arr.reshape(-1)[0].item()!r})" if arr.size else ""))
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one label per row, got {arr.shape}")
+    bad = (arr < 0) | (arr >= k)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{name}[{i}] = {arr[i].item()} is not a class index in [0, {k})")
+    return arr.astype(np.int64, copy=False)
+
+
+def cross_entropy(logits, labels):
+    """Softmax cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,), averaged
+    over the batch. Returns ``(loss, dloss/dlogits)``."""
+    logits = as_float_array(logits, "logits")
+    check_ndim(logits, "logits", 2, "(N, K)")
+    n, k = logits.shape
+    if n == 0 or k == 0:
+        raise ValueError(
+            f"logits must have at least one row and one class, got shape {logits.shape}")
+    labels = _check_labels(labels, n, k, "labels")
+    rows = np.arange(n)
+
+    # log-softmax = z - max - log(sum(exp(z - max))): no exp() sees a positive argument
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    picked = shifted[rows, labels].astype(np.float64)
+    grad = np.exp(shifted, out=shifted)
+    sums = grad.sum(axis=1, keepdims=True, dtype=np.float64)  # (N, 1), each >= 1
+    loss = float(np.mean(np.log(sums[:, 0]) - picked))
+
+    # (softmax - onehot) / N, without a float64 copy of the (N, K) array
+    grad *= (1.0 / (sums * n)).astype(grad.dtype)
+    grad[rows, labels] -= grad.dtype.type(1.0 / n)
+    return loss, grad
+
+
+def mse(outputs, targets):
+    """Mean over all elements of ``(outputs - targets) ** 2``. Returns ``(loss, dloss/doutputs)``.
+
+    When ``outputs`` is (N, K) and ``targets`` is a 1-D integer array, the targets are class
+    labels and are one-hot encoded first.
+    """
+    outputs = as_float_array(outputs, "outputs")
+    if outputs.size == 0:
+        raise ValueError(f"outputs must not be empty, got shape {outputs.shape}")
+    raw = np.asarray(targets)
+    if outputs.ndim == 2 and raw.ndim == 1 and raw.dtype.kind in "iu":
+        n, k = outputs.shape
+        labels = _check_labels(raw, n, k, "targets")
+        diff = outputs.copy()
+        diff[np.arange(n), labels] -= outputs.dtype.type(1)
+    else:
+        if raw.dtype.kind not in "iuf":
+            raise TypeError(f"targets must be a numeric array, got dtype {raw.dtype}")
+        if raw.shape != outputs.shape:
+            raise ValueError(
+                f"targets has shape {raw.shape}, expected outputs' shape {outputs.shape} "
+                f"(or ({outputs.shape[0]},) integer labels when outputs is (N, K))")
+        diff = np.subtract(outputs, raw, dtype=outputs.dtype)
+    loss = float(np.mean(np.square(diff), dtype=np.float64))
+    diff *= 2.0 / outputs.size
+    return loss, diff
+
+
+_LOSSES = {"cross_entropy": cross_entropy, "mse": mse}
+
+
+def get_loss(name):
+    """The loss function called ``name``: ``"cross_entropy"`` or ``"mse"``."""
+    if not isinstance(name, str):
+        raise TypeError(f"loss name must be a string, got {name!r}")
+    try:
+        return _LOSSES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _LOSSES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"unknown loss {name!r}{hint} (choose from {', '.join(_LOSSES)})") from None

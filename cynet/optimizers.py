@@ -1,0 +1,348 @@
+"""Optimizers: SGD (momentum, Nesterov), Adam and AdamW, with PyTorch's update rules.
+
+``step(params, grads)`` updates every ``params[k]`` in place from ``grads[k]``. The
+per-parameter state (momentum buffers, Adam moments, scratch) is allocated once, at a
+key's first step; later steps allocate no arrays, and a float32 parameter is updated in
+float32 throughout. ``state_dict()`` is a flat ``str -> ndarray`` mapping (savable with
+``np.savez``) holding everything needed to resume exactly.
+"""
+import difflib
+import math
+import numbers
+
+import numpy as np
+
+from ._args import FLOAT_DTYPES, as_bool
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
+
+
+def _real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)  # a Python float: weak in NumPy's promotion, float32 stays float32
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    return value
+
+
+def _at_least(value, name, low, strict=False):
+    value = _real(value, name)
+    if value < low or (strict and value == low):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
+    return value
+
+
+def _betas(value):
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {value!r}")
+    out = tuple(_at_least(b, f"betas[{i}]", 0.0) for i, b in enumerate(value))
+    for i, b in enumerate(out):
+        if b >= 1.0:
+            raise ValueError(f"betas[{i}] must be < 1, got {b!r}")
+    return out
+
+
+class _Slot:
+    """One parameter's state: its step count, saved buffers and unsaved scratch arrays."""
+
+    def __init__(self, buffers, steps=0):
+        self.steps = steps
+        self.buffers = buffers
+        self.scratch = None
+
+
+class Optimizer:
+    """Base class: argument checking, per-parameter state and ``state_dict``.
+
+    Subclasses name their saved buffers (``_buffer_names``), say how many scratch arrays
+    a step needs (``_scratch_count``) and implement ``_update(p, g, slot)``.
+    """
+
+    def __init__(self, lr):
+        self.lr = lr
+        self._slots = {}
+
+    @property
+    def lr(self):
+        """The learning rate of the next step; a schedule sets it each epoch."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        value = _at_least(value, "lr", 0.0, strict=True)
+        if math.isinf(value):
+            raise ValueError(f"lr must be finite, got {value!r}")
+        self._lr = value
+
+    def _buffer_names(self):
+        return ()
+
+    def _scratch_count(self):
+        return 1
+
+    def _update(self, p, g, slot):
+        raise NotImplementedError
+
+    def step(self, params, grads):
+        """Update every ``params[k]`` in place by one step along ``grads[k]``.
+
+        Everything is checked before anything is updated: an error leaves the
+        parameters and the optimizer's state untouched."""
+        if not isinstance(params, dict) or not isinstance(grads, dict):
+            raise TypeError(
+                f"params and grads must be dicts of arrays, got {type(params).__name__} "
+                f"and {type(grads).__name__}")
+        missing = [k for k in params if k not in grads]
+        extra = [k for k in grads if k not in params]
+        if missing or extra:
+            raise ValueError(
+                f"grads must have the keys of params; missing {missing}, unexpected {extra}")
+        checked = {k: _check_pair(k, p, grads[k]) for k, p in params.items()}
+        for k, p in params.items():
+            slot = self._slots.get(k)
+            if slot is not None:
+                _check_buffers(k, p, slot)
+        for k, p in params.items():
+            slot = self._slot(k, p)
+            slot.steps += 1
+            self._update(p, checked[k], slot)
+
+    def _slot(self, k, p):
+        """``k``'s state, allocated at its first step (scratch also after a load)."""
+        slot = self._slots.get(k)
+        if slot is None:
+            slot = _Slot({name: np.zeros(p.shape, p.dtype) for name in self._buffer_names()})
+            self._slots[k] = slot
+        if slot.scratch is None:
+            slot.scratch = [np.empty(p.shape, p.dtype) for _ in range(self._scratch_count())]
+        return slot
+
+    def state_dict(self):
+        """``{"lr": 0-d, "<key>/step": 0-d int64, "<key>/<buffer>": array}``. The buffers are
+        the optimizer's own arrays (not copies): save them, don't modify them."""
+        state = {"lr": np.array(self.lr, dtype=np.float64)}
+        for k, slot in self._slots.items():
+            state[f"{k}/step"] = np.array(slot.steps, dtype=np.int64)
+            for name, buf in slot.buffers.items():
+                state[f"{k}/{name}"] = buf
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what ``state_dict`` returned (the arrays are copied)."""
+        if not hasattr(state, "keys"):
+            raise TypeError(f"state must be a mapping of str to arrays, got {type(state).__name__}")
+        wanted = ("step", *self._buffer_names())
+        entries = {}
+        for key in state.keys():
+            if key == "lr":
+                continue
+            if not isinstance(key, str) or "/" not in key:
+                raise ValueError(f"state key {key!r} is neither 'lr' nor '<param>/<entry>'")
+            name, entry = key.rsplit("/", 1)
+            if entry not in wanted:
+                raise ValueError(
+                    f"state key {key!r}: {type(self).__name__} has no entry {entry!r}"
+                    f"{_hint(entry, wanted)}")
+            entries.setdefault(name, {})[entry] = np.asarray(state[key])
+        slots = {name: _loaded_slot(name, found, wanted) for name, found in entries.items()}
+        if "lr" in state.keys():
+            self.lr = np.asarray(state["lr"]).item()
+        self._slots = slots
+
+
+def _hint(name, choices):
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _describe(a):
+    dtype = getattr(a, "dtype", None)
+    return type(a).__name__ + (f" of {dtype}" if dtype is not None else "")
+
+
+def _check_pair(k, p, g):
+    """Check one parameter and its gradient; returns the gradient as an ndarray (a NumPy
+    scalar is accepted for a 0-d parameter)."""
+    if not isinstance(k, str):
+        raise TypeError(f"parameter names must be strings, got {k!r}")
+    if not isinstance(p, np.ndarray) or p.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"params[{k!r}] must be a float32 or float64 ndarray (it is updated in place), "
+            f"got {_describe(p)}")
+    if not p.flags.writeable:
+        raise ValueError(f"params[{k!r}] is read-only; it must be updated in place")
+    if isinstance(g, np.generic):
+        g = np.asarray(g)
+    if not isinstance(g, np.ndarray) or g.dtype != p.dtype:
+        raise TypeError(
+            f"grads[{k!r}] must be a {p.dtype} ndarray like params[{k!r}], got {_describe(g)}")
+    if g.shape != p.shape:
+        raise ValueError(f"grads[{k!r}] has shape {g.shape}, but params[{k!r}] has {p.shape}")
+    return g
+
+
+def _check_buffers(k, p, slot):
+    arrays = list(slot.buffers.items()) + [("scratch", s) for s in slot.scratch or ()]
+    for name, buf in arrays:
+        if buf.shape != p.shape or buf.dtype != p.dtype:
+            raise ValueError(
+                f"the optimizer's {name} for {k!r} is {buf.dtype} {buf.shape}, but "
+                f"params[{k!r}] is {p.dtype} {p.shape}")
+
+
+def _loaded_slot(name, found, wanted):
+    if set(found) != set(wanted):
+        raise ValueError(
+            f"state for {name!r} has entries {sorted(found)}, expected {sorted(wanted)}")
+    step = found["step"]
+    if step.shape != () or step.dtype.kind not in "iu" or step < 0:
+        raise ValueError(f"state key {name + '/step'!r} must be a 0-d integer >= 0, got {step!r}")
+    buffers = {}
+    for entry in wanted[1:]:
+        buf = found[entry]
+        if buf.dtype not in FLOAT_DTYPES:
+            raise ValueError(
+                f"state key {name + '/' + entry!r} must be float32 or float64, got {buf.dtype}")
+        buffers[entry] = np.array(buf, order="C")
+    return _Slot(buffers, int(step))
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD`` without dampening: ``g += weight_decay * p``;
+    ``buf = momentum * buf + g`` (``buf = g`` at the first step);
+    ``g = g + momentum * buf`` (Nesterov) or ``g = buf``; ``p -= lr * g``."""
+
+    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr)
+        self.momentum = _at_least(momentum, "momentum", 0.0)
+        self.nesterov = as_bool(nesterov, "nesterov")
+        self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
+
+    def _buffer_names(self):
+        return ("momentum_buffer",) if self.momentum else ()
+
+    def _scratch_count(self):
+        return 2 if self.nesterov and self.weight_decay else 1
+
+    def _update(self, p, g, slot):
+        d = slot.scratch[0]
+        if self.weight_decay:
+            np.multiply(p, self.weight_decay, out=d)
+            d += g
+            g = d
+        if self.momentum:
+            buf = slot.buffers["momentum_buffer"]
+            if slot.steps == 1:
+                np.copyto(buf, g)
+            else:
+                buf *= self.momentum
+                buf += g
+            if self.nesterov:
+                tmp = slot.scratch[-1]  # not d when d holds the decayed gradient
+                np.multiply(buf, self.momentum, out=tmp)
+                tmp += g
+                g = tmp
+            else:
+                g = buf
+        np.multiply(g, self.lr, out=d)
+        p -= d
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam``: ``g += weight_decay * p`` (L2); ``m = b1*m + (1-b1)*g``;
+    ``v = b2*v + (1-b2)*g*g``; ``p -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``."""
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr)
+        self.betas = _betas(betas)
+        self.eps = _at_least(eps, "eps", 0.0, strict=True)
+        self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
+
+    def _buffer_names(self):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _scratch_count(self):
+        return 2 if self.weight_decay else 1
+
+    def _gradient(self, p, g, d):
+        """The gradient the moments follow: L2 weight decay is part of it."""
+        if not self.weight_decay:
+            return g
+        np.multiply(p, self.weight_decay, out=d)
+        d += g
+        return d
+
+    def _update(self, p, g, slot):
+        d, tmp = slot.scratch[0], slot.scratch[-1]  # d is used only with L2 decay
+        g = self._gradient(p, g, d)
+        m, v = slot.buffers["exp_avg"], slot.buffers["exp_avg_sq"]
+        b1, b2 = self.betas
+        t = slot.steps
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=tmp)
+        m += tmp
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp
+        # denominator sqrt(v_hat) + eps, as torch: eps added after the bias correction
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(1.0 - b2**t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / (1.0 - b1**t)
+        p -= tmp
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: decoupled weight decay ``p *= 1 - lr * weight_decay``, then
+    the Adam step on the plain gradient. (The default weight_decay here is 0, not torch's
+    0.01.)"""
+
+    def _scratch_count(self):
+        return 1
+
+    def _gradient(self, p, g, d):
+        if self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay
+        return g
+
+
+_OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+_OPTIONS = {
+    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
+    "adam": ("lr", "betas", "eps", "weight_decay"),
+    "adamw": ("lr", "betas", "eps", "weight_decay"),
+}
+
+
+def make_optimizer(config):
+    """An optimizer from a config such as ``{"type": "sgd", "lr": 0.05, "momentum": 0.9}``.
+
+    ``"type"`` is ``"sgd"``, ``"adam"`` or ``"adamw"``; the other keys are the
+    constructor's arguments (``"lr"`` is required for SGD). A ``"schedule"`` key is
+    ignored: it belongs to ``cynet.schedules.make_schedule``."""
+    if not isinstance(config, dict):
+        raise TypeError(f"optimizer config must be a dict, got {type(config).__name__}")
+    if "type" not in config:
+        raise ValueError(
+            f"optimizer config needs a 'type' ({', '.join(_OPTIMIZERS)}), got {config!r}")
+    kind = config["type"]
+    if not isinstance(kind, str):
+        raise TypeError(f"optimizer type must be a string, got {kind!r}")
+    if kind not in _OPTIMIZERS:
+        raise ValueError(
+            f"unknown optimizer type {kind!r}{_hint(kind.lower(), _OPTIMIZERS)} "
+            f"(choose from {', '.join(_OPTIMIZERS)})")
+    options = {k: v for k, v in config.items() if k not in ("type", "schedule")}
+    for key in options:
+        if key not in _OPTIONS[kind]:
+            raise ValueError(
+                f"unknown {kind} option {key!r}{_hint(str(key), _OPTIONS[kind])} "
+                f"(valid: {', '.join(_OPTIONS[kind])})")
+    if kind == "sgd" and "lr" not in options:
+        raise ValueError("sgd config needs an 'lr' (learning rate)")
+    return _OPTIMIZERS[kind](**options)
