@@ -1,4 +1,12 @@
-"""cynet: a CNN framework whose convolution and pooling kernels are Cython."""
+"""cynet: a CNN framework whose convolution and pooling kernels are Cython.
+
+    import cynet
+    model = cynet.Model.from_json("models/simple.json")
+    model.fit(x, y)
+
+Public names: ``Model``, ``Layer``, ``register_layer``, ``registry``, ``functional``,
+``DefinitionError``, ``set_num_threads``, ``get_num_threads``, ``testing``.
+"""
 import os as _os
 
 # OpenMP threads that spin while waiting fight numpy's OpenBLAS threads for the same cores
@@ -12,6 +20,22 @@ try:
 except _NotFound:  # a source tree without installed metadata
     __version__ = "0+unknown"
 
-from . import functional  # noqa: E402
+from . import functional, registry  # noqa: E402
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from .definition import DefinitionError  # noqa: E402
+from .layers.base import Layer  # noqa: E402
+from .model import Model  # noqa: E402
+from .registry import register_layer  # noqa: E402
 
-__all__ = ["functional", "__version__"]
+__all__ = [
+    "Model", "Layer", "register_layer", "registry", "functional", "DefinitionError",
+    "set_num_threads", "get_num_threads", "testing", "__version__",
+]
+
+
+def __getattr__(name):  # cynet.testing is imported on first use
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module 'cynet' has no attribute {name!r}")

@@ -24,3 +24,17 @@ _num_threads = _default_threads()
 def get_num_threads():
     """Threads used by cynet's kernels (the OpenMP team size of each prange)."""
     return _num_threads
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in cynet's kernels and in numpy's BLAS."""
+    from ._args import as_int
+
+    n = as_int(n, "n")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    global _num_threads
+    _num_threads = n
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")

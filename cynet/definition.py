@@ -1,0 +1,345 @@
+"""Model definitions (JSON): strict validation before anything trains.
+
+Three passes, each reporting the first problem as a ``DefinitionError`` that names the
+place (``layers[2].kernel_size``), the value and what was expected:
+
+1. the document's structure, with a JSON schema (unknown keys suggest the closest one);
+2. each layer's arguments against its constructor, then the constructor's own checks;
+3. shapes, by building every layer on the output shape of the one before.
+"""
+import copy
+import difflib
+import inspect
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import registry
+
+SCHEMA_VERSION = "https://json-schema.org/draft/2020-12/schema"
+
+_NUMBER = {"type": "number"}
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
+_NON_NEGATIVE = {"type": "number", "minimum": 0}
+_SCHEDULE = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": ["step", "cosine"]}},
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "step"}}},
+            "then": {
+                "required": ["step_size"],
+                "additionalProperties": False,
+                "properties": {
+                    "type": {},
+                    "step_size": {"type": "integer", "minimum": 1},
+                    "gamma": _POSITIVE,
+                },
+            },
+        },
+        {
+            "if": {"properties": {"type": {"const": "cosine"}}},
+            "then": {"additionalProperties": False, "properties": {"type": {}}},
+        },
+    ],
+}
+_OPTIMIZER_KEYS = {
+    "sgd": {
+        "lr": _POSITIVE,
+        "momentum": _NON_NEGATIVE,
+        "nesterov": {"type": "boolean"},
+        "weight_decay": _NON_NEGATIVE,
+    },
+    "adam": {
+        "lr": _POSITIVE,
+        "betas": {
+            "type": "array",
+            "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            "minItems": 2,
+            "maxItems": 2,
+        },
+        "eps": _POSITIVE,
+        "weight_decay": _NON_NEGATIVE,
+    },
+}
+_OPTIMIZER_KEYS["adamw"] = _OPTIMIZER_KEYS["adam"]
+_OPTIMIZER = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": sorted(_OPTIMIZER_KEYS)}},
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": name}}},
+            "then": {
+                "required": ["lr"] if name == "sgd" else [],
+                "additionalProperties": False,
+                "properties": {"type": {}, "schedule": _SCHEDULE, **keys},
+            },
+        }
+        for name, keys in _OPTIMIZER_KEYS.items()
+    ],
+}
+
+SCHEMA = {
+    "$schema": SCHEMA_VERSION,
+    "type": "object",
+    "required": ["input_shape", "layers"],
+    "additionalProperties": False,
+    "properties": {
+        "input_shape": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "maxItems": 3,
+        },
+        "layers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string"}},
+            },
+        },
+        "loss": {"enum": ["cross_entropy", "mse"]},
+        "optimizer": _OPTIMIZER,
+        "training": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "epochs": {"type": "integer", "minimum": 1},
+                "batch_size": {"type": "integer", "minimum": 1},
+                "seed": {"type": "integer", "minimum": 0},
+                "validation_split": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+            },
+        },
+        "data": {"type": "string", "minLength": 1},
+    },
+}
+
+DEFAULT_OPTIMIZER = {"type": "sgd", "lr": 0.01}
+DEFAULT_TRAINING = {"epochs": 1, "batch_size": 64, "seed": None, "validation_split": 0.0}
+DEFAULT_DATA = "fashion-mnist-mini"
+
+
+class DefinitionError(ValueError):
+    """A model definition that cannot be used; ``place`` is where (``layers[2].kernel_size``)."""
+
+    def __init__(self, place, message):
+        self.place = place
+        super().__init__(f"{place}: {message}" if place else message)
+
+
+@dataclass
+class Definition:
+    """A validated model definition with defaults filled in."""
+
+    input_shape: tuple
+    layers: list
+    loss: str = "cross_entropy"
+    optimizer: dict = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
+    training: dict = field(default_factory=lambda: dict(DEFAULT_TRAINING))
+    data: str = DEFAULT_DATA
+
+    def to_dict(self):
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": copy.deepcopy(self.layers),
+            "loss": self.loss,
+            "optimizer": copy.deepcopy(self.optimizer),
+            "training": dict(self.training),
+            "data": self.data,
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _place(path):
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _show(value):
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def _schema_error(err):
+    """A DefinitionError from a jsonschema ValidationError, worded for people."""
+    path = list(err.absolute_path)
+    kind, value = err.validator, err.instance
+    if kind == "additionalProperties":
+        allowed = [k for k in err.schema.get("properties", {})]
+        extra = sorted(k for k in value if k not in allowed)
+        key = extra[0]
+        return DefinitionError(
+            _place(path + [key]),
+            f"unknown key {key!r}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+        )
+    place = _place(path) or "definition"
+    if kind == "required":
+        return DefinitionError(place, err.message.replace("is a required property", "is required"))
+    if kind in ("enum", "const"):
+        options = err.validator_value if kind == "enum" else [err.validator_value]
+        return DefinitionError(
+            place,
+            f"got {_show(value)}, expected one of {', '.join(map(repr, options))}"
+            f"{_suggest(value, options)}",
+        )
+    if kind == "type":
+        return DefinitionError(place, f"expected {err.validator_value}, got {_show(value)}")
+    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    if kind in bounds:
+        return DefinitionError(place, f"must be {bounds[kind]} {err.validator_value}, got {_show(value)}")
+    if kind in ("minItems", "maxItems"):
+        return DefinitionError(place, f"has {len(value)} item(s): {err.message}")
+    return DefinitionError(place, err.message)
+
+
+def _check_schema(doc):
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = list(validator.iter_errors(doc))
+    if errors:
+        # the deepest error is the most specific; ties go to document order
+        def key(e):
+            return (-len(e.absolute_path), [str(p) for p in e.absolute_path])
+
+        raise _schema_error(min(errors, key=key))
+
+
+def _constructor_args(cls):
+    """(accepted keyword names, required names) of a layer class's constructor chain."""
+    accepted, required = [], []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        for p in params:
+            if p.name == "self" or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                continue
+            if p.name not in accepted:
+                accepted.append(p.name)
+                if p.default is p.empty and klass is cls:
+                    required.append(p.name)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break  # the chain stops where **kwargs is no longer passed on
+    return accepted, required
+
+
+def _make_layer(i, spec):
+    """Instantiate layer ``i`` of the definition, with errors naming the place."""
+    type_name = spec["type"]
+    config = {k: v for k, v in spec.items() if k != "type"}
+    try:
+        cls = registry.get(type_name)
+    except KeyError as exc:
+        raise DefinitionError(f"layers[{i}].type", str(exc)) from None
+    accepted, required = _constructor_args(cls)
+    for key in config:
+        if key not in accepted:
+            valid = ", ".join(accepted) if accepted else "none"
+            raise DefinitionError(
+                f"layers[{i}].{key}",
+                f"unknown argument for {type_name}{_suggest(key, accepted)} (valid: {valid})",
+            )
+    for key in required:
+        if key not in config:
+            raise DefinitionError(f"layers[{i}]", f"{type_name} needs {key!r}")
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).split(" ", 1)[0]
+        place = f"layers[{i}].{first}" if first in config else f"layers[{i}]"
+        raise DefinitionError(place, f"{type_name}: {exc}") from None
+    except Exception as exc:  # a plugin's constructor failing in its own way
+        raise DefinitionError(f"layers[{i}]", f"{type_name} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _output_shape(i, layer, shape):
+    type_name = type(layer).__name__
+    try:
+        out = layer.build(shape)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(
+            f"layers[{i}]", f"{type_name} cannot take input of shape {shape}: {exc}"
+        ) from None
+    try:
+        out = tuple(int(d) for d in out)
+    except TypeError:
+        out = None
+    if not out or min(out) < 1:
+        raise DefinitionError(f"layers[{i}]", f"{type_name}.build returned an invalid shape {out!r}")
+    return out
+
+
+# --------------------------------------------------------------------------- public
+
+
+def parse(doc):
+    """Check a definition's structure and fill its defaults (no layer is built)."""
+    if not isinstance(doc, dict):
+        raise DefinitionError("definition", f"expected a JSON object, got {type(doc).__name__}")
+    _check_schema(doc)
+    training = dict(DEFAULT_TRAINING)
+    training.update(doc.get("training", {}))
+    return Definition(
+        input_shape=tuple(int(d) for d in doc["input_shape"]),
+        layers=copy.deepcopy(doc["layers"]),
+        loss=doc.get("loss", "cross_entropy"),
+        optimizer=copy.deepcopy(doc.get("optimizer", DEFAULT_OPTIMIZER)),
+        training=training,
+        data=doc.get("data", DEFAULT_DATA),
+    )
+
+
+def build_layers(definition, rng=None):
+    """Instantiate and build every layer; returns ``(layers, output_shape)``.
+
+    ``rng`` (a ``numpy.random.SeedSequence`` or int) seeds each layer's own generator.
+    """
+    seeds = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
+    layers, shape = [], tuple(definition.input_shape)
+    for i, (spec, child) in enumerate(zip(definition.layers, seeds.spawn(len(definition.layers)))):
+        layer = _make_layer(i, spec)
+        layer.rng = np.random.default_rng(child)
+        layer.input_grad = i > 0
+        shape = _output_shape(i, layer, shape)
+        layers.append(layer)
+    if definition.loss == "cross_entropy" and (len(shape) != 1 or shape[0] < 2):
+        raise DefinitionError(
+            f"layers[{len(layers) - 1}]",
+            f"cross_entropy needs class scores of shape (n_classes,) with at least 2 classes "
+            f"from the last layer, got {shape}; end with Flatten and Dense(out_features=n_classes)",
+        )
+    return layers, shape
+
+
+def validate(doc):
+    """Validate a definition completely (structure, arguments, shapes); return it parsed."""
+    definition = parse(doc)
+    build_layers(definition, 0)
+    return definition
+
+
+def load_json(path):
+    """Read a definition file; a missing or malformed file is a DefinitionError."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise DefinitionError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(
+            str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None

@@ -1,0 +1,14 @@
+"""cynet's built-in layers, one short class each."""
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .base import Layer
+from .conv import Conv2D
+from .dense import Dense
+from .dropout import Dropout
+from .normalization import BatchNorm2D
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .shape import Flatten
+
+__all__ = [
+    "Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Dense",
+    "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D",
+]

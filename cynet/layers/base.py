@@ -1,0 +1,81 @@
+"""The Layer protocol every built-in and plugin layer follows."""
+import inspect
+
+import numpy as np
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Layer:
+    """Base class of all layers.
+
+    A subclass takes its JSON keys as constructor arguments, passes anything it does not
+    know to ``super().__init__(**kwargs)`` (which rejects it), creates its trainable arrays
+    in ``build`` and fills ``grads`` (same keys as ``params``) in ``backward``.
+
+    Attributes set by the model before ``build``:
+      ``rng``         a ``numpy.random.Generator`` for initialisation and randomness
+      ``input_grad``  False for a first layer, whose input gradient nobody needs
+    ``buffers`` holds non-trainable state that is saved with the model (e.g. running stats).
+    ``example`` (a class attribute) gives a config and per-sample input shape for gradcheck.
+    """
+
+    example = {"config": {}, "input_shape": (3, 5, 4)}
+
+    def __init__(self, **config):
+        if config:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected argument(s): {', '.join(sorted(config))}"
+            )
+        self.params = {}
+        self.grads = {}
+        self.buffers = {}
+        self.input_grad = True
+        self.rng = np.random.default_rng()
+        self.input_shape = None
+        self.output_shape = None
+
+    def build(self, input_shape):
+        """Create parameters for a per-sample ``input_shape``; return the output shape."""
+        self.input_shape = self.output_shape = tuple(input_shape)
+        return self.output_shape
+
+    def forward(self, x, training=True):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def get_config(self):
+        """The constructor arguments, read back from attributes of the same names."""
+        config = {}
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                config[name] = _jsonable(getattr(self, name))
+        return config
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def check_input_rank(layer, input_shape, rank, layout):
+    """Raise a ValueError unless the per-sample shape has ``rank`` dimensions."""
+    shape = tuple(input_shape)
+    if len(shape) != rank:
+        raise ValueError(
+            f"{type(layer).__name__} expects per-sample input of shape {layout}, got {shape}"
+        )
+    return shape
+
+
+def kaiming_uniform(rng, shape, fan_in):
+    """PyTorch's default init for conv and linear layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)

@@ -1,0 +1,63 @@
+"""2-D convolution layer."""
+import numpy as np
+
+from .. import functional as F
+from .._args import as_bool, as_int, as_pair
+from .._geometry import conv_geometry
+from .base import Layer, check_input_rank, kaiming_uniform
+
+
+class Conv2D(Layer):
+    """Like ``torch.nn.Conv2d``; in_channels is taken from the input shape."""
+
+    example = {"config": {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": 1,
+                          "groups": 2}, "input_shape": (2, 7, 6)}
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.out_channels = as_int(out_channels, "out_channels")
+        if self.out_channels < 1:
+            raise ValueError(f"out_channels must be >= 1, got {out_channels}")
+        as_pair(kernel_size, "kernel_size", 1)
+        as_pair(stride, "stride", 1)
+        as_pair(dilation, "dilation", 1)
+        if not (isinstance(padding, str) and padding in ("same", "valid")):
+            as_pair(padding, "padding", 0)
+        self.groups = as_int(groups, "groups")
+        if self.groups < 1 or self.out_channels % self.groups:
+            raise ValueError(f"groups must be >= 1 and divide out_channels={out_channels}, got {groups}")
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation = dilation
+        self.bias = as_bool(bias, "bias")
+
+    def _args(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    groups=self.groups)
+
+    def build(self, input_shape):
+        C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")
+        if C % self.groups:
+            raise ValueError(f"groups={self.groups} must divide the {C} input channels")
+        kh, kw = as_pair(self.kernel_size, "kernel_size", 1)
+        w_shape = (self.out_channels, C // self.groups, kh, kw)
+        geo = conv_geometry((1, C, H, W), w_shape, **self._args())
+        fan_in = C // self.groups * kh * kw
+        self.params["weight"] = kaiming_uniform(self.rng, w_shape, fan_in)
+        if self.bias:
+            self.params["bias"] = kaiming_uniform(self.rng, (self.out_channels,), fan_in)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.input_shape, self.output_shape = (C, H, W), geo.out_shape[1:]
+        return self.output_shape
+
+    def forward(self, x, training=True):
+        self._x = x
+        return F.conv2d(x, self.params["weight"], self.params.get("bias"), **self._args())
+
+    def backward(self, grad_out):
+        gx, gw, gb = F.conv2d_backward(grad_out, self._x, self.params["weight"], **self._args(),
+                                       bias=self.bias, input_grad=self.input_grad)
+        self.grads["weight"] = gw
+        if self.bias:
+            self.grads["bias"] = gb
+        return gx

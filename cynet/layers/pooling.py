@@ -1,0 +1,85 @@
+"""Pooling layers: max, average and global average."""
+import numpy as np
+
+from .. import functional as F
+from .._args import as_bool, as_pair
+from .._geometry import pool_geometry
+from .base import Layer, check_input_rank
+
+
+class _Pool2D(Layer):
+    example = {"config": {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+               "input_shape": (2, 7, 6)}
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, **kwargs):
+        super().__init__(**kwargs)
+        as_pair(kernel_size, "kernel_size", 1)
+        if stride is not None:
+            as_pair(stride, "stride", 1)
+        as_pair(padding, "padding", 0)
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode = as_bool(ceil_mode, "ceil_mode")
+
+    def build(self, input_shape):
+        C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")
+        geo = pool_geometry((1, C, H, W), self.kernel_size, self.stride, self.padding,
+                            getattr(self, "dilation", 1), self.ceil_mode)
+        self.input_shape, self.output_shape = (C, H, W), (C,) + geo.out_hw
+        return self.output_shape
+
+
+class MaxPool2D(_Pool2D):
+    """Like ``torch.nn.MaxPool2d``; stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                 **kwargs):
+        super().__init__(kernel_size, stride, padding, ceil_mode, **kwargs)
+        as_pair(dilation, "dilation", 1)
+        self.dilation = dilation
+
+    def forward(self, x, training=True):
+        y, self._indices = F.max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                                        self.dilation, self.ceil_mode)
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, grad_out):
+        return F.max_pool2d_backward(grad_out, self._indices, self._x_shape)
+
+
+class AvgPool2D(_Pool2D):
+    """Like ``torch.nn.AvgPool2d``; stride defaults to kernel_size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, **kwargs):
+        super().__init__(kernel_size, stride, padding, ceil_mode, **kwargs)
+        self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+
+    def forward(self, x, training=True):
+        self._x_shape = x.shape
+        return F.avg_pool2d(x, *self._args())
+
+    def backward(self, grad_out):
+        return F.avg_pool2d_backward(grad_out, self._x_shape, *self._args())
+
+
+class GlobalAvgPool2D(Layer):
+    """Mean over height and width: (C, H, W) -> (C,)."""
+
+    def build(self, input_shape):
+        C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")
+        self.input_shape, self.output_shape = (C, H, W), (C,)
+        return self.output_shape
+
+    def forward(self, x, training=True):
+        self._x_shape = x.shape
+        return x.mean(axis=(2, 3), dtype=x.dtype)
+
+    def backward(self, grad_out):
+        N, C, H, W = self._x_shape
+        gx = grad_out[:, :, None, None] / (H * W)
+        return np.broadcast_to(gx, self._x_shape).copy()

@@ -1,0 +1,256 @@
+"""The layer registry: every layer type, built-in or from a plugin, found one way.
+
+Layer types come from the entry-point group ``cynet.layers`` (name = the JSON ``"type"``,
+value = ``"package.module:Class"``); cynet declares its own built-ins there too. Listing
+reads only metadata; a module is imported when its type is first used. A plugin that
+cannot be loaded is recorded (``failures()``) and skipped; cynet's own layers keep working.
+``CYNET_DISABLE_PLUGIN_AUTOLOAD=1`` ignores third-party entry points.
+"""
+import difflib
+import importlib
+import inspect
+import os
+import threading
+from importlib import metadata
+from typing import NamedTuple
+
+GROUP = "cynet.layers"
+PACKAGE = "cynet"
+
+# Used when cynet runs from a source tree without installed metadata; a test checks that
+# it equals the [project.entry-points."cynet.layers"] table of pyproject.toml.
+BUILTINS = {
+    "Conv2D": "cynet.layers.conv:Conv2D",
+    "MaxPool2D": "cynet.layers.pooling:MaxPool2D",
+    "AvgPool2D": "cynet.layers.pooling:AvgPool2D",
+    "GlobalAvgPool2D": "cynet.layers.pooling:GlobalAvgPool2D",
+    "Flatten": "cynet.layers.shape:Flatten",
+    "Dense": "cynet.layers.dense:Dense",
+    "ReLU": "cynet.layers.activations:ReLU",
+    "LeakyReLU": "cynet.layers.activations:LeakyReLU",
+    "Sigmoid": "cynet.layers.activations:Sigmoid",
+    "Tanh": "cynet.layers.activations:Tanh",
+    "Dropout": "cynet.layers.dropout:Dropout",
+    "BatchNorm2D": "cynet.layers.normalization:BatchNorm2D",
+}
+
+
+class LayerInfo(NamedTuple):
+    """One available layer type and where it comes from."""
+
+    type: str
+    package: str
+    version: str
+    origin: str  # "builtin", "entry point" or "register_layer"
+
+
+class PluginFailure(NamedTuple):
+    """A layer type that could not be loaded, and why."""
+
+    type: str
+    package: str
+    version: str
+    error: str
+
+
+class LayerNotFoundError(KeyError):
+    """An unknown, broken or ambiguous layer type. The message is shown as written."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class _Source:
+    """A layer type's origin, loaded on first use."""
+
+    def __init__(self, name, target, package, version, origin, cls=None):
+        self.name, self.target, self.package = name, target, package
+        self.version, self.origin, self.cls = version, origin, cls
+        self.error = None
+
+    def info(self):
+        return LayerInfo(self.name, self.package, self.version, self.origin)
+
+    def describe(self):
+        return f"{self.target} from {self.package} {self.version}".strip()
+
+
+def _version():
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _plugins_disabled():
+    return os.environ.get("CYNET_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0")
+
+
+class Registry:
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._sources = None  # name -> _Source, from entry points (read lazily)
+        self._script = {}  # name -> _Source, from register_layer
+        self._failures = {}  # name -> PluginFailure
+
+    # ---------------------------------------------------------------- discovery
+    def _scan(self):
+        if self._sources is not None:
+            return self._sources
+        own, plugins, seen = [], [], set()
+        for ep in metadata.entry_points(group=GROUP):
+            dist = getattr(ep, "dist", None)
+            package = dist.metadata["Name"] if dist is not None else "unknown"
+            version = dist.version if dist is not None else ""
+            key = (ep.name, ep.value, package)
+            if key in seen:  # the same distribution visible twice on sys.path
+                continue
+            seen.add(key)
+            src = _Source(ep.name, ep.value, package, version, "entry point")
+            if package == PACKAGE:
+                src.origin = "builtin"
+                own.append(src)
+            else:
+                plugins.append(src)
+        if not own:  # a source tree without installed metadata
+            own = [_Source(n, t, PACKAGE, _version(), "builtin") for n, t in BUILTINS.items()]
+        sources = {s.name: s for s in own}
+        if not _plugins_disabled():
+            for src in plugins:
+                other = sources.get(src.name)
+                if other is None:
+                    sources[src.name] = src
+                    continue
+                self._conflict(src, other)
+                if other.origin != "builtin":  # ambiguous between two plugins: neither wins
+                    other.error = src.error
+        self._sources = sources
+        return sources
+
+    def _conflict(self, src, other):
+        src.error = (
+            f"layer type {src.name!r} is claimed twice: by {src.describe()} and by "
+            f"{other.describe()}"
+        )
+        if other.origin == "builtin":
+            src.error += f"; cynet's built-in {src.name} is used"
+        self._failures[src.name + "@" + src.package] = PluginFailure(
+            src.name, src.package, src.version, src.error
+        )
+
+    def _all(self):
+        merged = dict(self._scan())
+        merged.update(self._script)
+        return merged
+
+    # ---------------------------------------------------------------- loading
+    def _load(self, src):
+        if src.cls is not None or src.error is not None:
+            return src.cls
+        from .layers.base import Layer
+
+        module_name, _, attr = src.target.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except (Exception, SystemExit) as exc:  # a plugin must never take cynet down
+            src.error = f"cannot import {src.target}: {type(exc).__name__}: {exc}"
+        else:
+            if inspect.isclass(obj) and issubclass(obj, Layer):
+                src.cls = obj
+            else:
+                src.error = f"{src.target} is {obj!r}, not a subclass of cynet.Layer"
+        if src.error is not None:
+            self._failures[src.name + "@" + src.package] = PluginFailure(
+                src.name, src.package, src.version, src.error
+            )
+        return src.cls
+
+    # ---------------------------------------------------------------- public
+    def get(self, name):
+        """The layer class registered as ``name``."""
+        with self._lock:
+            sources = self._all()
+            src = sources.get(name)
+            if src is None:
+                close = difflib.get_close_matches(str(name), list(sources), n=3, cutoff=0.5)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise LayerNotFoundError(f"unknown layer type {name!r}{hint}")
+            cls = self._load(src)
+            if cls is None:
+                raise LayerNotFoundError(
+                    f"layer type {name!r} from package {src.package} {src.version} could "
+                    f"not be loaded: {src.error}"
+                )
+            return cls
+
+    def source(self, name):
+        """The LayerInfo of ``name`` (without importing it), or None."""
+        with self._lock:
+            src = self._all().get(name)
+            return None if src is None else src.info()
+
+    def available(self):
+        """Every layer type with the package and version it came from, sorted by type."""
+        with self._lock:
+            return sorted((s.info() for s in self._all().values()), key=lambda i: i.type)
+
+    def failures(self):
+        """Layer types that could not be loaded; tries to load every plugin to find out."""
+        with self._lock:
+            for src in self._all().values():
+                if src.origin == "entry point":
+                    self._load(src)
+            return sorted(self._failures.values())
+
+    def register(self, cls, name=None):
+        from .layers.base import Layer
+
+        if not (inspect.isclass(cls) and issubclass(cls, Layer)):
+            raise TypeError(f"register_layer expects a subclass of cynet.Layer, got {cls!r}")
+        name = name or cls.__name__
+        with self._lock:
+            existing = self._all().get(name)
+            same = existing is not None and existing.cls is not None and (
+                existing.cls.__module__, existing.cls.__qualname__
+            ) == (cls.__module__, cls.__qualname__)
+            if existing is not None and not same:
+                raise ValueError(
+                    f"layer type {name!r} is already registered by {existing.describe()}; "
+                    f"cannot register {cls.__module__}.{cls.__qualname__} under the same name"
+                )
+            module = cls.__module__
+            package = module.split(".")[0]
+            self._script[name] = _Source(name, f"{module}:{cls.__qualname__}", package, "",
+                                         "register_layer", cls)
+        return cls
+
+    def reload(self):
+        """Forget what was read from entry points (after installing a plugin, say)."""
+        with self._lock:
+            self._sources = None
+            self._failures = {}
+
+
+_registry = Registry()
+get = _registry.get
+source = _registry.source
+available = _registry.available
+failures = _registry.failures
+reload = _registry.reload
+
+
+def register_layer(name=None):
+    """Class decorator registering a layer defined in a script or notebook.
+
+    ``@register_layer()`` uses the class name; ``@register_layer("Name")`` another name.
+    A bare ``@register_layer`` works too.
+    """
+    if isinstance(name, type):
+        return _registry.register(name)
+
+    def decorate(cls):
+        return _registry.register(cls, name)
+
+    return decorate

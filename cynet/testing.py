@@ -1,0 +1,116 @@
+"""Numerical gradient checks for layers, built-in or from a plugin.
+
+    from cynet.testing import gradcheck_layer
+    gradcheck_layer("Conv2D", {"out_channels": 4, "kernel_size": 3}, (2, 7, 6))
+
+The layer is built, its parameters are cast to float64, and its analytic gradients (of
+``sum(forward(x) * dy)``, for a random ``dy``) are compared with central differences for
+the input and every parameter.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import registry
+from .layers.base import Layer
+
+
+@dataclass
+class GradcheckResult:
+    layer: str
+    ok: bool
+    max_error: float  # worst |analytic - numeric| / max(1, |numeric|) over all checked elements
+    worst: str  # where the worst element is, with both values
+    checked: int  # number of elements compared
+
+    def __str__(self):
+        status = "ok" if self.ok else "FAILED"
+        return (f"{self.layer}: {status}, max error {self.max_error:.2e} over {self.checked} "
+                f"elements; worst: {self.worst}")
+
+
+def _layer_class(type_or_class):
+    if isinstance(type_or_class, str):
+        return registry.get(type_or_class)
+    if isinstance(type_or_class, type) and issubclass(type_or_class, Layer):
+        return type_or_class
+    raise TypeError(f"expected a layer type name or Layer subclass, got {type_or_class!r}")
+
+
+def _make(cls, config, input_shape, seed):
+    layer = cls(**config)
+    layer.rng = np.random.default_rng(seed)
+    layer.build(input_shape)
+    for store in (layer.params, layer.buffers):
+        for k, v in store.items():
+            store[k] = v.astype(np.float64)
+    return layer
+
+
+def _run(layer, x, seed):
+    layer.rng = np.random.default_rng(seed)  # the same dropout mask for every evaluation
+    return layer.forward(x, training=True)
+
+
+def gradcheck_layer(type_or_class, config=None, input_shape=None, *, batch=2, eps=1e-6,
+                    tolerance=1e-5, max_elements=200, seed=0, raise_on_failure=True):
+    """Compare a layer's backward with float64 central differences.
+
+    ``config`` and ``input_shape`` (per sample) default to the class's ``example``.
+    At most ``max_elements`` elements per array are checked (a random subset).
+    Returns a :class:`GradcheckResult`; raises ``AssertionError`` with the report when the
+    check fails and ``raise_on_failure`` is true.
+    """
+    cls = _layer_class(type_or_class)
+    example = getattr(cls, "example", None) or {}
+    config = dict(example.get("config", {}) if config is None else config)
+    input_shape = tuple(example.get("input_shape", (3, 5, 4)) if input_shape is None else input_shape)
+    name = getattr(type_or_class, "__name__", type_or_class)
+    rng = np.random.default_rng(seed)
+
+    layer = _make(cls, config, input_shape, seed)
+    x = rng.standard_normal((batch,) + input_shape)
+    y = _run(layer, x, seed)
+    dy = rng.standard_normal(y.shape)
+    grad_x = layer.backward(dy)
+    analytic = {"input": grad_x}
+    analytic.update({f"params[{k!r}]": layer.grads[k] for k in layer.params})
+
+    def loss():
+        return float(np.sum(_run(layer, x, seed) * dy))
+
+    targets = {"input": x}
+    targets.update({f"params[{k!r}]": layer.params[k] for k in layer.params})
+    worst, max_err, checked = "nothing checked", 0.0, 0
+    for label, array in targets.items():
+        got = analytic[label]
+        if got is None or np.shape(got) != array.shape:
+            shape = None if got is None else np.shape(got)
+            result = GradcheckResult(name, False, float("inf"),
+                                     f"{label}: backward gave {shape}, expected {array.shape}", checked)
+            if raise_on_failure:
+                raise AssertionError(str(result))
+            return result
+        flat = array.reshape(-1)
+        picks = np.arange(flat.size)
+        if flat.size > max_elements:
+            picks = rng.choice(flat.size, max_elements, replace=False)
+        for i in picks:
+            saved = flat[i]
+            flat[i] = saved + eps
+            up = loss()
+            flat[i] = saved - eps
+            down = loss()
+            flat[i] = saved
+            numeric = (up - down) / (2 * eps)
+            value = float(np.asarray(got).reshape(-1)[i])
+            err = abs(value - numeric) / max(1.0, abs(numeric))
+            checked += 1
+            if err >= max_err:
+                max_err = err
+                index = np.unravel_index(i, array.shape)
+                worst = f"{label}{list(map(int, index))}: analytic {value:.8g}, numeric {numeric:.8g}"
+    result = GradcheckResult(name, max_err <= tolerance, max_err, worst, checked)
+    if raise_on_failure and not result.ok:
+        raise AssertionError(str(result))
+    return result
