@@ -8,7 +8,6 @@ place (``layers[2].kernel_size``), the value and what was expected:
 3. shapes, by building every layer on the output shape of the one before.
 """
 import copy
-import difflib
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import registry
+from ._suggest import did_you_mean
 
 SCHEMA_VERSION = "https://json-schema.org/draft/2020-12/schema"
 
@@ -164,11 +164,6 @@ def _place(path):
     return out
 
 
-def _suggest(word, choices):
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _show(value):
     return json.dumps(value) if not isinstance(value, str) else repr(value)
 
@@ -183,7 +178,7 @@ def _schema_error(err):
         key = extra[0]
         return DefinitionError(
             _place(path + [key]),
-            f"unknown key {key!r}{_suggest(key, allowed)} (allowed: {', '.join(allowed)})",
+            f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})",
         )
     place = _place(path) or "definition"
     if kind == "required":
@@ -193,7 +188,7 @@ def _schema_error(err):
         return DefinitionError(
             place,
             f"got {_show(value)}, expected one of {', '.join(map(repr, options))}"
-            f"{_suggest(value, options)}",
+            f"{did_you_mean(value, options)}",
         )
     if kind == "type":
         return DefinitionError(place, f"expected {err.validator_value}, got {_show(value)}")
@@ -251,7 +246,7 @@ def _make_layer(i, spec):
             valid = ", ".join(accepted) if accepted else "none"
             raise DefinitionError(
                 f"layers[{i}].{key}",
-                f"unknown argument for {type_name}{_suggest(key, accepted)} (valid: {valid})",
+                f"unknown argument for {type_name}{did_you_mean(key, accepted)} (valid: {valid})",
             )
     for key in required:
         if key not in config:

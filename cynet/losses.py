@@ -4,11 +4,11 @@ gradient with respect to the network's output, in the output's dtype.
 The semantics are those of ``torch.nn.functional.cross_entropy`` and ``mse_loss`` with
 ``reduction="mean"``. Inputs are never modified; ``grad`` is a new array.
 """
-import difflib
 
 import numpy as np
 
 from ._args import as_float_array, check_ndim
+from ._suggest import did_you_mean
 
 __all__ = ["cross_entropy", "mse", "get_loss"]
 
@@ -93,7 +93,5 @@ def get_loss(name):
     try:
         return _LOSSES[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _LOSSES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"unknown loss {name!r}{hint} (choose from {', '.join(_LOSSES)})") from None
+            f"unknown loss {name!r}{did_you_mean(name, _LOSSES)} (choose from {', '.join(_LOSSES)})") from None

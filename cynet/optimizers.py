@@ -6,13 +6,13 @@ key's first step; later steps allocate no arrays, and a float32 parameter is upd
 float32 throughout. ``state_dict()`` is a flat ``str -> ndarray`` mapping (savable with
 ``np.savez``) holding everything needed to resume exactly.
 """
-import difflib
 import math
 import numbers
 
 import numpy as np
 
 from ._args import FLOAT_DTYPES, as_bool
+from ._suggest import did_you_mean
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
 
@@ -143,17 +143,13 @@ class Optimizer:
             if entry not in wanted:
                 raise ValueError(
                     f"state key {key!r}: {type(self).__name__} has no entry {entry!r}"
-                    f"{_hint(entry, wanted)}")
+                    f"{did_you_mean(entry, wanted)}")
             entries.setdefault(name, {})[entry] = np.asarray(state[key])
         slots = {name: _loaded_slot(name, found, wanted) for name, found in entries.items()}
         if "lr" in state.keys():
             self.lr = np.asarray(state["lr"]).item()
         self._slots = slots
 
-
-def _hint(name, choices):
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _describe(a):
@@ -335,13 +331,13 @@ def make_optimizer(config):
         raise TypeError(f"optimizer type must be a string, got {kind!r}")
     if kind not in _OPTIMIZERS:
         raise ValueError(
-            f"unknown optimizer type {kind!r}{_hint(kind.lower(), _OPTIMIZERS)} "
+            f"unknown optimizer type {kind!r}{did_you_mean(kind.lower(), _OPTIMIZERS)} "
             f"(choose from {', '.join(_OPTIMIZERS)})")
     options = {k: v for k, v in config.items() if k not in ("type", "schedule")}
     for key in options:
         if key not in _OPTIONS[kind]:
             raise ValueError(
-                f"unknown {kind} option {key!r}{_hint(str(key), _OPTIONS[kind])} "
+                f"unknown {kind} option {key!r}{did_you_mean(str(key), _OPTIONS[kind])} "
                 f"(valid: {', '.join(_OPTIONS[kind])})")
     if kind == "sgd" and "lr" not in options:
         raise ValueError("sgd config needs an 'lr' (learning rate)")

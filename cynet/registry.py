@@ -6,13 +6,14 @@ reads only metadata; a module is imported when its type is first used. A plugin 
 cannot be loaded is recorded (``failures()``) and skipped; cynet's own layers keep working.
 ``CYNET_DISABLE_PLUGIN_AUTOLOAD=1`` ignores third-party entry points.
 """
-import difflib
 import importlib
 import inspect
 import os
 import threading
 from importlib import metadata
 from typing import NamedTuple
+
+from ._suggest import did_you_mean
 
 GROUP = "cynet.layers"
 PACKAGE = "cynet"
@@ -174,8 +175,7 @@ class Registry:
             sources = self._all()
             src = sources.get(name)
             if src is None:
-                close = difflib.get_close_matches(str(name), list(sources), n=3, cutoff=0.5)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                hint = did_you_mean(name, sources, n=3, cutoff=0.5)
                 raise LayerNotFoundError(f"unknown layer type {name!r}{hint}")
             cls = self._load(src)
             if cls is None:

@@ -4,9 +4,10 @@
 0), so resuming a run needs no schedule state. The values are the closed forms of
 PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (``eta_min=0``, ``T_max=epochs``).
 """
-import difflib
 import math
 import numbers
+
+from ._suggest import did_you_mean
 
 __all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "make_schedule"]
 
@@ -73,10 +74,6 @@ _SCHEDULES = {"constant": ConstantSchedule, "step": StepSchedule, "cosine": Cosi
 _OPTIONS = {"constant": (), "step": ("step_size", "gamma"), "cosine": ()}
 
 
-def _hint(name, choices):
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
 
 def make_schedule(config):
     """A schedule from a config: ``{"type": "step", "step_size": 2, "gamma": 0.5}``,
@@ -93,14 +90,14 @@ def make_schedule(config):
         raise TypeError(f"schedule type must be a string, got {kind!r}")
     if kind not in _SCHEDULES:
         raise ValueError(
-            f"unknown schedule type {kind!r}{_hint(kind.lower(), _SCHEDULES)} "
+            f"unknown schedule type {kind!r}{did_you_mean(kind.lower(), _SCHEDULES)} "
             f"(choose from {', '.join(_SCHEDULES)})")
     options = {k: v for k, v in config.items() if k != "type"}
     for key in options:
         if key not in _OPTIONS[kind]:
             valid = ", ".join(_OPTIONS[kind]) or "none"
             raise ValueError(
-                f"unknown {kind} schedule option {key!r}{_hint(str(key), _OPTIONS[kind])} "
+                f"unknown {kind} schedule option {key!r}{did_you_mean(str(key), _OPTIONS[kind])} "
                 f"(valid: {valid})")
     if kind == "step" and "step_size" not in options:
         raise ValueError("step schedule config needs a 'step_size' (epochs per decay)")
