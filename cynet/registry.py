@@ -116,28 +116,29 @@ class Registry:
         if not own:  # a source tree without installed metadata
             own = [_Source(n, t, PACKAGE, _version(), "builtin") for n, t in BUILTINS.items()]
         sources = {s.name: s for s in own}
+        claims = {}
         if not _plugins_disabled():
             for src in plugins:
-                other = sources.get(src.name)
-                if other is None:
-                    sources[src.name] = src
-                    continue
-                self._conflict(src, other)
-                if other.origin != "builtin":  # ambiguous between two plugins: neither wins
-                    other.error = src.error
+                claims.setdefault(src.name, []).append(src)
+        for name, claimants in claims.items():
+            builtin = sources.get(name)
+            if builtin is None and len(claimants) == 1:
+                sources[name] = claimants[0]
+                continue
+            everyone = ([builtin] if builtin else []) + claimants
+            listing = " and ".join(c.describe() for c in everyone)
+            error = f"layer type {name!r} is claimed by {len(everyone)} sources: {listing}"
+            if builtin:
+                error += f"; cynet's built-in {name} is used"
+            else:  # ambiguous between plugins: none of them wins
+                sources[name] = claimants[0]
+            for src in claimants:
+                src.error = error
+                self._failures[src.name + "@" + src.package] = PluginFailure(
+                    src.name, src.package, src.version, error
+                )
         self._sources = sources
         return sources
-
-    def _conflict(self, src, other):
-        src.error = (
-            f"layer type {src.name!r} is claimed twice: by {src.describe()} and by "
-            f"{other.describe()}"
-        )
-        if other.origin == "builtin":
-            src.error += f"; cynet's built-in {src.name} is used"
-        self._failures[src.name + "@" + src.package] = PluginFailure(
-            src.name, src.package, src.version, src.error
-        )
 
     def _all(self):
         merged = dict(self._scan())
@@ -247,8 +248,10 @@ def register_layer(name=None):
     ``@register_layer()`` uses the class name; ``@register_layer("Name")`` another name.
     A bare ``@register_layer`` works too.
     """
-    if isinstance(name, type):
+    if isinstance(name, type):  # used bare: @register_layer
         return _registry.register(name)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"register_layer takes a layer type name (str), got {name!r}")
 
     def decorate(cls):
         return _registry.register(cls, name)
