@@ -200,10 +200,19 @@ def _schema_error(err):
     return DefinitionError(place, err.message)
 
 
-def _check_schema(doc):
+def _strict_validator():
+    """Draft 2020-12, except that 3.0 is not an integer (JSON Schema says it is)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(SCHEMA)
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)(SCHEMA)
+
+
+def _check_schema(doc):
+    validator = _strict_validator()
     errors = list(validator.iter_errors(doc))
     if errors:
         # the deepest error is the most specific; ties go to document order
@@ -269,13 +278,32 @@ def _output_shape(i, layer, shape):
         raise DefinitionError(
             f"layers[{i}]", f"{type_name} cannot take input of shape {shape}: {exc}"
         ) from None
+    except Exception as exc:  # a plugin's build failing in its own way
+        raise DefinitionError(
+            f"layers[{i}]", f"{type_name}.build{shape} failed: {type(exc).__name__}: {exc}"
+        ) from None
     try:
         out = tuple(int(d) for d in out)
-    except TypeError:
+    except (TypeError, ValueError):
         out = None
     if not out or min(out) < 1:
         raise DefinitionError(f"layers[{i}]", f"{type_name}.build returned an invalid shape {out!r}")
     return out
+
+
+def _check_optimizer(config):
+    """Values the schema cannot judge (nesterov without momentum, an infinite lr...)."""
+    from .optimizers import make_optimizer
+    from .schedules import make_schedule
+
+    for place, make, value in (("optimizer", make_optimizer, config),
+                               ("optimizer.schedule", make_schedule, config.get("schedule"))):
+        try:
+            make(value)
+        except (TypeError, ValueError) as exc:
+            first = str(exc).split(" ", 1)[0]
+            key = first if isinstance(value, dict) and first in value else None
+            raise DefinitionError(f"{place}.{key}" if key else place, str(exc)) from None
 
 
 # --------------------------------------------------------------------------- public
@@ -288,6 +316,7 @@ def parse(doc):
     _check_schema(doc)
     training = dict(DEFAULT_TRAINING)
     training.update(doc.get("training", {}))
+    _check_optimizer(doc.get("optimizer", DEFAULT_OPTIMIZER))
     return Definition(
         input_shape=tuple(int(d) for d in doc["input_shape"]),
         layers=copy.deepcopy(doc["layers"]),
