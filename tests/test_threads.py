@@ -1,0 +1,41 @@
+"""cynet.set_num_threads: cynet's kernels and numpy's BLAS follow it."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import cynet
+
+
+def _blas_threads():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.fixture
+def restore_threads():
+    before = cynet.get_num_threads()
+    blas_before = max(_blas_threads() or {1})
+    yield
+    cynet.set_num_threads(before)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(blas_before, user_api="blas")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_set_num_threads_sets_kernels_and_blas(n, restore_threads):
+    cynet.set_num_threads(n)
+    assert cynet.get_num_threads() == n
+    blas = _blas_threads()
+    assert blas and blas == {n}
+    # and the kernels still compute the same thing
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    w = np.ones((2, 3, 3, 3), np.float32)
+    np.testing.assert_allclose(cynet.functional.conv2d(x, w)[0, 0, 0, 0], x[0, :, :3, :3].sum(),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                        ("2", TypeError)])
+def test_set_num_threads_rejects_bad_values(bad, error, restore_threads):
+    with pytest.raises(error, match=r"\bn\b"):
+        cynet.set_num_threads(bad)
