@@ -148,14 +148,16 @@ class Model:
         return int(np.count_nonzero(out.argmax(axis=1) == y))
 
     # ------------------------------------------------------------------ training
-    def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, callback=None):
+    def fit(self, x, y, epochs=None, batch_size=None, validation_data=None, callback=None,
+            on_batch=None):
         """Train with shuffled minibatches; returns the list of per-epoch metrics.
 
         ``epochs`` and ``batch_size`` default to the definition's ``training`` values.
         Validation metrics come from ``validation_data=(x_val, y_val)``, else from the
         definition's ``validation_split`` (the last fraction of ``x``, held out).
-        ``callback(metrics)`` is called after each epoch. Calling ``fit`` again continues
-        training (the epoch counter and learning-rate schedule carry on).
+        ``callback(metrics)`` is called after each epoch and ``on_batch(done, total, loss)``
+        after each batch. Calling ``fit`` again continues training (the epoch counter and
+        learning-rate schedule carry on).
         """
         training = self.definition.training
         epochs = training["epochs"] if epochs is None else int(epochs)
@@ -171,16 +173,22 @@ class Model:
         if len(x) == 0:
             raise ValueError("no training samples")
         target = self.epoch + epochs
+        # the schedule spans the definition's epochs, so a run split over several fit
+        # calls (or resumed) follows the same learning-rate curve as one uninterrupted call
+        horizon = max(training["epochs"], target)
         while self.epoch < target:
             start = time.perf_counter()
-            self.optimizer.lr = self.schedule.lr_at(self.base_lr, self.epoch, target)
+            self.optimizer.lr = self.schedule.lr_at(self.base_lr, self.epoch, horizon)
             order = self.rng.permutation(len(x))
             total_loss, correct = 0.0, 0
-            for b0 in range(0, len(x), batch_size):
+            n_batches = -(-len(x) // batch_size)
+            for b, b0 in enumerate(range(0, len(x), batch_size)):
                 idx = order[b0:b0 + batch_size]
                 loss, ok = self.train_step(x[idx], y[idx])
                 total_loss += loss * len(idx)
                 correct += ok
+                if on_batch is not None:
+                    on_batch(b + 1, n_batches, loss)
             self.epoch += 1
             metrics = {"epoch": self.epoch, "loss": total_loss / len(x),
                        "accuracy": correct / len(x)}
@@ -221,6 +229,31 @@ class Model:
             total_loss += self.loss_fn(out, yb)[0] * len(out)
             correct += self._correct(out, yb)
         return {"loss": total_loss / len(x), "accuracy": correct / len(x)}
+
+    # ------------------------------------------------------------------ training state
+    def training_state(self):
+        """``(arrays, meta)``: everything needed to continue training exactly."""
+        arrays = {f"model.{k}": v for k, v in self.state_arrays().items()}
+        arrays.update({f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()})
+        meta = {
+            "epoch": self.epoch,
+            "history": self.history,
+            "rng": self.rng.bit_generator.state,
+            "layer_rngs": [layer.rng.bit_generator.state for layer in self.layers],
+        }
+        return arrays, meta
+
+    def load_training_state(self, arrays, meta, source="checkpoint"):
+        """Restore what ``training_state`` returned (weights, optimizer, RNGs, epoch)."""
+        model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+        opt = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+        self.load_state_arrays(model, source)
+        self.optimizer.load_state_dict(opt)
+        self.rng.bit_generator.state = meta["rng"]
+        for layer, state in zip(self.layers, meta["layer_rngs"], strict=True):
+            layer.rng.bit_generator.state = state
+        self.epoch = int(meta["epoch"])
+        self.history = list(meta["history"])
 
     # ------------------------------------------------------------------ persistence
     def state_arrays(self):

@@ -1,0 +1,246 @@
+"""The ``cynet`` command: thin click commands over the library.
+
+Exit status: 0 done; 2 bad usage, definition or input data; 1 failure while running
+(including a loss that became NaN/inf); 130 on Ctrl-C, after the checkpoint is saved.
+A user error prints one ``Error: ...`` line; ``--debug`` or ``CYNET_DEBUG=1`` shows the
+traceback instead.
+"""
+import os
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class UserError(click.ClickException):
+    """One line on stderr and an exit status, no traceback."""
+
+    def __init__(self, message, exit_code=EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _debug_enabled(ctx):
+    env = os.environ.get("CYNET_DEBUG", "").strip() not in ("", "0")
+    return env or bool(ctx.find_root().params.get("debug"))
+
+
+def _as_user_error(exc):
+    """The exit status and message for an exception the user can act on, else None."""
+    from .data import DataError
+    from .definition import DefinitionError
+    from .registry import LayerNotFoundError
+    from .rundir import RunDirError
+    from .training_run import DataMismatchError
+
+    if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
+                        LayerNotFoundError)):
+        return EXIT_USAGE, str(exc)
+    if isinstance(exc, FloatingPointError):
+        return EXIT_FAILURE, str(exc)
+    if isinstance(exc, MemoryError):
+        return EXIT_FAILURE, "out of memory; try a smaller --batch-size"
+    if isinstance(exc, OSError):
+        return EXIT_FAILURE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    return None
+
+
+class CynetGroup(click.Group):
+    """Turns library exceptions into one-line errors with the documented exit status."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _debug_enabled(ctx):
+                raise
+            known = _as_user_error(exc)
+            if known is not None:
+                raise UserError(known[1], known[0]) from None
+            raise UserError(
+                f"internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+                f"traceback and please report it)",
+                EXIT_FAILURE,
+            ) from None
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+@click.group(cls=CynetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="cynet")
+@click.option("--debug", is_flag=True, help="Show tracebacks (also CYNET_DEBUG=1).")
+def main(debug):
+    """Build and train convolutional networks from JSON model definitions."""
+
+
+MODEL_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@main.command()
+@click.argument("model", type=MODEL_FILE)
+@click.option("--data", metavar="SPEC",
+              help="fashion-mnist-mini (default), fashion-mnist, an IDX directory or an .npz.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train in total.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Images per training step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Learning rate.")
+@click.option("--seed", type=click.IntRange(min=0), help="Seed for weights and data order.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (default runs/<model name>-<date>-<time>).")
+@click.option("--resume", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Continue the run in DIR from its last checkpoint.")
+def train(model, data, epochs, batch_size, lr, seed, out, resume):
+    """Train MODEL (a JSON definition) and write a run directory."""
+    from .training_run import Interrupted, Overrides, train as run_training
+
+    if out is not None and resume is not None:
+        raise click.UsageError("give either --out or --resume, not both")
+    overrides = Overrides(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    try:
+        trained, run, test = run_training(model, overrides, out=out, resume=resume)
+    except Interrupted as exc:
+        click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "
+                   f"{exc.run_dir}; continue with: cynet train {model} --resume {exc.run_dir}",
+                   err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    if test is not None:
+        click.echo(f"test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.4f}")
+    click.echo(f"weights saved to {run.weights_path()}")
+
+
+@main.command()
+@click.argument("weights", type=click.Path(path_type=Path), metavar="RUN_DIR_OR_WEIGHTS")
+@click.option("--data", metavar="SPEC", help="Dataset (default: the model's own).")
+def evaluate(weights, data):
+    """Loss and accuracy of a trained model on the test split."""
+    from .data import load_data
+    from .training_run import DataMismatchError, check_data, load_trained
+
+    model = load_trained(weights)
+    dataset = load_data(data or model.definition.data)
+    if dataset.x_test is None:
+        raise DataMismatchError(f"{dataset.name} has no test split (x_test, y_test)")
+    check_data(model, dataset)
+    result = model.evaluate(dataset.x_test, dataset.y_test)
+    click.echo(f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  "
+               f"({len(dataset.x_test)} test images of {dataset.name})")
+
+
+@main.command()
+@click.argument("weights", type=click.Path(path_type=Path), metavar="RUN_DIR_OR_WEIGHTS")
+@click.argument("inputs", type=click.Path(dir_okay=False, path_type=Path), metavar="INPUT.npz")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the scores (default: INPUT-scores.npz next to INPUT).")
+def predict(weights, inputs, out):
+    """Class scores for the images in INPUT.npz's array `x`."""
+    import numpy as np
+
+    from .data import load_inputs
+    from .model import atomic_savez
+    from .training_run import load_trained
+
+    model = load_trained(weights)
+    x = load_inputs(inputs, model.input_shape)
+    scores = model.predict(x)
+    out = out or inputs.with_name(inputs.stem + "-scores.npz")
+    labels = scores.argmax(axis=1) if scores.ndim == 2 else np.zeros(0, np.int64)
+    atomic_savez(out, {"scores": scores, "labels": labels})
+    click.echo(f"wrote scores {scores.shape} and predicted labels to {out}")
+
+
+def _load_definition(path):
+    from .definition import build_layers, load_json, parse
+
+    definition = parse(load_json(path))
+    layers, out_shape = build_layers(definition, 0)
+    return definition, layers, out_shape
+
+
+@main.command()
+@click.argument("model", type=MODEL_FILE)
+def summary(model):
+    """Layers, output shapes and parameter counts of MODEL."""
+    from . import registry
+
+    definition, layers, _ = _load_definition(model)
+    rows = [("Layer (type)", "Output shape", "Params", "From")]
+    total = 0
+    for i, layer in enumerate(layers):
+        count = sum(int(v.size) for v in layer.params.values())
+        total += count
+        name = definition.layers[i]["type"]
+        info = registry.source(name)
+        origin = "" if info is None or info.origin == "builtin" else f"{info.package} {info.version}"
+        rows.append((f"{i:<3d}{name}", str(tuple(layer.output_shape or ())), f"{count:,}", origin))
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    click.echo(f"input shape {tuple(definition.input_shape)}")
+    for n, row in enumerate(rows):
+        click.echo("  ".join(cell.ljust(w) if c != 2 else cell.rjust(w)
+                             for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        if n == 0:
+            click.echo("-" * (sum(widths) + 6))
+    click.echo(f"total parameters: {total:,}")
+
+
+@main.command()
+@click.argument("model", type=MODEL_FILE)
+def validate(model):
+    """Check MODEL without training (exit 0 when valid)."""
+    definition, layers, out_shape = _load_definition(model)
+    params = sum(int(v.size) for layer in layers for v in layer.params.values())
+    click.echo(f"{model} is valid: {len(layers)} layers, input {tuple(definition.input_shape)}, "
+               f"output {out_shape}, {params:,} parameters")
+
+
+@main.command()
+def layers():
+    """Every layer type with its package and version, and broken plugins."""
+    from . import registry
+
+    available = registry.available()
+    width = max(len(i.type) for i in available)
+    for info in available:
+        click.echo(f"{info.type.ljust(width)}  {info.package} {info.version}  ({info.origin})")
+    failures = registry.failures()
+    if failures:
+        click.echo(f"\n{len(failures)} plugin layer(s) could not be loaded:")
+        for f in failures:
+            click.echo(f"  {f.type} from {f.package} {f.version}: {f.error}")
+
+
+@main.command()
+@click.argument("types", nargs=-1, metavar="[TYPE]...")
+def gradcheck(types):
+    """Numerical gradient check (float64) of the named or all layer types."""
+    from . import registry
+    from .testing import gradcheck_layer
+
+    names = list(types) or [info.type for info in registry.available()]
+    for name in types:
+        registry.get(name)  # unknown names are a usage error, before any work
+    failed = 0
+    for name in names:
+        try:
+            result = gradcheck_layer(name, raise_on_failure=False)
+            line, ok = str(result), result.ok
+        except Exception as exc:  # a layer whose example cannot even run
+            line, ok = f"{name}: FAILED to run: {type(exc).__name__}: {exc}", False
+        failed += not ok
+        click.echo(line)
+    click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Training progress: a bar on a terminal, one plain line per epoch otherwise."""
+import sys
+import time
+
+
+def format_epoch(metrics, epochs, n_train):
+    """``epoch 2/5  loss 0.4123  accuracy 0.8510  val_loss ...  12.3s  4,870 img/s``."""
+    parts = [f"epoch {metrics['epoch']}/{epochs}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in metrics:
+            parts.append(f"{key} {metrics[key]:.4f}")
+    seconds = metrics.get("seconds", 0.0)
+    parts.append(f"{seconds:.1f}s")
+    if seconds > 0:
+        parts.append(f"{n_train / seconds:,.0f} img/s")
+    return "  ".join(parts)
+
+
+class Progress:
+    """Reports a run on ``stream`` (stderr by default)."""
+
+    BAR_WIDTH = 30
+    REDRAW_SECONDS = 0.1
+
+    def __init__(self, epochs, n_train, stream=None, bar=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.bar = self.stream.isatty() if bar is None else bar
+        self.epochs, self.n_train = epochs, n_train
+        self._epoch, self._last_draw = 0, 0.0
+
+    def start_epoch(self, epoch):
+        self._epoch = epoch
+
+    def batch(self, done, total, loss):
+        if not self.bar:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last_draw < self.REDRAW_SECONDS:
+            return
+        self._last_draw = now
+        filled = int(self.BAR_WIDTH * done / total)
+        bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
+        self.stream.write(f"\repoch {self._epoch}/{self.epochs} [{bar}] {done}/{total}  "
+                          f"loss {loss:.4f}")
+        self.stream.flush()
+
+    def end_epoch(self, metrics):
+        if self.bar:
+            self.stream.write("\r\033[K")  # clear the bar line before the summary
+        self.stream.write(format_epoch(metrics, self.epochs, self.n_train) + "\n")
+        self.stream.flush()
+
+    def message(self, text):
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,163 @@
+"""A training run's directory: definition, metrics, checkpoints and final weights.
+
+    model.json       the definition as trained (after command-line overrides)
+    metrics.jsonl    one JSON object per finished epoch
+    checkpoint.npz   after every epoch: weights, optimizer state, RNG states, epoch and a
+                     fingerprint of the definition, so ``--resume`` continues exactly
+    weights.npz      the final model (``cynet.Model.load``)
+
+Every file is written to a temporary name and renamed into place, so a run killed at
+any moment leaves the previous good version of each file.
+"""
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .model import FORMAT_VERSION, atomic_savez
+
+DEFINITION = "model.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.npz"
+WEIGHTS = "weights.npz"
+
+
+class RunDirError(ValueError):
+    """A run directory or checkpoint that cannot be used, and why."""
+
+
+def atomic_write_text(path, text):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_dir(model_path, root="runs"):
+    """``runs/<model name>-<date>-<time>``, with a suffix if that already exists."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{Path(model_path).stem}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _canonical(doc):
+    """The parts of a definition that must match for a resumed run to be the same run."""
+    doc = json.loads(json.dumps(doc))
+    doc.get("training", {}).pop("epochs", None)  # may be raised to train further
+    return doc
+
+
+def fingerprint(doc):
+    text = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def differences(old, new, place=""):
+    """Human-readable list of what differs between two JSON values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{place}.{key}" if place else str(key)
+            if key not in new:
+                out.append(f"{where} was {json.dumps(old[key])}, now absent")
+            elif key not in old:
+                out.append(f"{where} is new ({json.dumps(new[key])})")
+            else:
+                out.extend(differences(old[key], new[key], where))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new)):
+            out.extend(differences(a, b, f"{place}[{i}]"))
+        return out
+    if old != new:
+        return [f"{place or 'definition'} changed from {json.dumps(old)} to {json.dumps(new)}"]
+    return []
+
+
+class RunDir:
+    """Reads and writes the files of one run directory."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def create(self):
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create the run directory {self.path}: {exc.strerror}") from None
+        return self
+
+    def write_definition(self, doc):
+        atomic_write_text(self.path / DEFINITION, json.dumps(doc, indent=2) + "\n")
+
+    def read_definition(self):
+        path = self.path / DEFINITION
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except OSError:
+            raise RunDirError(f"{path} is missing: {self.path} is not a cynet run directory") from None
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{path} is not valid JSON ({exc.msg})") from None
+
+    def write_metrics(self, history):
+        text = "".join(json.dumps(m) + "\n" for m in history)
+        atomic_write_text(self.path / METRICS, text)
+
+    def save_checkpoint(self, model, doc):
+        arrays, meta = model.training_state()
+        meta.update(format_version=FORMAT_VERSION, fingerprint=fingerprint(doc))
+        arrays = dict(arrays)
+        arrays["cynet_checkpoint"] = np.array(json.dumps(meta))
+        arrays["definition"] = np.array(json.dumps(doc))
+        atomic_savez(self.path / CHECKPOINT, arrays)
+
+    def load_checkpoint(self):
+        """``(arrays, meta, definition)`` of the last checkpoint."""
+        path = self.path / CHECKPOINT
+        if not path.exists():
+            raise RunDirError(f"{path} is missing: nothing to resume in {self.path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            meta = json.loads(str(arrays.pop("cynet_checkpoint")))
+            doc = json.loads(str(arrays.pop("definition")))
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            raise RunDirError(f"{path} is not a readable cynet checkpoint ({exc})") from None
+        version = meta.get("format_version", 0)
+        if version > FORMAT_VERSION:
+            raise RunDirError(
+                f"{path} was written by a newer cynet (format {version}; this version reads "
+                f"up to {FORMAT_VERSION}); upgrade cynet to resume it"
+            )
+        return arrays, meta, doc
+
+    def weights_path(self):
+        return self.path / WEIGHTS
+
+
+def check_resumable(checkpoint_doc, meta, doc):
+    """Refuse a resume whose definition differs from the checkpoint's, naming the change."""
+    if meta.get("fingerprint") == fingerprint(doc):
+        return
+    changes = differences(_canonical(checkpoint_doc), _canonical(doc))
+    raise RunDirError(
+        "the definition differs from the checkpoint's, so the run cannot be resumed: "
+        + "; ".join(changes[:5])
+        + (f" (and {len(changes) - 5} more)" if len(changes) > 5 else "")
+    )

@@ -1,0 +1,159 @@
+"""A training run as the command line does it: definition + data -> run directory.
+
+``train(...)`` validates everything before training, writes the run directory as it goes
+(see ``cynet.rundir``) and can continue a killed or interrupted run from its checkpoint
+to the very weights an uninterrupted run ends with.
+"""
+import copy
+from dataclasses import dataclass
+
+from .data import load_data
+from .definition import DefinitionError, load_json
+from .model import Model, _as_inputs
+from .progress import Progress
+from .rundir import RunDir, RunDirError, check_resumable, default_dir
+
+
+class DataMismatchError(ValueError):
+    """The data does not fit the model (input shape or labels)."""
+
+
+class Interrupted(Exception):
+    """Training was interrupted (Ctrl-C); the last checkpoint is on disk."""
+
+    def __init__(self, run_dir, epoch):
+        self.run_dir, self.epoch = run_dir, epoch
+        super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
+
+
+@dataclass
+class Overrides:
+    """Command-line values that replace the definition's."""
+
+    data: str = None
+    epochs: int = None
+    batch_size: int = None
+    lr: float = None
+    seed: int = None
+
+    def apply(self, doc):
+        doc = copy.deepcopy(doc)
+        if not isinstance(doc, dict):
+            return doc  # validation reports it
+        training = doc.setdefault("training", {})
+        if not isinstance(training, dict):
+            return doc
+        for key in ("epochs", "batch_size", "seed"):
+            if getattr(self, key) is not None:
+                training[key] = getattr(self, key)
+        if self.lr is not None:
+            optimizer = doc.setdefault("optimizer", {"type": "sgd"})
+            if isinstance(optimizer, dict):
+                optimizer["lr"] = self.lr
+        if self.data is not None:
+            doc["data"] = self.data
+        return doc
+
+
+def check_data(model, dataset):
+    """Raise DataMismatchError naming what in ``dataset`` does not fit ``model``."""
+    splits = [("training", dataset.x_train, dataset.y_train)]
+    if dataset.x_test is not None:
+        splits.append(("test", dataset.x_test, dataset.y_test))
+    for split, x, y in splits:
+        try:
+            _as_inputs(x, model.input_shape)
+            model._check_labels(y, len(x))
+        except (TypeError, ValueError) as exc:
+            raise DataMismatchError(f"{split} data of {dataset.name}: {exc}") from None
+
+
+def _seed_from_checkpoint(doc, checkpoint_doc):
+    """A resumed run without an explicit seed keeps the checkpoint's seed."""
+    training = doc.get("training") if isinstance(doc, dict) else None
+    if isinstance(training, dict) and training.get("seed") is None:
+        training["seed"] = checkpoint_doc.get("training", {}).get("seed")
+    return doc
+
+
+def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None):
+    """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``."""
+    overrides = overrides or Overrides()
+    doc = overrides.apply(load_json(model_path))
+    if resume is not None:
+        run = RunDir(resume)
+        arrays, meta, checkpoint_doc = run.load_checkpoint()
+        doc = _seed_from_checkpoint(doc, checkpoint_doc)
+    model = Model.from_dict(doc)
+    trained_doc = model.definition.to_dict()
+    dataset = load_data(model.definition.data)
+    check_data(model, dataset)
+
+    if resume is not None:
+        check_resumable(checkpoint_doc, meta, trained_doc)
+        model.load_training_state(arrays, meta, source=str(run.path))
+        run.write_definition(trained_doc)  # --epochs may have been raised
+    else:
+        run = RunDir(out if out is not None else default_dir(model_path))
+        if (run.path / "checkpoint.npz").exists():
+            raise RunDirError(
+                f"{run.path} already holds a run; continue it with --resume {run.path} "
+                f"or choose another --out"
+            )
+        run.create()
+        run.write_definition(trained_doc)
+        run.save_checkpoint(model, trained_doc)  # something to resume even before epoch 1
+
+    training = model.definition.training
+    progress = Progress(training["epochs"], len(dataset.x_train), stream=stream, bar=bar)
+    progress.message(f"training {model_path} on {dataset.name} "
+                     f"({len(dataset.x_train)} images) into {run.path}")
+    validation = None
+    if not training.get("validation_split") and dataset.x_test is not None:
+        validation = (dataset.x_test, dataset.y_test)
+
+    saved = {"epoch": model.epoch}
+
+    def epoch_done(metrics):
+        run.write_metrics(model.history)
+        run.save_checkpoint(model, trained_doc)
+        saved["epoch"] = model.epoch
+        progress.end_epoch(metrics)
+
+    def on_batch(done, total, loss):
+        progress.start_epoch(model.epoch + 1)
+        progress.batch(done, total, loss)
+
+    try:
+        model.fit(dataset.x_train, dataset.y_train,
+                  epochs=max(0, training["epochs"] - model.epoch),
+                  validation_data=validation, callback=epoch_done, on_batch=on_batch)
+    except KeyboardInterrupt:
+        raise Interrupted(run.path, saved["epoch"]) from None
+    model.save(run.weights_path())
+    test = None
+    if dataset.x_test is not None:
+        test = model.evaluate(dataset.x_test, dataset.y_test)
+    return model, run, test
+
+
+def load_trained(path):
+    """A model from a run directory (its final weights, else its checkpoint) or a weights file."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        run = RunDir(path)
+        if run.weights_path().exists():
+            return Model.load(run.weights_path())
+        arrays, meta, doc = run.load_checkpoint()
+        model = Model.from_dict(doc)
+        model.load_training_state(arrays, meta, source=str(path))
+        return model
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist (expected a run directory or a weights .npz)")
+    return Model.load(path)
+
+
+__all__ = ["train", "load_trained", "Overrides", "Interrupted", "DataMismatchError",
+           "DefinitionError"]
