@@ -257,11 +257,14 @@ def _cynet_info():
             break
         except (ImportError, AttributeError):
             pass
-    try:
-        from cynet._threads import get_num_threads
+    get_num_threads = getattr(cynet, "get_num_threads", None)
+    if get_num_threads is None:
+        try:
+            from cynet._threads import get_num_threads
+        except ImportError:
+            pass
+    if get_num_threads is not None:
         info["threads"] = int(get_num_threads())
-    except (ImportError, AttributeError):
-        pass
     return info
 
 
