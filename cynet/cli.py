@@ -6,6 +6,7 @@ A user error prints one ``Error: ...`` line; ``--debug`` or ``CYNET_DEBUG=1`` sh
 traceback instead.
 """
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,12 +32,13 @@ def _as_user_error(exc):
     """The exit status and message for an exception the user can act on, else None."""
     from .data import DataError
     from .definition import DefinitionError
+    from .model import WeightsFileError
     from .registry import LayerNotFoundError
     from .rundir import RunDirError
     from .training_run import DataMismatchError
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
-                        LayerNotFoundError)):
+                        LayerNotFoundError, WeightsFileError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, FloatingPointError):
         return EXIT_FAILURE, str(exc)
@@ -106,12 +108,16 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
     if out is not None and resume is not None:
         raise click.UsageError("give either --out or --resume, not both")
     overrides = Overrides(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    import numpy as np
+
+    np.seterr(all="ignore")  # a diverging loss is reported once, as an error, below
     try:
         trained, run, test = run_training(model, overrides, out=out, resume=resume)
     except Interrupted as exc:
+        flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
         click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "
-                   f"{exc.run_dir}; continue with: cynet train {model} --resume {exc.run_dir}",
-                   err=True)
+                   f"{exc.run_dir}; continue with: cynet train {shlex.quote(str(model))}{flags} "
+                   f"--resume {shlex.quote(str(exc.run_dir))}", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     if test is not None:
         click.echo(f"test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.4f}")

@@ -367,3 +367,5 @@ def load_json(path):
         raise DefinitionError(
             str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(str(path), f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None

@@ -1,18 +1,21 @@
 """Model: a validated definition's layers, trained, evaluated, saved and loaded."""
 import json
-import os
-import tempfile
 import time
 
 import numpy as np
 
 from . import registry
+from ._atomic import atomic_write
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .optimizers import make_optimizer
 from .schedules import make_schedule
 
 FORMAT_VERSION = 1
+
+
+class WeightsFileError(ValueError):
+    """A weights or checkpoint file that cannot be used, naming the file and the problem."""
 DEFAULT_PREDICT_BATCH = 256
 
 
@@ -289,16 +292,19 @@ class Model:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"{path}: not a readable cynet weights file ({exc})") from None
+            raise WeightsFileError(f"{path}: not a readable cynet weights file ({exc})") from None
         if "definition" not in arrays or "cynet_meta" not in arrays:
-            raise ValueError(f"{path}: not a cynet weights file (no definition inside)")
-        meta = json.loads(str(arrays.pop("cynet_meta")))
+            raise WeightsFileError(f"{path}: not a cynet weights file (no definition inside)")
+        try:
+            meta = json.loads(str(arrays.pop("cynet_meta")))
+            doc = json.loads(str(arrays.pop("definition")))
+        except ValueError as exc:
+            raise WeightsFileError(f"{path}: corrupt metadata ({exc})") from None
         if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
+            raise WeightsFileError(
                 f"{path}: written by a newer cynet (format {meta['format_version']}; this "
                 f"version reads up to {FORMAT_VERSION}); upgrade cynet"
             )
-        doc = json.loads(str(arrays.pop("definition")))
         try:
             model = cls.from_dict(doc)
         except DefinitionError as exc:
@@ -313,16 +319,17 @@ class Model:
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
         if missing or extra:
-            raise ValueError(
+            raise WeightsFileError(
                 f"{source}: arrays do not match the model (missing {missing[:3]}, "
                 f"unexpected {extra[:3]})"
             )
         for name, target in expected.items():
             value = arrays[name]
             if value.shape != target.shape:
-                raise ValueError(f"{source}: {name} has shape {value.shape}, expected {target.shape}")
+                raise WeightsFileError(
+                    f"{source}: {name} has shape {value.shape}, expected {target.shape}")
             if value.dtype.kind != "f":
-                raise ValueError(f"{source}: {name} has dtype {value.dtype}, expected float")
+                raise WeightsFileError(f"{source}: {name} has dtype {value.dtype}, expected float")
             target[...] = value
 
 
@@ -339,19 +346,5 @@ def _missing_plugin(meta, exc):
 
 
 def atomic_savez(path, arrays):
-    """Write an ``.npz`` next to ``path`` and rename it into place (never half-written)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write an ``.npz`` atomically (never half-written)."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))

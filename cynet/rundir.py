@@ -12,12 +12,11 @@ any moment leaves the previous good version of each file.
 import datetime
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .model import FORMAT_VERSION, atomic_savez
 
 DEFINITION = "model.json"
@@ -31,17 +30,7 @@ class RunDirError(ValueError):
 
 
 def atomic_write_text(path, text):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text), binary=False)
 
 
 def default_dir(model_path, root="runs"):

@@ -36,6 +36,13 @@ class Overrides:
     lr: float = None
     seed: int = None
 
+    def flags(self):
+        """The command-line options these overrides came from, as (flag, value) pairs."""
+        names = {"data": "--data", "epochs": "--epochs", "batch_size": "--batch-size",
+                 "lr": "--lr", "seed": "--seed"}
+        return [(flag, getattr(self, key)) for key, flag in names.items()
+                if getattr(self, key) is not None]
+
     def apply(self, doc):
         doc = copy.deepcopy(doc)
         if not isinstance(doc, dict):
@@ -86,11 +93,12 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
         doc = _seed_from_checkpoint(doc, checkpoint_doc)
     model = Model.from_dict(doc)
     trained_doc = model.definition.to_dict()
+    if resume is not None:  # say what changed before anything else can go wrong
+        check_resumable(checkpoint_doc, meta, trained_doc)
     dataset = load_data(model.definition.data)
     check_data(model, dataset)
 
     if resume is not None:
-        check_resumable(checkpoint_doc, meta, trained_doc)
         model.load_training_state(arrays, meta, source=str(run.path))
         run.write_definition(trained_doc)  # --epochs may have been raised
     else:
@@ -115,9 +123,9 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
     saved = {"epoch": model.epoch}
 
     def epoch_done(metrics):
-        run.write_metrics(model.history)
-        run.save_checkpoint(model, trained_doc)
+        run.save_checkpoint(model, trained_doc)  # then the metrics never run ahead of it
         saved["epoch"] = model.epoch
+        run.write_metrics(model.history)
         progress.end_epoch(metrics)
 
     def on_batch(done, total, loss):
