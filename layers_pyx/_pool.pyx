@@ -20,36 +20,112 @@ cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t si
     hi[0] = max(lo[0], min(k, ceil_div(size - start, dilation)))
 
 
+cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_ssize_t ws,
+                             Py_ssize_t ilo, Py_ssize_t ihi, Py_ssize_t jlo, Py_ssize_t jhi,
+                             Py_ssize_t dh, Py_ssize_t dw, floating* y,
+                             int64_t* idx) noexcept nogil:
+    """Max over taps [ilo, ihi) x [jlo, jhi) of the window at (hs, ws): PyTorch's rule,
+    ``v > best or v != v`` from -inf, so the first maximum wins and NaN propagates."""
+    cdef Py_ssize_t i, j, pos, row
+    cdef Py_ssize_t best_pos = (hs + ilo * dh) * W + ws + jlo * dw
+    cdef floating v, best = -INFINITY
+    for i in range(ilo, ihi):
+        row = (hs + i * dh) * W + ws
+        for j in range(jlo, jhi):
+            pos = row + j * dw
+            v = x[pos]
+            if v > best or v != v:
+                best = v
+                best_pos = pos
+    y[0] = best
+    idx[0] = best_pos
+
+
+cdef inline void _max_tap(const floating* x, Py_ssize_t off, Py_ssize_t sw,
+                          Py_ssize_t ox_lo, Py_ssize_t ox_hi, floating* y,
+                          int64_t* idx) noexcept nogil:
+    """Fold one tap, at ``x[off + ox * sw]``, into the running maxima of a row."""
+    cdef Py_ssize_t ox, pos
+    cdef floating v, b
+    cdef bint take
+    for ox in range(ox_lo, ox_hi):
+        pos = off + ox * sw
+        v = x[pos]
+        b = y[ox]
+        take = (v > b) | (v != v)  # branch-free select; NaN propagates
+        y[ox] = v if take else b
+        idx[ox] = pos if take else idx[ox]
+
+
+cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
+                            Py_ssize_t ilo, Py_ssize_t ihi, Py_ssize_t kw, Py_ssize_t sw,
+                            Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t ox_lo,
+                            Py_ssize_t ox_hi, floating* y, int64_t* idx) noexcept nogil:
+    """Windows ox_lo..ox_hi of one output row, all of whose column taps are inside.
+
+    Tap by tap across the whole row (the taps in window order, so the first maximum
+    still wins): stores are unconditional, which lets the compiler vectorise the loop.
+    """
+    cdef Py_ssize_t i, j, ox, off
+    off = (hs + ilo * dh) * W - pw
+    for ox in range(ox_lo, ox_hi):
+        y[ox] = -INFINITY
+        idx[ox] = off + ox * sw
+    for i in range(ilo, ihi):
+        for j in range(kw):
+            off = (hs + i * dh) * W - pw + j * dw
+            _max_tap(x, off, sw, ox_lo, ox_hi, y, idx)
+
+
 cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
                            Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                            Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh,
                            Py_ssize_t dw) noexcept nogil:
-    """Max of each window, first maximum wins, NaN propagates; returns #empty windows."""
-    cdef Py_ssize_t oy, ox, i, j, hs, ws, ilo, ihi, jlo, jhi, pos, best_pos
+    """Max of each window of one plane; returns the number of empty windows.
+
+    Columns [ox_lo, ox_hi) have every tap inside the row and go through the row-wise
+    interior loop; only the border columns pay for clipping their window.
+    """
+    cdef Py_ssize_t oy, ox, hs, ilo, ihi
     cdef Py_ssize_t empty = 0
-    cdef floating v, best
+    cdef Py_ssize_t ox_lo = min(OW, ceil_div(pw, sw))
+    cdef Py_ssize_t reach = W - 1 - (kw - 1) * dw + pw  # largest ws + pw with all taps in
+    cdef Py_ssize_t ox_hi = max(ox_lo, min(OW, reach // sw + 1 if reach >= 0 else 0))
     for oy in range(OH):
         hs = oy * sh - ph
         _tap_range(hs, dh, H, kh, &ilo, &ihi)
-        for ox in range(OW):
-            ws = ox * sw - pw
-            _tap_range(ws, dw, W, kw, &jlo, &jhi)
-            best = -INFINITY
-            best_pos = (hs + ilo * dh) * W + ws + jlo * dw
-            if ilo == ihi or jlo == jhi:
-                empty += 1
-                best_pos = -1
-            for i in range(ilo, ihi):
-                for j in range(jlo, jhi):
-                    pos = (hs + i * dh) * W + ws + j * dw
-                    v = x[pos]
-                    if v > best or v != v:
-                        best = v
-                        best_pos = pos
-            y[oy * OW + ox] = best
-            idx[oy * OW + ox] = best_pos
+        if ilo == ihi:  # no tap row inside the input: every window of this row is empty
+            for ox in range(OW):
+                y[oy * OW + ox] = -INFINITY
+                idx[oy * OW + ox] = -1
+            empty += OW
+            continue
+        _max_row_interior(x, W, hs, ilo, ihi, kw, sw, pw, dh, dw, ox_lo, ox_hi,
+                          y + oy * OW, idx + oy * OW)
+        for ox in range(ox_lo):
+            empty += _max_border(x, W, hs, ox, ilo, ihi, kw, sw, pw, dh, dw,
+                                 y + oy * OW, idx + oy * OW)
+        for ox in range(ox_hi, OW):
+            empty += _max_border(x, W, hs, ox, ilo, ihi, kw, sw, pw, dh, dw,
+                                 y + oy * OW, idx + oy * OW)
     return empty
+
+
+cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t hs,
+                                   Py_ssize_t ox, Py_ssize_t ilo, Py_ssize_t ihi,
+                                   Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pw,
+                                   Py_ssize_t dh, Py_ssize_t dw, floating* y,
+                                   int64_t* idx) noexcept nogil:
+    """One window whose columns are clipped; returns 1 if it holds no input element."""
+    cdef Py_ssize_t jlo, jhi, ws = ox * sw - pw
+    _tap_range(ws, dw, W, kw, &jlo, &jhi)
+    if jlo == jhi:
+        y[ox] = -INFINITY
+        idx[ox] = -1
+        return 1
+    _max_window(x, W, hs, ws, ilo, ihi, jlo, jhi, dh, dw, &y[ox], &idx[ox])
+    return 0
 
 
 cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floating* gx,
