@@ -178,3 +178,33 @@ def core_counts() -> str:
     if usable and usable != total:
         text += f" ({usable} usable)"
     return text
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+                 right_aligned: set | frozenset = frozenset(), markdown: bool = False) -> str:
+    """A plain-text (space-aligned) or markdown table; ``right_aligned`` holds column
+    indices whose cells are numbers."""
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |",
+                 "|" + "|".join("---:" if i in right_aligned else "---"
+                                for i in range(len(headers))) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right_aligned else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])]
+                     + [line(r) for r in rows])
+
+
+def peak_rss_kib() -> int | None:
+    """This process's peak resident set size so far, in KiB (Linux ``ru_maxrss``)."""
+    try:
+        import resource
+    except ImportError:  # not on a POSIX system
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # macOS counts bytes
