@@ -41,11 +41,11 @@ from typing import Callable
 
 try:
     from _timing import (FULL, QUICK, OtherLoadProbe, core_counts, cpu_model, emit_result,
-                         geomean, run_worker, summarize, time_call)
+                         geomean, render_table, run_worker, summarize, time_call)
 except ImportError:  # run as ``python -m benchmarks.bench_kernels``
     from benchmarks._timing import (FULL, QUICK, OtherLoadProbe, core_counts, cpu_model,
-                                    emit_result, geomean, run_worker, summarize,
-                                    time_call)
+                                    emit_result, geomean, render_table, run_worker,
+                                    summarize, time_call)
 
 # --------------------------------------------------------------------------- shapes
 # name, description, input (N, Cin, H, W), Cout, kernel, stride, padding; all with bias
@@ -399,23 +399,6 @@ def summarize_result(result):
                 "ratio": ratio, "gflops": gflops, "spread": spread,
             })
     return rows, ratios
-
-
-def render_table(headers, rows, right_aligned, markdown):
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |",
-                 "|" + "|".join("---:" if i in right_aligned else "---"
-                                for i in range(len(headers))) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right_aligned else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])]
-                     + [line(r) for r in rows])
 
 
 def _spread_text(spread, repeats):

@@ -8,11 +8,11 @@ from .base import Layer
 
 class ReLU(Layer):
     def forward(self, x, training=True):
-        self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        self._positive = x > 0
+        return np.maximum(x, 0, dtype=x.dtype)
 
     def backward(self, grad_out):
-        return np.where(self._mask, grad_out, 0).astype(grad_out.dtype, copy=False)
+        return np.multiply(grad_out, self._positive, dtype=grad_out.dtype)
 
 
 class LeakyReLU(Layer):
