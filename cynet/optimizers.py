@@ -13,6 +13,7 @@ import numpy as np
 
 from ._args import FLOAT_DTYPES, as_bool
 from ._suggest import did_you_mean
+from ._typed_config import build_typed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
 
@@ -321,24 +322,6 @@ def make_optimizer(config):
     ``"type"`` is ``"sgd"``, ``"adam"`` or ``"adamw"``; the other keys are the
     constructor's arguments (``"lr"`` is required for SGD). A ``"schedule"`` key is
     ignored: it belongs to ``cynet.schedules.make_schedule``."""
-    if not isinstance(config, dict):
-        raise TypeError(f"optimizer config must be a dict, got {type(config).__name__}")
-    if "type" not in config:
-        raise ValueError(
-            f"optimizer config needs a 'type' ({', '.join(_OPTIMIZERS)}), got {config!r}")
-    kind = config["type"]
-    if not isinstance(kind, str):
-        raise TypeError(f"optimizer type must be a string, got {kind!r}")
-    if kind not in _OPTIMIZERS:
-        raise ValueError(
-            f"unknown optimizer type {kind!r}{did_you_mean(kind.lower(), _OPTIMIZERS)} "
-            f"(choose from {', '.join(_OPTIMIZERS)})")
-    options = {k: v for k, v in config.items() if k not in ("type", "schedule")}
-    for key in options:
-        if key not in _OPTIONS[kind]:
-            raise ValueError(
-                f"unknown {kind} option {key!r}{did_you_mean(str(key), _OPTIONS[kind])} "
-                f"(valid: {', '.join(_OPTIONS[kind])})")
-    if kind == "sgd" and "lr" not in options:
-        raise ValueError("sgd config needs an 'lr' (learning rate)")
-    return _OPTIMIZERS[kind](**options)
+    return build_typed(config, "optimizer", _OPTIMIZERS, _OPTIONS,
+                       required={"sgd": ("lr", "sgd config needs an 'lr' (learning rate)")},
+                       ignore=("schedule",))

@@ -7,7 +7,7 @@ PyTorch's ``StepLR`` and ``CosineAnnealingLR`` (``eta_min=0``, ``T_max=epochs``)
 import math
 import numbers
 
-from ._suggest import did_you_mean
+from ._typed_config import build_typed
 
 __all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "make_schedule"]
 
@@ -82,23 +82,6 @@ def make_schedule(config):
         return ConstantSchedule()
     if not isinstance(config, dict):
         raise TypeError(f"schedule config must be a dict or None, got {type(config).__name__}")
-    if "type" not in config:
-        raise ValueError(
-            f"schedule config needs a 'type' ({', '.join(_SCHEDULES)}), got {config!r}")
-    kind = config["type"]
-    if not isinstance(kind, str):
-        raise TypeError(f"schedule type must be a string, got {kind!r}")
-    if kind not in _SCHEDULES:
-        raise ValueError(
-            f"unknown schedule type {kind!r}{did_you_mean(kind.lower(), _SCHEDULES)} "
-            f"(choose from {', '.join(_SCHEDULES)})")
-    options = {k: v for k, v in config.items() if k != "type"}
-    for key in options:
-        if key not in _OPTIONS[kind]:
-            valid = ", ".join(_OPTIONS[kind]) or "none"
-            raise ValueError(
-                f"unknown {kind} schedule option {key!r}{did_you_mean(str(key), _OPTIONS[kind])} "
-                f"(valid: {valid})")
-    if kind == "step" and "step_size" not in options:
-        raise ValueError("step schedule config needs a 'step_size' (epochs per decay)")
-    return _SCHEDULES[kind](**options)
+    need = ("step_size", "step schedule config needs a 'step_size' (epochs per decay)")
+    return build_typed(config, "schedule", _SCHEDULES, _OPTIONS, option_word="schedule option",
+                       required={"step": need})
