@@ -20,6 +20,7 @@ from ._args import (
     as_shape4,
     check_ndim,
 )
+from ._chunks import chunk_for, run_chunks
 from ._geometry import conv_geometry, pool_geometry
 from ._threads import get_num_threads
 from ._workspace import COL_BUDGET, workspace
@@ -55,10 +56,10 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=None
     return x, weight, bias, (rest[0] if rest else None), geo
 
 
-def _chunk_size(geo):
-    """Samples per chunk so that the largest column/row buffer stays within budget."""
+def _chunk_size(geo, n_threads):
+    """Samples per chunk: the largest column/row buffer within budget, a chunk per thread."""
     per_sample = max(geo.C * geo.kh * geo.kw, geo.F) * geo.OH * geo.OW
-    return max(1, min(geo.N, COL_BUDGET // max(per_sample, 1)))
+    return chunk_for(geo.N, per_sample, COL_BUDGET, n_threads)
 
 
 def _im2col_args(geo):
@@ -83,16 +84,20 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             y += bias[:, None, None]
         return y
     K = w_mat.shape[2] * G
-    no_bias = np.empty(0, dtype=x.dtype)
-    B = _chunk_size(geo)
-    for n0 in range(0, geo.N, B):
-        b = min(B, geo.N - n0)
-        col = workspace("col", (K, b * P), x.dtype)
-        rows = workspace("rows", (F, b * P), x.dtype)
-        _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), n_threads)
-        np.matmul(w_mat, col.reshape(G, K // G, b * P), out=rows.reshape(G, F // G, b * P))
-        _im2col.rows_to_batch(rows, y[n0:n0 + b].reshape(b, F, P),
-                              no_bias if bias is None else bias, n_threads)
+    bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
+
+    def forward_chunks(starts, kernel_threads):
+        for n0 in starts:
+            b = min(B, geo.N - n0)
+            col = workspace("col", (K, b * P), x.dtype)
+            rows = workspace("rows", (F, b * P), x.dtype)
+            _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), kernel_threads)
+            np.matmul(w_mat, col.reshape(G, K // G, b * P), out=rows.reshape(G, F // G, b * P))
+            _im2col.rows_to_batch(rows, y[n0:n0 + b].reshape(b, F, P), bias_or_empty,
+                                  kernel_threads)
+
+    B = _chunk_size(geo, n_threads)
+    run_chunks(geo.N, B, n_threads, forward_chunks)
     return y
 
 
@@ -128,24 +133,30 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
             np.matmul(w_mat.transpose(0, 2, 1), dy, out=gx.reshape(geo.N, G, C // G, P))
         return gx, gw, gb
 
-    B = _chunk_size(geo)
-    gw_part = workspace("grad_weight", gw_mat.shape, x.dtype) if geo.N > B else gw_mat
-    for n0 in range(0, geo.N, B):
-        b = min(B, geo.N - n0)
-        col = workspace("col", (K, b * P), x.dtype)
-        rows = workspace("rows", (F, b * P), x.dtype)
-        _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), n_threads)
-        _im2col.batch_to_rows(grad_out[n0:n0 + b].reshape(b, F, P), rows, n_threads)
-        dy_rows = rows.reshape(G, F // G, b * P)
-        col_g = col.reshape(G, K // G, b * P)
-        # dW += dY . col^T
-        np.matmul(dy_rows, col_g.transpose(0, 2, 1), out=gw_part)
-        if gw_part is not gw_mat:
-            gw_mat += gw_part
-        if input_grad:
-            # dcol = W^T . dY, written over col (no longer needed), then folded into dx
-            np.matmul(w_mat.transpose(0, 2, 1), dy_rows, out=col_g)
-            _im2col.col2im(col, gx[n0:n0 + b], *_im2col_args(geo), n_threads)
+    def backward_chunks(starts, kernel_threads):
+        """This worker's chunks; returns its share of the weight gradient."""
+        gw_sum = workspace("grad_weight_sum", gw_mat.shape, x.dtype)
+        gw_sum[...] = 0
+        gw_part = workspace("grad_weight", gw_mat.shape, x.dtype)
+        for n0 in starts:
+            b = min(B, geo.N - n0)
+            col = workspace("col", (K, b * P), x.dtype)
+            rows = workspace("rows", (F, b * P), x.dtype)
+            _im2col.im2col(x[n0:n0 + b], col, *_im2col_args(geo), kernel_threads)
+            _im2col.batch_to_rows(grad_out[n0:n0 + b].reshape(b, F, P), rows, kernel_threads)
+            dy_rows = rows.reshape(G, F // G, b * P)
+            col_g = col.reshape(G, K // G, b * P)
+            np.matmul(dy_rows, col_g.transpose(0, 2, 1), out=gw_part)  # dW += dY . col^T
+            gw_sum += gw_part
+            if input_grad:
+                # dcol = W^T . dY, written over col (no longer needed), then folded into dx
+                np.matmul(w_mat.transpose(0, 2, 1), dy_rows, out=col_g)
+                _im2col.col2im(col, gx[n0:n0 + b], *_im2col_args(geo), kernel_threads)
+        return gw_sum
+
+    B = _chunk_size(geo, n_threads)
+    for part in run_chunks(geo.N, B, n_threads, backward_chunks):
+        gw_mat += part
     return gx, gw, gb
 
 
