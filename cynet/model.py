@@ -6,6 +6,7 @@ import numpy as np
 
 from . import registry
 from ._atomic import atomic_write
+from ._chunks import kernel_threading
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .optimizers import make_optimizer
@@ -179,6 +180,13 @@ class Model:
         # the schedule spans the definition's epochs, so a run split over several fit
         # calls (or resumed) follows the same learning-rate curve as one uninterrupted call
         horizon = max(training["epochs"], target)
+        with kernel_threading():
+            self._train_epochs(x, y, target, horizon, batch_size, validation_data, callback,
+                               on_batch)
+        return self.history
+
+    def _train_epochs(self, x, y, target, horizon, batch_size, validation_data, callback,
+                      on_batch):
         while self.epoch < target:
             start = time.perf_counter()
             self.optimizer.lr = self.schedule.lr_at(self.base_lr, self.epoch, horizon)
@@ -202,15 +210,15 @@ class Model:
             self.history.append(metrics)
             if callback is not None:
                 callback(metrics)
-        return self.history
 
     # ------------------------------------------------------------------ inference
     def _batches(self, x, batch_size):
         batch_size = DEFAULT_PREDICT_BATCH if batch_size is None else int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        for b0 in range(0, len(x), batch_size):
-            yield b0, self.forward(_to_float32(x[b0:b0 + batch_size]), training=False)
+        with kernel_threading():
+            for b0 in range(0, len(x), batch_size):
+                yield b0, self.forward(_to_float32(x[b0:b0 + batch_size]), training=False)
 
     def predict(self, x, batch_size=None):
         """Network outputs (class scores) in eval mode, computed in batches."""

@@ -2,6 +2,8 @@
 import numpy as np
 
 from .._args import as_bool, as_int
+from .._chunks import parallel_matmul
+from .._threads import get_num_threads
 from .base import Layer, kaiming_uniform
 
 
@@ -31,15 +33,23 @@ class Dense(Layer):
 
     def forward(self, x, training=True):
         self._x = x
-        y = x @ self.params["weight"].T
+        x2 = x.reshape(-1, x.shape[-1])
+        y = np.empty((x2.shape[0], self.out_features), dtype=np.result_type(x, self.params["weight"]))
+        parallel_matmul(x2, self.params["weight"].T, y, get_num_threads())
         if self.bias:
             y += self.params["bias"]
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_out):
+        n_threads = get_num_threads()
+        weight = self.params["weight"]
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_out.reshape(-1, self.out_features)
-        self.grads["weight"] = g2.T @ x2
+        self.grads["weight"] = parallel_matmul(g2.T, x2, np.empty_like(weight, dtype=g2.dtype),
+                                               n_threads)
         if self.bias:
             self.grads["bias"] = g2.sum(axis=0)
-        return grad_out @ self.params["weight"] if self.input_grad else None
+        if not self.input_grad:
+            return None
+        gx = np.empty((g2.shape[0], weight.shape[1]), dtype=np.result_type(g2, weight))
+        return parallel_matmul(g2, weight, gx, n_threads).reshape(self._x.shape)
