@@ -52,7 +52,7 @@ cdef inline void _max_tap(const floating* x, Py_ssize_t off, Py_ssize_t sw,
         pos = off + ox * sw
         v = x[pos]
         b = y[ox]
-        take = (v > b) | (v != v)  # branch-free select; NaN propagates
+        take = (v > b) | (v != v)  # PyTorch's rule; NaN propagates
         y[ox] = v if take else b
         idx[ox] = pos if take else idx[ox]
 
@@ -77,6 +77,31 @@ cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
             _max_tap(x, off, sw, ox_lo, ox_hi, y, idx)
 
 
+cdef inline void _take(floating v, Py_ssize_t pos, floating* best,
+                       Py_ssize_t* best_pos) noexcept nogil:
+    if v > best[0] or v != v:  # PyTorch's rule: first maximum wins, NaN propagates
+        best[0] = v
+        best_pos[0] = pos
+
+
+cdef void _max_plane_2x2(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
+                         Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t OW) noexcept nogil:
+    """2x2 windows, stride 2, no padding: the first ``rows`` x ``cols`` outputs, whose
+    windows lie inside the plane, unrolled (the common pooling layer)."""
+    cdef Py_ssize_t oy, ox, p
+    cdef floating best
+    cdef Py_ssize_t best_pos
+    for oy in range(rows):
+        for ox in range(cols):
+            p = 2 * oy * W + 2 * ox
+            best, best_pos = x[p], p  # same as starting from -inf: x[p] is taken or -inf
+            _take(x[p + 1], p + 1, &best, &best_pos)
+            _take(x[p + W], p + W, &best, &best_pos)
+            _take(x[p + W + 1], p + W + 1, &best, &best_pos)
+            y[oy * OW + ox] = best
+            idx[oy * OW + ox] = best_pos
+
+
 cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
                            Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
@@ -92,7 +117,16 @@ cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
     cdef Py_ssize_t ox_lo = min(OW, ceil_div(pw, sw))
     cdef Py_ssize_t reach = W - 1 - (kw - 1) * dw + pw  # largest ws + pw with all taps in
     cdef Py_ssize_t ox_hi = max(ox_lo, min(OW, reach // sw + 1 if reach >= 0 else 0))
-    for oy in range(OH):
+    cdef Py_ssize_t first_oy = 0
+    if (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+            and dh == 1 and dw == 1):
+        first_oy = min(OH, H // 2)
+        _max_plane_2x2(x, y, idx, W, first_oy, min(OW, W // 2), OW)
+        for oy in range(first_oy):  # a ceil_mode window past the last column
+            for ox in range(min(OW, W // 2), OW):
+                empty += _max_border(x, W, 2 * oy, ox, 0, 2, 2, 2, 0, 1, 1,
+                                     y + oy * OW, idx + oy * OW)
+    for oy in range(first_oy, OH):
         hs = oy * sh - ph
         _tap_range(hs, dh, H, kh, &ilo, &ihi)
         if ilo == ihi:  # no tap row inside the input: every window of this row is empty
