@@ -8,7 +8,7 @@ import copy
 from dataclasses import dataclass
 
 from .data import load_data
-from .definition import DefinitionError, load_json
+from .definition import load_json
 from .model import Model, _as_inputs
 from .progress import Progress
 from .rundir import RunDir, RunDirError, check_resumable, default_dir
@@ -163,5 +163,4 @@ def load_trained(path):
     return Model.load(path)
 
 
-__all__ = ["train", "load_trained", "Overrides", "Interrupted", "DataMismatchError",
-           "DefinitionError"]
+__all__ = ["train", "load_trained", "Overrides", "Interrupted", "DataMismatchError"]
