@@ -13,6 +13,42 @@ from libc.string cimport memset
 from _parallel cimport floating, ceil_div
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* PyTorch's max-pool update, `if (v > best || isnan(v)) { best = v; pos = p; }`,
+       as bit masks: on real data the comparison is unpredictable, and compilers keep
+       a branch for a float select (measured), which then mispredicts half the time. */
+    static inline void cynet_take_f(float v, int64_t p, float *best, int64_t *pos) {
+        uint32_t vb, bb, m = 0u - (uint32_t)((v > *best) | (v != v));
+        uint64_t m64 = 0u - (uint64_t)(m & 1u);
+        memcpy(&vb, &v, 4); memcpy(&bb, best, 4);
+        bb = (vb & m) | (bb & ~m);
+        memcpy(best, &bb, 4);
+        *pos = (int64_t)(((uint64_t)p & m64) | ((uint64_t)*pos & ~m64));
+    }
+    static inline void cynet_take_d(double v, int64_t p, double *best, int64_t *pos) {
+        uint64_t vb, bb, m = 0u - (uint64_t)((v > *best) | (v != v));
+        memcpy(&vb, &v, 8); memcpy(&bb, best, 8);
+        bb = (vb & m) | (bb & ~m);
+        memcpy(best, &bb, 8);
+        *pos = (int64_t)(((uint64_t)p & m) | ((uint64_t)*pos & ~m));
+    }
+    """
+    void cynet_take_f(float v, int64_t p, float* best, int64_t* pos) noexcept nogil
+    void cynet_take_d(double v, int64_t p, double* best, int64_t* pos) noexcept nogil
+
+
+cdef inline void _take(floating v, int64_t pos, floating* best,
+                       int64_t* best_pos) noexcept nogil:
+    """PyTorch's rule: first maximum wins, NaN propagates (branch-free)."""
+    if floating is float:
+        cynet_take_f(v, pos, best, best_pos)
+    else:
+        cynet_take_d(v, pos, best, best_pos)
+
+
 cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t size,
                             Py_ssize_t k, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
     """Taps t in [lo, hi) of a window at ``start`` land inside [0, size)."""
@@ -27,16 +63,13 @@ cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_
     """Max over taps [ilo, ihi) x [jlo, jhi) of the window at (hs, ws): PyTorch's rule,
     ``v > best or v != v`` from -inf, so the first maximum wins and NaN propagates."""
     cdef Py_ssize_t i, j, pos, row
-    cdef Py_ssize_t best_pos = (hs + ilo * dh) * W + ws + jlo * dw
-    cdef floating v, best = -INFINITY
+    cdef int64_t best_pos = (hs + ilo * dh) * W + ws + jlo * dw
+    cdef floating best = -INFINITY
     for i in range(ilo, ihi):
         row = (hs + i * dh) * W + ws
         for j in range(jlo, jhi):
             pos = row + j * dw
-            v = x[pos]
-            if v > best or v != v:
-                best = v
-                best_pos = pos
+            _take(x[pos], pos, &best, &best_pos)
     y[0] = best
     idx[0] = best_pos
 
@@ -46,15 +79,9 @@ cdef inline void _max_tap(const floating* x, Py_ssize_t off, Py_ssize_t sw,
                           int64_t* idx) noexcept nogil:
     """Fold one tap, at ``x[off + ox * sw]``, into the running maxima of a row."""
     cdef Py_ssize_t ox, pos
-    cdef floating v, b
-    cdef bint take
     for ox in range(ox_lo, ox_hi):
         pos = off + ox * sw
-        v = x[pos]
-        b = y[ox]
-        take = (v > b) | (v != v)  # PyTorch's rule; NaN propagates
-        y[ox] = v if take else b
-        idx[ox] = pos if take else idx[ox]
+        _take(x[pos], pos, &y[ox], &idx[ox])
 
 
 cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
@@ -77,11 +104,6 @@ cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
             _max_tap(x, off, sw, ox_lo, ox_hi, y, idx)
 
 
-cdef inline void _take(floating v, Py_ssize_t pos, floating* best,
-                       Py_ssize_t* best_pos) noexcept nogil:
-    if v > best[0] or v != v:  # PyTorch's rule: first maximum wins, NaN propagates
-        best[0] = v
-        best_pos[0] = pos
 
 
 cdef void _max_plane_2x2(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
@@ -90,7 +112,7 @@ cdef void _max_plane_2x2(const floating* x, floating* y, int64_t* idx, Py_ssize_
     windows lie inside the plane, unrolled (the common pooling layer)."""
     cdef Py_ssize_t oy, ox, p
     cdef floating best
-    cdef Py_ssize_t best_pos
+    cdef int64_t best_pos
     for oy in range(rows):
         for ox in range(cols):
             p = 2 * oy * W + 2 * ox
