@@ -209,42 +209,90 @@ cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssiz
     return end - start
 
 
+cdef inline void _avg_one(const floating* x, floating* y, Py_ssize_t oy, Py_ssize_t ox,
+                          Py_ssize_t H, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t kh,
+                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                          Py_ssize_t pw, bint count_include_pad) noexcept nogil:
+    """Mean of one window (the divisor follows PyTorch's count_include_pad rule)."""
+    cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
+    cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
+    cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+    cdef double acc = 0.0
+    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+    for i in range(h0, h1):
+        for j in range(w0, w1):
+            acc = acc + x[i * W + j]
+    y[oy * OW + ox] = <floating>(acc / divisor) if divisor > 0 else 0
+
+
+cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t oy,
+                                   Py_ssize_t ox, Py_ssize_t H, Py_ssize_t W,
+                                   Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
+                                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                                   Py_ssize_t pw, bint count_include_pad) noexcept nogil:
+    """Spread one output's gradient over its window."""
+    cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
+    cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
+    cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+    cdef floating g
+    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+    if divisor <= 0:
+        return
+    g = gy[oy * OW + ox] / divisor
+    for i in range(h0, h1):
+        for j in range(w0, w1):
+            gx[i * W + j] += g
+
+
+cdef inline bint _is_2x2(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """2x2 windows, stride 2, no padding: the common pooling layer, unrolled."""
+    return kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+
+
 cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                      bint count_include_pad) noexcept nogil:
-    cdef Py_ssize_t oy, ox, i, j, h0, h1, w0, w1, len_h, len_w, divisor
+    cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
     cdef double acc
-    for oy in range(OH):
-        len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
-        for ox in range(OW):
-            len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
-            divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
-            acc = 0.0
-            for i in range(h0, h1):
-                for j in range(w0, w1):
-                    acc = acc + x[i * W + j]
-            y[oy * OW + ox] = <floating>(acc / divisor) if divisor > 0 else 0
+    if _is_2x2(kh, kw, sh, sw, ph, pw):
+        rows, cols = min(OH, H // 2), min(OW, W // 2)
+        for oy in range(rows):
+            for ox in range(cols):
+                p = 2 * oy * W + 2 * ox
+                acc = 0.0  # the same order of additions as the general path
+                acc = acc + x[p]
+                acc = acc + x[p + 1]
+                acc = acc + x[p + W]
+                acc = acc + x[p + W + 1]
+                y[oy * OW + ox] = <floating>(acc / 4)
+    for oy in range(OH):  # every window the unrolled loop did not cover
+        for ox in range(cols if oy < rows else 0, OW):
+            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad)
 
 
 cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                               bint count_include_pad) noexcept nogil:
-    cdef Py_ssize_t oy, ox, i, j, h0, h1, w0, w1, len_h, len_w, divisor
+    cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
     cdef floating g
     memset(gx, 0, H * W * sizeof(floating))
+    if _is_2x2(kh, kw, sh, sw, ph, pw):
+        rows, cols = min(OH, H // 2), min(OW, W // 2)
+        for oy in range(rows):
+            for ox in range(cols):
+                p = 2 * oy * W + 2 * ox
+                g = gy[oy * OW + ox] / 4  # windows do not overlap: plain stores
+                gx[p] = g
+                gx[p + 1] = g
+                gx[p + W] = g
+                gx[p + W + 1] = g
     for oy in range(OH):
-        len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
-        for ox in range(OW):
-            len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
-            divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
-            if divisor <= 0:
-                continue
-            g = gy[oy * OW + ox] / divisor
-            for i in range(h0, h1):
-                for j in range(w0, w1):
-                    gx[i * W + j] += g
+        for ox in range(cols if oy < rows else 0, OW):
+            _avg_one_backward(gy, gx, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw,
+                              count_include_pad)
 
 
 cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t kh,

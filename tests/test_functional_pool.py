@@ -42,6 +42,11 @@ POOL_CASES = [
     case("global", (2, 3, 5, 7), kernel_size=(5, 7)),
     case("overlapping_pad", (2, 3, 8, 8), kernel_size=4, stride=1, padding=2),
     case("larger", (4, 8, 33, 35), kernel_size=3, stride=2, padding=1),
+    # the unrolled 2x2 / stride-2 path and the windows it leaves to the general one
+    case("k2_odd_floor", (2, 3, 7, 9), kernel_size=2),
+    case("k2_odd_ceil", (2, 3, 7, 9), kernel_size=2, ceil_mode=True),
+    case("k2_odd_rows_ceil", (1, 2, 5, 8), kernel_size=2, stride=2, ceil_mode=True),
+    case("k2_H2_W1_ceil", (2, 2, 2, 1), kernel_size=2, ceil_mode=True),
 ]
 
 # max pooling only
