@@ -134,9 +134,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         return gx, gw, gb
 
     def backward_chunks(starts, kernel_threads):
-        """This worker's chunks; returns its share of the weight gradient."""
-        gw_sum = workspace("grad_weight_sum", gw_mat.shape, x.dtype)
-        gw_sum[...] = 0
+        """This worker's chunks; returns its share of the weight gradient (a new array:
+        the caller sums it after the worker may have moved on to another call's work)."""
+        gw_sum = np.zeros(gw_mat.shape, dtype=x.dtype)
         gw_part = workspace("grad_weight", gw_mat.shape, x.dtype)
         for n0 in starts:
             b = min(B, geo.N - n0)

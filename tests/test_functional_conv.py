@@ -372,3 +372,28 @@ def test_conv2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sw
         sweep.check(f"case {i}: {c}", lambda: check_conv(
             c, dtype, rng, assert_close, torch_oracle.conv2d, torch_backward))
     sweep.assert_none(TORCH_SWEEP_CASES)
+
+
+def test_concurrent_calls_from_several_threads_agree_with_serial_results(rng):
+    """The thread pool and the per-thread workspaces are shared by concurrent callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = []
+    for seed in range(6):
+        r = np.random.default_rng(seed)
+        x = r.standard_normal((9, 4, 11, 10)).astype(np.float32)
+        w = r.standard_normal((6, 4, 3, 3)).astype(np.float32)
+        gy = r.standard_normal((9, 6, 11, 10)).astype(np.float32)
+        cases.append((x, w, gy))
+
+    def run(case):
+        x, w, gy = case
+        return F.conv2d(x, w, padding=1), F.conv2d_backward(gy, x, w, padding=1)
+
+    serial = [run(c) for c in cases]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            for got, want in zip(pool.map(run, cases), serial):
+                np.testing.assert_array_equal(got[0], want[0])
+                for g, w in zip(got[1], want[1]):
+                    np.testing.assert_array_equal(g, w)
