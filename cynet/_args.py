@@ -24,6 +24,8 @@ def as_int(value, name):
 
 def as_pair(value, name, minimum):
     """An int or an (h, w) pair of ints, each at least ``minimum``."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(value)
         if len(items) != 2:

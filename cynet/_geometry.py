@@ -63,6 +63,8 @@ def _conv_padding(padding, kernel, dilation, stride):
 def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
     N, C, H, W = x_shape
     F, Cg, kh, kw = w_shape
+    if H < 1 or W < 1:
+        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
     groups = as_int(groups, "groups")
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
@@ -120,6 +122,8 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
             f"padding {padding} must be at most half of kernel_size {kernel}"
         )
     H, W = x_shape[2], x_shape[3]
+    if H < 1 or W < 1:
+        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
     out = tuple(
         pool_output_size(n, k, s, p, d, ceil_mode)
         for n, k, s, p, d in zip((H, W), kernel, stride, padding, dilation)
@@ -129,4 +133,20 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
             f"kernel_size {kernel} with dilation {dilation} is larger than the padded input "
             f"{H + 2 * padding[0]}x{W + 2 * padding[1]} (shape {tuple(x_shape)})"
         )
+    for n, k, s, p, d, o in zip((H, W), kernel, stride, padding, dilation, out):
+        if d > 1 and _has_empty_window(n, k, s, p, d, o):
+            raise ValueError(
+                f"dilation {dilation} with kernel_size {kernel} and padding {padding} leaves "
+                f"pooling windows without any input element (x shape {tuple(x_shape)})"
+            )
     return PoolGeometry(kernel, stride, padding, dilation, out)
+
+
+def _has_empty_window(size, k, s, p, d, out):
+    """Whether a window's taps all fall in the padding (possible only with dilation > 1)."""
+    for o in range(out):
+        start = o * s - p
+        first = -(start // d) if start < 0 else 0  # the first tap at or after 0
+        if first >= k or start + first * d >= size:
+            return True
+    return False

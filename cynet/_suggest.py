@@ -3,8 +3,12 @@ import difflib
 
 
 def closest(word, choices, n=1, cutoff=0.6):
-    """Up to ``n`` of ``choices`` that look like ``word``, best first."""
-    return difflib.get_close_matches(str(word), [str(c) for c in choices], n=n, cutoff=cutoff)
+    """Up to ``n`` of ``choices`` that look like ``word`` (ignoring case), best first."""
+    by_lower = {}
+    for choice in map(str, choices):
+        by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=n, cutoff=cutoff)
+    return [by_lower[c] for c in close]
 
 
 def did_you_mean(word, choices, n=1, cutoff=0.6):

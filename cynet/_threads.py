@@ -8,10 +8,13 @@ def _default_threads():
         try:
             n = int(env)
         except ValueError:
-            raise ValueError(f"CYNET_NUM_THREADS must be a positive int, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"CYNET_NUM_THREADS must be a positive int, got {env!r}")
-        return n
+            n = 0
+        if n >= 1:
+            return n
+        import warnings
+
+        warnings.warn(f"CYNET_NUM_THREADS must be a positive int, got {env!r}; ignoring it",
+                      RuntimeWarning, stacklevel=2)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

@@ -165,7 +165,9 @@ def _place(path):
 
 
 def _show(value):
-    return json.dumps(value) if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        return repr(value)
+    return json.dumps(value, default=lambda v: f"{v!r} ({type(v).__name__})")
 
 
 def _schema_error(err):
@@ -309,8 +311,22 @@ def _check_optimizer(config):
 # --------------------------------------------------------------------------- public
 
 
+def _plain(value):
+    """NumPy scalars and arrays and tuples as the JSON types they stand for."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def parse(doc):
     """Check a definition's structure and fill its defaults (no layer is built)."""
+    doc = _plain(doc)
     if not isinstance(doc, dict):
         raise DefinitionError("definition", f"expected a JSON object, got {type(doc).__name__}")
     _check_schema(doc)

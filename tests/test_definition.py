@@ -344,3 +344,24 @@ def test_load_json_malformed(tmp_path, text, line):
     message = str(info.value)
     assert "broken_model.json" in message and "broken_model.json" in info.value.place
     assert f"line {line}" in message
+
+
+def test_numpy_values_and_tuples_are_read_as_their_json_types():
+    import numpy as np
+
+    doc = {"input_shape": np.array([1, 8, 8]),
+           "layers": [{"type": "Flatten"}, {"type": "Dense", "out_features": np.int64(3)}],
+           "training": {"epochs": np.int64(2), "batch_size": 4}}
+    model = cynet.Model.from_dict(doc)
+    assert model.output_shape == (3,) and model.definition.training["epochs"] == 2
+    assert cynet.Model.from_dict({"input_shape": (1, 8, 8), "layers": doc["layers"]}).input_shape == (1, 8, 8)
+
+
+def test_a_pooling_window_with_no_input_element_is_a_definition_error():
+    doc = {"input_shape": [2, 2, 3], "layers": [
+        {"type": "MaxPool2D", "kernel_size": [2, 3], "padding": [1, 0], "dilation": [3, 1],
+         "ceil_mode": True},
+        {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
+    with pytest.raises(cynet.DefinitionError) as info:
+        cynet.Model.from_dict(doc)
+    assert info.value.place == "layers[0]" and "dilation" in str(info.value)

@@ -397,3 +397,10 @@ def test_concurrent_calls_from_several_threads_agree_with_serial_results(rng):
                 np.testing.assert_array_equal(got[0], want[0])
                 for g, w in zip(got[1], want[1]):
                     np.testing.assert_array_equal(g, w)
+
+
+def test_zero_dimensional_arrays_work_as_int_arguments(rng):
+    x = rng.standard_normal((1, 2, 7, 7))
+    w = rng.standard_normal((2, 2, 3, 3))
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=np.array(2), padding=np.array(1)),
+                                  F.conv2d(x, w, stride=2, padding=1))

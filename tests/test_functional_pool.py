@@ -625,3 +625,20 @@ def test_max_pool2d_nan_and_infinities_match_torch(dtype, torch_oracle, assert_c
                dict(kernel_size=(2, 3), stride=1, dilation=(2, 1), padding=(1, 0)),
                dict(kernel_size=2)]:
         check_max_pool(x, kw, assert_close, oracle, rng)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: F.avg_pool2d(x, 2, padding=1),
+    lambda x: F.max_pool2d(x, 1),
+    lambda x: F.conv2d(x, np.ones((1, 1, 1, 1)), padding=1),
+], ids=["avg", "max", "conv"])
+@pytest.mark.parametrize("shape", [(2, 1, 0, 0), (1, 1, 0, 3), (1, 1, 4, 0)])
+def test_empty_height_or_width_is_refused_never_answered_with_garbage(call, shape):
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        call(np.zeros(shape))
+
+
+def test_windows_without_an_input_element_are_refused_like_torch_gives_minus_inf():
+    # with dilation 3 the first row window's taps (-1, 2) both miss a 2-row input
+    with pytest.raises(ValueError, match="dilation"):
+        F.max_pool2d(np.ones((2, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1), True)

@@ -237,3 +237,10 @@ def test_listing_does_not_import_plugin_modules(tmp_path, monkeypatch):
     cls = registry.get("LazyProbe")  # first use imports it
     assert module in sys.modules and marker.exists()
     assert cls.__module__ == module
+
+
+@pytest.mark.parametrize("typo, suggestion", [("relu", "ReLU"), ("DENSE", "Dense"),
+                                              ("conv2d", "Conv2D")])
+def test_suggestions_ignore_case(typo, suggestion):
+    with pytest.raises(KeyError, match=suggestion):
+        cynet.registry.get(typo)

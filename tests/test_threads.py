@@ -39,3 +39,15 @@ def test_set_num_threads_sets_kernels_and_blas(n, restore_threads):
 def test_set_num_threads_rejects_bad_values(bad, error, restore_threads):
     with pytest.raises(error, match=r"\bn\b"):
         cynet.set_num_threads(bad)
+
+
+def test_a_bad_cynet_num_threads_warns_and_does_not_break_the_import():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CYNET_NUM_THREADS="abc")
+    out = subprocess.run([sys.executable, "-c", "import cynet; print(cynet.get_num_threads())"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 1 and "CYNET_NUM_THREADS" in out.stderr
