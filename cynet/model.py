@@ -147,7 +147,12 @@ class Model:
         return loss, self._correct(out, yb)
 
     def _correct(self, out, y):
-        if np.ndim(y) != 1 or out.ndim != 2:
+        """Correct predictions: labels, or one-hot targets (mse), against the argmax."""
+        if out.ndim != 2:
+            return 0
+        if np.ndim(y) == 2 and np.shape(y) == out.shape:
+            y = np.argmax(y, axis=1)
+        if np.ndim(y) != 1:
             return 0
         return int(np.count_nonzero(out.argmax(axis=1) == y))
 
@@ -296,6 +301,10 @@ class Model:
     @classmethod
     def load(cls, path):
         """A model saved by ``save``; checks that every array fits the definition."""
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            raise WeightsFileError(f"{path}: not an .npz file (expected cynet weights)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}

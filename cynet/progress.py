@@ -7,7 +7,7 @@ def format_epoch(metrics, epochs, n_train):
     """``epoch 2/5  loss 0.4123  accuracy 0.8510  val_loss ...  12.3s  4,870 img/s``."""
     parts = [f"epoch {metrics['epoch']}/{epochs}"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        if key in metrics:
+        if metrics.get(key) is not None:
             parts.append(f"{key} {metrics[key]:.4f}")
     seconds = metrics.get("seconds", 0.0)
     parts.append(f"{seconds:.1f}s")

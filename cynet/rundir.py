@@ -105,7 +105,9 @@ class RunDir:
             raise RunDirError(f"{path} is not valid JSON ({exc.msg})") from None
 
     def write_metrics(self, history):
-        text = "".join(json.dumps(m) + "\n" for m in history)
+        """One JSON object per epoch with all six keys (val_ ones null without validation)."""
+        keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+        text = "".join(json.dumps({k: m.get(k) for k in keys}) + "\n" for m in history)
         atomic_write_text(self.path / METRICS, text)
 
     def save_checkpoint(self, model, doc):

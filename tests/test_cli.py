@@ -908,3 +908,25 @@ def test_existing_run_is_left_alone_when_refused(tmp_path, toy):
                          definition(data=toy.data, training={"epochs": 1, "batch_size": 8}))
     assert_user_error(run("train", changed, "--resume", out), 2, ["batch_size"])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_metrics_keep_every_key_when_there_is_no_validation_data(tmp_path):
+    from cli_fixtures import definition, read_metrics, write_dataset, write_json
+
+    data = write_dataset(tmp_path / "train_only.npz", test=False)
+    model = write_json(tmp_path / "m.json", definition(data=data))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cynet.cli.main, ["train", str(model), "--out", str(out),
+                                                 "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    for line in read_metrics(out):
+        assert set(line) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+        assert line["val_loss"] is None and line["val_accuracy"] is None
+
+
+def test_evaluate_of_a_file_that_is_not_an_npz_names_it(tmp_path):
+    bogus = tmp_path / "model.json"
+    bogus.write_text("{}")
+    result = CliRunner().invoke(cynet.cli.main, ["evaluate", str(bogus)])
+    assert result.exit_code == 2
+    assert "not an .npz file" in result.output and "Traceback" not in result.output

@@ -365,3 +365,12 @@ def test_a_pooling_window_with_no_input_element_is_a_definition_error():
     with pytest.raises(cynet.DefinitionError) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0]" and "dilation" in str(info.value)
+
+
+def test_conv_padding_string_errors_name_the_valid_strings():
+    doc = {"input_shape": [1, 8, 8], "layers": [
+        {"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": "Same"},
+        {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
+    with pytest.raises(cynet.DefinitionError) as info:
+        cynet.Model.from_dict(doc)
+    assert info.value.place == "layers[0].padding" and "'same'" in str(info.value)

@@ -510,3 +510,12 @@ def test_step_schedule_to_nearly_zero_freezes_the_weights(optimizer):
     first, later = moved(snapshots[0], snapshots[1]), moved(snapshots[1], snapshots[3])
     assert first > 0
     assert later < 1e-3 * first, (first, later)
+
+
+def test_mse_with_one_hot_targets_reports_argmax_accuracy():
+    model = Model.from_dict({**small_model(), "loss": "mse"})
+    x, y = small_data(40)
+    one_hot = np.eye(N_CLASSES, dtype=np.float32)[y]
+    scores = model.predict(x)
+    expected = float(np.mean(scores.argmax(axis=1) == y))
+    assert model.evaluate(x, one_hot)["accuracy"] == pytest.approx(expected)

@@ -22,7 +22,11 @@ class Conv2D(Layer):
         as_pair(kernel_size, "kernel_size", 1)
         as_pair(stride, "stride", 1)
         as_pair(dilation, "dilation", 1)
-        if not (isinstance(padding, str) and padding in ("same", "valid")):
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(
+                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {padding!r}")
+        else:
             as_pair(padding, "padding", 0)
         self.groups = as_int(groups, "groups")
         if self.groups < 1 or self.out_channels % self.groups:
