@@ -7,13 +7,17 @@ import os
 import tempfile
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+_file_mode = None
 
 
-_FILE_MODE = 0o666 & ~_umask()
+def _new_file_mode():
+    """0o666 less the umask, read once (reading it means setting it, so not at import)."""
+    global _file_mode
+    if _file_mode is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _file_mode = 0o666 & ~mask
+    return _file_mode
 
 
 def atomic_write(path, write, binary=True):
@@ -27,7 +31,7 @@ def atomic_write(path, write, binary=True):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, _new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

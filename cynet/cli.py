@@ -112,7 +112,7 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
 
     np.seterr(all="ignore")  # a diverging loss is reported once, as an error, below
     try:
-        trained, run, test = run_training(model, overrides, out=out, resume=resume)
+        _, run, test = run_training(model, overrides, out=out, resume=resume)
     except Interrupted as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
         click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "

@@ -95,15 +95,6 @@ class RunDir:
     def write_definition(self, doc):
         atomic_write_text(self.path / DEFINITION, json.dumps(doc, indent=2) + "\n")
 
-    def read_definition(self):
-        path = self.path / DEFINITION
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except OSError:
-            raise RunDirError(f"{path} is missing: {self.path} is not a cynet run directory") from None
-        except json.JSONDecodeError as exc:
-            raise RunDirError(f"{path} is not valid JSON ({exc.msg})") from None
-
     def write_metrics(self, history):
         """One JSON object per epoch with all six keys (val_ ones null without validation)."""
         keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")

@@ -106,6 +106,12 @@ cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
 
 
 
+cdef inline bint _is_2x2(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
+                         Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """2x2 windows, stride 2, no padding: the common pooling layer, unrolled."""
+    return kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+
+
 cdef void _max_plane_2x2(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
                          Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t OW) noexcept nogil:
     """2x2 windows, stride 2, no padding: the first ``rows`` x ``cols`` outputs, whose
@@ -140,8 +146,7 @@ cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
     cdef Py_ssize_t reach = W - 1 - (kw - 1) * dw + pw  # largest ws + pw with all taps in
     cdef Py_ssize_t ox_hi = max(ox_lo, min(OW, reach // sw + 1 if reach >= 0 else 0))
     cdef Py_ssize_t first_oy = 0
-    if (kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
-            and dh == 1 and dw == 1):
+    if _is_2x2(kh, kw, sh, sw, ph, pw) and dh == 1 and dw == 1:
         first_oy = min(OH, H // 2)
         _max_plane_2x2(x, y, idx, W, first_oy, min(OW, W // 2), OW)
         for oy in range(first_oy):  # a ceil_mode window past the last column
@@ -242,12 +247,6 @@ cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t 
     for i in range(h0, h1):
         for j in range(w0, w1):
             gx[i * W + j] += g
-
-
-cdef inline bint _is_2x2(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                         Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    """2x2 windows, stride 2, no padding: the common pooling layer, unrolled."""
-    return kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
 
 
 cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,

@@ -16,13 +16,13 @@ import inspect
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cynet
+from cli_fixtures import fake_distribution as fake_dist  # noqa: F401 (test_registry uses it)
 from cynet import registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,23 +32,6 @@ PLUGIN_TYPES = ("PReLU2D", "Swish")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def fake_dist(site, name, version, entry_points, modules=None):
-    """Write an installed distribution ``name`` into the folder ``site``: a
-    ``<name>-<version>.dist-info`` with METADATA and ``entry_points.txt`` listing
-    ``entry_points`` ({type: "module:attr"}) in the ``cynet.layers`` group, plus the
-    modules ({module name: source}) next to it. Returns ``site``."""
-    site = Path(site)
-    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8")
-    lines = ["[cynet.layers]"] + [f"{k} = {v}" for k, v in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for module, source in (modules or {}).items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    return site
 
 
 @pytest.fixture(autouse=True)
