@@ -33,13 +33,16 @@ def _as_user_error(exc):
     from .data import DataError
     from .definition import DefinitionError
     from .model import WeightsFileError
+    from .plot import MatplotlibMissingError, PlotError
     from .registry import LayerNotFoundError
     from .rundir import RunDirError
     from .training_run import DataMismatchError
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
-                        LayerNotFoundError, WeightsFileError)):
+                        LayerNotFoundError, WeightsFileError, PlotError)):
         return EXIT_USAGE, str(exc)
+    if isinstance(exc, MatplotlibMissingError):
+        return EXIT_FAILURE, str(exc)
     if isinstance(exc, FloatingPointError):
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, MemoryError):
@@ -246,6 +249,17 @@ def gradcheck(types):
     click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
     if failed:
         raise click.exceptions.Exit(EXIT_FAILURE)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="F.png",
+              help="Where to write the PNG (default: RUN_DIR/curves.png).")
+def plot(run_dir, out):
+    """Loss and accuracy per epoch of a run, as a PNG (needs the cynet[plot] extra)."""
+    from .plot import plot_run
+
+    click.echo(f"wrote the training curves to {plot_run(run_dir, out)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,162 @@
+"""Training curves of a run directory: loss and accuracy per epoch, as a PNG.
+
+    records = read_metrics("runs/lenet")          # the epochs of metrics.jsonl, checked
+    figure = curves_figure(records, title="lenet") # a matplotlib Figure, two panels
+    path = plot_run("runs/lenet")                  # runs/lenet/curves.png, written atomically
+
+matplotlib is an optional extra (``pip install "cynet[plot]"``) and is imported only
+when a figure is drawn, so ``import cynet`` never loads it. The figure is built with the
+object-oriented API and rendered with the Agg canvas: no pyplot, no global backend.
+"""
+import json
+from pathlib import Path
+
+from ._atomic import atomic_write
+from .rundir import METRICS
+
+DEFAULT_NAME = "curves.png"
+INSTALL_HINT = 'pip install "cynet[plot]"'
+
+# every line of metrics.jsonl has these; the val_ ones are null without validation data
+REQUIRED_KEYS = ("epoch", "loss", "accuracy", "seconds")
+OPTIONAL_KEYS = ("val_loss", "val_accuracy")
+
+# (panel title, y label, training key, validation key)
+PANELS = (("Loss", "loss", "loss", "val_loss"),
+          ("Accuracy", "accuracy", "accuracy", "val_accuracy"))
+
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 10.0, 4.0, 100  # a 1000 x 400 pixel PNG
+
+
+class PlotError(ValueError):
+    """A run directory whose metrics cannot be plotted, or an output path that cannot be
+    written, and why."""
+
+
+class MatplotlibMissingError(ImportError):
+    """Plotting was asked for but matplotlib (the ``plot`` extra) is not installed."""
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_record(record, path, line_number):
+    where = f"{path} line {line_number}"
+    if not isinstance(record, dict):
+        raise PlotError(f"{where}: expected a JSON object, got {json.dumps(record)[:60]}")
+    missing = [k for k in REQUIRED_KEYS + OPTIONAL_KEYS if k not in record]
+    if missing:
+        raise PlotError(f"{where}: missing key{'s' if len(missing) > 1 else ''} "
+                        + ", ".join(repr(k) for k in missing))
+    for key in REQUIRED_KEYS + OPTIONAL_KEYS:
+        value = record[key]
+        if value is None and key in OPTIONAL_KEYS:
+            continue
+        if not _is_number(value):
+            expected = "a number or null" if key in OPTIONAL_KEYS else "a number"
+            raise PlotError(f"{where}: {key!r} is {json.dumps(value)[:60]}, expected {expected}")
+
+
+def read_metrics(run_dir):
+    """The finished epochs of ``run_dir/metrics.jsonl``, one dict per epoch, in file order.
+
+    Raises ``PlotError`` naming the file (and the line) when the directory or the file is
+    missing, the file holds no epoch yet, or a line is not a JSON object with the keys
+    ``epoch``, ``loss``, ``accuracy``, ``seconds`` (numbers) and ``val_loss``,
+    ``val_accuracy`` (numbers or null). Blank lines are skipped; other keys are ignored.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise PlotError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise PlotError(f"{run_dir} is not a directory (expected a run directory)")
+    path = run_dir / METRICS
+    if not path.is_file():
+        raise PlotError(f"{path} is missing: {run_dir} is not a cynet run directory, "
+                        f"or its run has not started")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PlotError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise PlotError(f"cannot read {path}: {exc.strerror or exc}") from None
+    records = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PlotError(f"{path} line {line_number}: not valid JSON ({exc.msg})") from None
+        _check_record(record, path, line_number)
+        records.append(record)
+    if not records:
+        raise PlotError(f"{path} is empty: no epoch of this run has finished yet")
+    return records
+
+
+def _matplotlib():
+    """``(Figure, FigureCanvasAgg, MaxNLocator)``, or MatplotlibMissingError."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise MatplotlibMissingError(
+            f"plotting needs matplotlib, which is not installed; install it with: "
+            f"{INSTALL_HINT}") from None
+    return Figure, FigureCanvasAgg, MaxNLocator
+
+
+def _series(records, key):
+    """Epochs and values of ``key`` for the records where it has a value."""
+    points = [(r["epoch"], r[key]) for r in records if r[key] is not None]
+    return [p[0] for p in points], [float(p[1]) for p in points]
+
+
+def curves_figure(records, title=None):
+    """A matplotlib ``Figure`` (Agg canvas attached) with two panels, loss and accuracy per
+    epoch: the training curve, and the validation curve at the epochs that have one."""
+    Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
+    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(PANELS))
+    for ax, (panel_title, ylabel, train_key, val_key) in zip(axes, PANELS):
+        ax.plot(*_series(records, train_key), marker="o", markersize=3, label="train")
+        val_epochs, val_values = _series(records, val_key)
+        if val_epochs:
+            ax.plot(val_epochs, val_values, marker="o", markersize=3, label="validation")
+        ax.set_title(panel_title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def _output_path(run_dir, out):
+    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_NAME
+    if out.is_dir():
+        raise PlotError(f"cannot write the plot to {out}: it is a directory")
+    parent = out.parent
+    if not parent.is_dir():
+        problem = "does not exist" if not parent.exists() else "is not a directory"
+        raise PlotError(f"cannot write the plot to {out}: the directory {parent} {problem}")
+    return out
+
+
+def plot_run(run_dir, out=None):
+    """Draw the loss and accuracy curves of ``run_dir`` into the PNG ``out`` (default
+    ``run_dir/curves.png``), replacing it atomically; returns the path written."""
+    _matplotlib()  # say that the extra is missing before anything else
+    records = read_metrics(run_dir)
+    out = _output_path(run_dir, out)
+    name = Path(run_dir).resolve().name
+    epochs = len(records)
+    figure = curves_figure(records, title=f"{name}: {epochs} epoch{'s' if epochs != 1 else ''}")
+    atomic_write(out, lambda f: figure.savefig(f, format="png"))
+    return out
