@@ -9,6 +9,7 @@ when a figure is drawn, so ``import cynet`` never loads it. The figure is built 
 object-oriented API and rendered with the Agg canvas: no pyplot, no global backend.
 """
 import json
+import math
 from pathlib import Path
 
 from ._atomic import atomic_write
@@ -38,7 +39,14 @@ class MatplotlibMissingError(ImportError):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or float (not a bool) that has a float value (JSON integers may not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _check_record(record, path, line_number):
@@ -110,14 +118,17 @@ def _matplotlib():
 
 
 def _series(records, key):
-    """Epochs and values of ``key`` for the records where it has a value."""
-    points = [(r["epoch"], r[key]) for r in records if r[key] is not None]
-    return [p[0] for p in points], [float(p[1]) for p in points]
+    """Epochs and values of ``key`` for the records where it has a finite value (a null
+    or a NaN/infinite value, which JSON from Python may hold, is not drawn)."""
+    points = [(r["epoch"], float(r[key])) for r in records
+              if r[key] is not None and math.isfinite(r[key])]
+    return [p[0] for p in points], [p[1] for p in points]
 
 
 def curves_figure(records, title=None):
     """A matplotlib ``Figure`` (Agg canvas attached) with two panels, loss and accuracy per
-    epoch: the training curve, and the validation curve at the epochs that have one."""
+    epoch: the training curve, and the validation curve at the epochs that have one (none
+    at all when no epoch has one)."""
     Figure, FigureCanvasAgg, MaxNLocator = _matplotlib()
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
