@@ -4,6 +4,10 @@
 (torch.nn.functional, skipping without torch), ``sweep`` (collects the failing cases of a
 randomised sweep), ``numerical_grad`` (central differences) and ``relayout`` (the same
 values in other memory layouts; tests using it run once per layout).
+
+Hypothesis profiles for the property tests: ``default`` (reproducible and quick, for CI)
+and ``thorough`` (many more random examples, for local runs):
+``HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_functional_properties.py``.
 """
 import os
 import sys
@@ -12,11 +16,19 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 # ``import reference`` from the test modules, whatever pytest's import mode
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+# No deadline: a kernel's first call (workspaces, thread pool) is slower than the rest, and
+# the machine may be shared. derandomize: the same examples on every run and machine.
+settings.register_profile("default", deadline=None, max_examples=60, derandomize=True,
+                          print_blob=True)
+settings.register_profile("thorough", deadline=None, max_examples=2000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Relative tolerance, scaled by max(1, max |expected|), per result dtype.
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
@@ -52,7 +64,7 @@ def _assert_close(actual, expected, dtype=None, what="result", rtol=None):
                                err_msg=f"{what}: values (scale {scale:g})")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # stateless: usable by hypothesis tests too
 def assert_close():
     """The comparison used against the reference and torch: see ``_assert_close``."""
     return _assert_close
