@@ -265,6 +265,23 @@ def torch_optimizer(config, params, torch):
     return torch.optim.AdamW(params, **{"lr": 0.001, "weight_decay": 0.0, **config})
 
 
+def torch_scheduler(config, optimizer, epochs, torch):
+    """The torch per-epoch lr scheduler for a cynet ``optimizer`` config's ``schedule``
+    (None when it has none); call its ``step()`` after each epoch. cynet's schedules are
+    the closed forms of ``StepLR`` and ``CosineAnnealingLR`` (``T_max=epochs``)."""
+    schedule = dict((config or {}).get("schedule") or {"type": "constant"})
+    kind = schedule.pop("type", None)
+    sched = torch.optim.lr_scheduler
+    if kind == "constant" and not schedule:
+        return None
+    if kind == "step" and set(schedule) <= {"step_size", "gamma"}:
+        return sched.StepLR(optimizer, schedule["step_size"], gamma=schedule.get("gamma", 0.1))
+    if kind == "cosine" and not schedule:
+        return sched.CosineAnnealingLR(optimizer, T_max=epochs)
+    raise ValueError(f"optimizer.schedule: the torch translator does not know "
+                     f"{(config or {}).get('schedule')!r} (known: constant, step, cosine)")
+
+
 def load_simple(path):
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)

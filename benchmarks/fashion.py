@@ -1,0 +1,362 @@
+#!/usr/bin/env python
+"""Train the repository's model definitions on the full Fashion-MNIST and check their accuracy.
+
+Run from the repository root (one training process at a time; about 1.5 hours at one thread):
+
+    python benchmarks/fashion.py                        # simple and bn, cynet then torch
+    python benchmarks/fashion.py --models simple        # one definition
+    python benchmarks/fashion.py --skip-torch           # cynet only
+    python benchmarks/fashion.py --markdown             # a table for benchmarks/RESULTS.md
+    python benchmarks/fashion.py --threads 2 --out-dir /tmp/fashion-runs   # keep the runs
+
+What it does, per definition (``models/simple.json``, target >= 0.91 test accuracy;
+``models/bn.json``, target >= 0.93):
+
+1. cynet, exactly as a user would: ``cynet train models/X.json --data fashion-mnist
+   --out DIR`` (a subprocess; the epochs, batch size, optimizer, schedule and
+   validation split are the file's), then ``cynet evaluate DIR --data fashion-mnist``
+   for the test accuracy. Best and final validation accuracy and the per-epoch times
+   come from ``DIR/metrics.jsonl``.
+2. torch (unless ``--skip-torch``), in a fresh child process: the same network built
+   from the same JSON by ``torch_twin`` (``bench_training.py``), its own (PyTorch
+   default) initialisation seeded with the file's seed, the same optimizer and
+   per-epoch schedule, batch size and epochs, the same train/validation split (the
+   last ``validation_split`` of the training images held out, as cynet does), its own
+   shuffling. uint8 images are scaled to [0, 1] per batch, as cynet does. The child
+   reads the IDX files with ``cynet.data`` (cynet's kernels are not used there).
+
+The data are Fashion-MNIST's 60,000/10,000 images found like ``--data fashion-mnist``
+finds them (Debian's ``dataset-fashion-mnist`` package, or ``$CYNET_DATA_DIR``);
+nothing is downloaded. The test split is only evaluated, never used for a choice.
+
+Model selection: the hyperparameters of both definitions (epochs, learning rate and
+schedule, dropout) were chosen on ``val_accuracy``, i.e. on the last 10% of the
+training images (``training.validation_split: 0.1``), never on the test split. The
+definitions keep that split, so the reported model is the one trained on the first
+54,000 training images, the same run whose validation accuracy is shown; it is not
+retrained on all 60,000 (that would leave no held-out check of the trained model and
+cost another run).
+
+Threads: ``--threads N`` (default 1) sets ``CYNET_NUM_THREADS``, ``OMP_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` for every child and
+``torch.set_num_threads(N)`` in the torch child. Runs are strictly one after another.
+
+Columns: wall s = the whole ``cynet train`` command (start-up, data loading, training,
+validation after each epoch, the final test pass it prints) or, for torch, model
+construction to the end of the last epoch (each epoch's validation pass included);
+img/s = training images x epochs / the summed epoch times (training + that epoch's
+validation pass, as ``metrics.jsonl``'s ``seconds``). Exit status 1 when a cynet
+definition misses its target (the torch rows are for comparison only).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    from _timing import (core_counts, cpu_model, emit_result, render_table, run_worker,
+                         thread_env)
+except ImportError:  # run as ``python -m benchmarks.fashion``
+    from benchmarks._timing import (core_counts, cpu_model, emit_result, render_table,
+                                    run_worker, thread_env)
+
+SCRIPT_NAME = "benchmarks/fashion.py"
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+DATA = "fashion-mnist"
+TARGETS = {"simple": 0.91, "bn": 0.93}
+EVAL_BATCH = 256
+
+
+def model_path(name):
+    return os.path.join(REPO, "models", f"{name}.json")
+
+
+def load_doc(name):
+    with open(model_path(name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------- cynet
+def cynet_command():
+    """The ``cynet`` console script of this Python (its bin directory first, then PATH)."""
+    here = os.path.join(os.path.dirname(sys.executable), "cynet")
+    found = here if os.access(here, os.X_OK) else shutil.which("cynet")
+    if found is None:
+        sys.exit("Error: the cynet command was not found; install the package "
+                 "(pip install -e .) first")
+    return found
+
+
+def read_metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_cynet(name, run_dir, threads):
+    """Train and evaluate models/NAME.json with the CLI; a result row."""
+    cynet = cynet_command()
+    env = thread_env(threads)
+    train = [cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
+    print(f"[cynet {name}] {' '.join(shlex.quote(a) for a in train)}", file=sys.stderr,
+          flush=True)
+    start = time.perf_counter()
+    n_total = None
+    # stderr (one progress line per epoch) is passed on; its first line names the
+    # number of training images, before the validation split
+    with subprocess.Popen(train, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            found = re.search(r"on \S+ \((\d+) images\)", line)
+            if n_total is None and found:
+                n_total = int(found.group(1))
+        stdout = proc.stdout.read()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0 or n_total is None:
+        raise RuntimeError(f"cynet train {name} failed (exit status {proc.returncode}): "
+                           f"{stdout.strip()}")
+    proc = subprocess.run([cynet, "evaluate", run_dir, "--data", DATA], env=env,
+                          stdout=subprocess.PIPE, text=True)
+    match = re.search(r"loss (\S+)\s+accuracy (\S+)", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"cynet evaluate {name} failed (exit status {proc.returncode}): "
+                           f"{proc.stdout.strip()}")
+    metrics = read_metrics(run_dir)
+    doc = load_doc(name)
+    n_train = _train_images(doc, n_total)
+    return _row("cynet", name, metrics, n_train, wall, float(match.group(1)),
+                float(match.group(2)))
+
+
+def _train_images(doc, n_total):
+    """How many of ``n_total`` images train after the definition's validation split."""
+    split = doc.get("training", {}).get("validation_split") or 0.0
+    return n_total - (max(1, int(round(n_total * split))) if split > 0 else 0)
+
+
+def _row(framework, name, metrics, n_train, wall, test_loss, test_acc):
+    val = [m["val_accuracy"] for m in metrics]
+    best = max(range(len(val)), key=lambda i: val[i]) if val and None not in val else None
+    seconds = sum(m["seconds"] for m in metrics)
+    return {"framework": framework, "model": name, "epochs": len(metrics),
+            "train_images": n_train, "best_val_accuracy": val[best] if best is not None else None,
+            "best_val_epoch": best + 1 if best is not None else None,
+            "final_val_accuracy": val[-1] if val else None, "test_loss": test_loss,
+            "test_accuracy": test_acc, "wall": wall, "epoch_seconds": seconds,
+            "images_per_second": n_train * len(metrics) / seconds if seconds else None,
+            "metrics": metrics}
+
+
+# --------------------------------------------------------------------------- torch
+def torch_worker(args):
+    """Child process: train the torch twin of models/NAME.json; emit its result row."""
+    import numpy as np
+    from cynet.data import load_data  # reads the IDX files; no cynet kernels run here
+    import torch
+
+    try:
+        from bench_training import torch_optimizer, torch_scheduler, torch_twin
+    except ImportError:
+        from benchmarks.bench_training import torch_optimizer, torch_scheduler, torch_twin
+
+    torch.set_num_threads(args.threads)
+    F = torch.nn.functional
+    name = args.torch_worker
+    doc = load_doc(name)
+    training = doc.get("training", {})
+    epochs, batch = training["epochs"], training["batch_size"]
+    seed = training.get("seed", 0)
+    data = load_data(DATA)
+    x, y = data.x_train, data.y_train
+    n_train = _train_images(doc, len(x))
+    x_tr, y_tr, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    if len(x_val) == 0:  # no split: the val_ metrics are the test split's, as in cynet
+        x_val, y_val = data.x_test, data.y_test
+
+    def evaluate(model, xs, ys):
+        model.eval()
+        loss, correct = 0.0, 0
+        with torch.no_grad():
+            for b0 in range(0, len(xs), EVAL_BATCH):
+                out = model(torch.from_numpy(xs[b0:b0 + EVAL_BATCH]).float().div_(255))
+                yb = torch.from_numpy(ys[b0:b0 + EVAL_BATCH])
+                loss += F.cross_entropy(out, yb, reduction="sum").item()
+                correct += (out.argmax(1) == yb).sum().item()
+        model.train()
+        return loss / len(xs), correct / len(xs)
+
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model, _ = torch_twin(doc, torch)
+    opt = torch_optimizer(doc.get("optimizer"), model.parameters(), torch)
+    sched = torch_scheduler(doc.get("optimizer"), opt, epochs, torch)
+    rng = np.random.default_rng(seed)
+    metrics = []
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        order = rng.permutation(n_train)
+        total, correct = 0.0, 0
+        for b0 in range(0, n_train, batch):
+            idx = order[b0:b0 + batch]
+            xb = torch.from_numpy(x_tr[idx]).float().div_(255)
+            yb = torch.from_numpy(y_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            correct += (out.argmax(1) == yb).sum().item()
+        if sched is not None:
+            sched.step()
+        val_loss, val_acc = evaluate(model, x_val, y_val)
+        metrics.append({"epoch": epoch + 1, "loss": total / n_train,
+                        "accuracy": correct / n_train, "val_loss": val_loss,
+                        "val_accuracy": val_acc, "seconds": time.perf_counter() - t0})
+        print(f"[torch {name}] epoch {epoch + 1}/{epochs}  loss {total / n_train:.4f}  "
+              f"val_accuracy {val_acc:.4f}  {metrics[-1]['seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+    wall = time.perf_counter() - start
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    row = _row("torch", name, metrics, n_train, wall, test_loss, test_acc)
+    row.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    emit_result(row)
+    return 0
+
+
+def run_torch(name, threads):
+    print(f"[torch {name}] training the torch twin of models/{name}.json", file=sys.stderr,
+          flush=True)
+    return run_worker(os.path.abspath(__file__), ["--torch-worker", name,
+                                                  "--threads", str(threads)], threads)
+
+
+# --------------------------------------------------------------------------- report
+def _fmt(value, digits):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows, markdown):
+    headers = ["model", "framework", "epochs", "train images", "best val acc (epoch)",
+               "final val acc", "test acc", "target", "wall s", "img/s"]
+    lines, ok = [], True
+    for r in rows:
+        target = TARGETS.get(r["model"])
+        verdict = ""
+        if target is not None:
+            passed = r["test_accuracy"] >= target
+            verdict = f">= {target:g} " + ("pass" if passed else "MISS")
+            if r["framework"] == "cynet":
+                ok &= passed
+            else:
+                verdict = f"({verdict})"
+        best = (f"{r['best_val_accuracy']:.4f} ({r['best_val_epoch']})"
+                if r["best_val_accuracy"] is not None else "-")
+        lines.append([f"{r['model']}.json", r["framework"], str(r["epochs"]),
+                      f"{r['train_images']}", best, _fmt(r["final_val_accuracy"], 4),
+                      _fmt(r["test_accuracy"], 4), verdict, _fmt(r["wall"], 0),
+                      _fmt(r["images_per_second"], 0)])
+    return render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 8, 9},
+                        markdown=markdown), ok
+
+
+def header(argv, args, rows, markdown):
+    torch_version = next((r["torch"] for r in rows if r["framework"] == "torch"), None)
+    try:
+        import cynet
+        cynet_version = getattr(cynet, "__version__", "unknown")
+    except ImportError:
+        cynet_version = "?"
+    command = "python " + SCRIPT_NAME + "".join(" " + shlex.quote(a) for a in argv)
+    facts = [("command", f"`{command}`" if markdown else command),
+             ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+             ("CPU", f"{cpu_model()}, {core_counts()}"),
+             ("threads", f"{args.threads} (CYNET_NUM_THREADS / OMP / BLAS; torch.set_num_threads)"),
+             ("Python", platform.python_version()),
+             ("cynet", cynet_version)]
+    if torch_version:
+        facts.append(("torch", torch_version))
+    facts.append(("data", "fashion-mnist, 60,000 train / 10,000 test; val = the last "
+                          "validation_split of the training images"))
+    if markdown:
+        return "\n".join(f"- {k}: {v}" for k, v in facts)
+    width = max(len(k) for k, _ in facts)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts)
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for cynet's kernels, BLAS and torch (default 1)")
+    ap.add_argument("--models", default="simple,bn",
+                    help="comma-separated definitions from models/ (default simple,bn)")
+    ap.add_argument("--skip-torch", action="store_true", help="train the cynet definitions only")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print a markdown table for benchmarks/RESULTS.md")
+    ap.add_argument("--out-dir", default=None,
+                    help="keep the cynet run directories in OUT_DIR/NAME (default: a "
+                         "temporary directory, removed at the end)")
+    ap.add_argument("--json", metavar="FILE", default=None,
+                    help="also write the raw results (with per-epoch metrics) to FILE")
+    ap.add_argument("--torch-worker", metavar="NAME", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error(f"--threads must be >= 1, got {args.threads}")
+    args.model_names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not args.model_names:
+        ap.error("--models: give at least one definition name, e.g. simple,bn")
+    for name in args.model_names:
+        if not os.path.isfile(model_path(name)):
+            ap.error(f"--models: models/{name}.json does not exist")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.torch_worker:
+        return torch_worker(args)
+
+    started = time.perf_counter()
+    out_dir = args.out_dir or tempfile.mkdtemp(prefix="cynet-fashion-")
+    rows = []
+    try:
+        for name in args.model_names:
+            run_dir = os.path.join(out_dir, name)
+            if os.path.exists(run_dir):
+                sys.exit(f"Error: --out-dir: {run_dir} already exists; choose another directory")
+            rows.append(run_cynet(name, run_dir, args.threads))
+        if not args.skip_torch:
+            for name in args.model_names:
+                rows.append(run_torch(name, args.threads))
+    finally:
+        if args.out_dir is None:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"argv": argv, "rows": rows}, f, indent=1)
+    rows.sort(key=lambda r: (args.model_names.index(r["model"]), r["framework"]))
+    text, ok = table(rows, args.markdown)
+    total = time.perf_counter() - started
+    print(header(argv, args, rows, args.markdown))
+    print()
+    print(text)
+    print()
+    print(f"total wall time: {total:.0f} s"
+          + ("" if ok else "\nA DEFINITION MISSED ITS TEST-ACCURACY TARGET"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
