@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 import reference as ref
@@ -141,3 +141,293 @@ def test_avg_pool2d_matches_reference(c, dtype, seed, assert_close):
     rng = np.random.default_rng(seed)
     x = make_x(c["x_shape"], dtype, rng, "normal")
     check_avg_pool(x, c["kwargs"], assert_close, ref_avg_oracle, rng)
+
+
+# ---------------------------------------------------------------- invalid arguments
+# Each strategy draws a valid call (from the strategies above) and spoils one thing
+# about it. The call is made in this process: a crash would take pytest down with it.
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        layout = "" if value.flags.c_contiguous else " non-contiguous"
+        return f"<{value.dtype} array {value.shape}{layout}>"
+    return repr(value)
+
+
+class Call:
+    """A call of a cynet.functional function; ``names`` are the argument names of which
+    the error message must mention one. Printed readably in hypothesis's reports."""
+
+    def __init__(self, names, fn, *args, **kwargs):
+        self.names, self.fn, self.args, self.kwargs = names, fn, args, kwargs
+
+    def __call__(self):
+        return self.fn(*self.args, **self.kwargs)
+
+    def __repr__(self):
+        parts = [_describe(a) for a in self.args]
+        parts += [f"{k}={_describe(v)}" for k, v in self.kwargs.items()]
+        return f"{self.fn.__name__}({', '.join(parts)})  # bad {' / '.join(self.names)}"
+
+
+def assert_refused(call):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    message = str(info.value)
+    assert any(re.search(rf"\b{name}\b", message) for name in call.names), (
+        f"the message does not name {call.names}: {message!r}")
+
+
+# values for int-or-pair arguments
+
+
+def not_ints():
+    """Values that are not ints, integral floats included (PyTorch refuses those too)."""
+    return st.one_of(
+        st.floats(), st.text(max_size=3), st.none(), st.booleans(),
+        st.complex_numbers(max_magnitude=4),
+        st.sampled_from([np.float64(2.0), np.float32(1.5), np.bool_(True), np.array(1.5),
+                         np.array([[1], [2]]), b"2", {}, object()]),
+    )
+
+
+def bad_size_args(minimum):
+    """Invalid values of an int-or-(h, w) argument whose ints must be >= ``minimum``."""
+    bad_int = st.one_of(st.integers(-2**40, minimum - 1),
+                        st.integers(2**31, 2**70), st.integers(-2**70, -2**31))
+    scalar = bad_int | not_ints()
+    good = st.integers(max(minimum, 1), 3)
+    return st.one_of(
+        scalar,
+        st.tuples(good, scalar),
+        st.tuples(scalar, good).map(list),
+        st.lists(good, max_size=4).filter(lambda v: len(v) != 2).map(tuple),
+        st.tuples(st.tuples(good, good), good),
+    )
+
+
+def bad_flags():
+    """Values for True/False arguments that are neither."""
+    return st.one_of(st.none(), st.text(max_size=5), st.floats(),
+                     st.sampled_from([[True], np.array([True, False])]))
+
+
+# arrays
+
+BAD_DTYPES = [np.int8, np.int32, np.int64, np.uint8, np.bool_, np.float16, np.longdouble,
+              np.complex64, np.complex128, object, "U1"]
+NOT_ARRAYS = [None, "x", {}, [[1.0, 2.0], [3.0]], object()]
+
+
+def other_float(dtype):
+    return np.float64 if dtype == np.float32 else np.float32
+
+
+def bad_arrays(shape, none=True):
+    """Something in place of a float array of ``shape``: an array of another dtype, or
+    not an array at all."""
+    return st.one_of(
+        st.sampled_from(BAD_DTYPES).map(lambda t: np.zeros(shape, t)),
+        st.sampled_from(NOT_ARRAYS if none else NOT_ARRAYS[1:]),
+    )
+
+
+@st.composite
+def laid_out(draw, shape, dtype):
+    """Zeros of ``shape`` in C order, Fortran order, or as a strided or transposed view."""
+    kind = draw(st.sampled_from(["C", "F", "strided", "transposed"]))
+    if kind == "strided":
+        return np.zeros(tuple(shape[:-1]) + (2 * shape[-1],), dtype)[..., ::2]
+    if kind == "transposed":
+        return np.zeros(tuple(shape[::-1]), dtype).T
+    return np.zeros(shape, dtype, order=kind)
+
+
+@st.composite
+def wrong_shapes(draw, shape):
+    """A 4-D shape different from ``shape`` in one dimension (possibly 0)."""
+    axis = draw(st.integers(0, 3))
+    new = list(shape)
+    new[axis] = max(0, new[axis] + draw(st.sampled_from([-1, 1, 2])))
+    return tuple(new)
+
+
+def wrong_ndims():
+    return st.lists(st.integers(1, 3), max_size=6).filter(lambda s: len(s) != 4).map(tuple)
+
+
+@st.composite
+def empty_hw(draw, shape):
+    """``shape`` with a zero height, width or both."""
+    h, w = draw(st.sampled_from([(0, shape[3]), (shape[2], 0), (0, 0)]))
+    return tuple(shape[:2]) + (h, w)
+
+
+# ----------------------------------------------------------------- invalid conv2d
+
+
+@st.composite
+def conv_bases(draw):
+    """A valid conv2d / conv2d_backward call as a dict of its arguments."""
+    c = draw(conv_cases())
+    dtype = draw(dtypes)
+    x, w = np.zeros(c["x_shape"], dtype), np.zeros(c["w_shape"], dtype)
+    return dict(c["kwargs"], x=x, weight=w, bias=np.zeros(w.shape[0], dtype),
+                grad_out=np.zeros(ref.conv2d(x, w, **c["kwargs"]).shape, dtype),
+                bias_flag=draw(st.booleans()), input_grad=draw(st.booleans()),
+                backward=draw(st.booleans()), dtype=dtype)
+
+
+def conv_call(base, names, **changes):
+    """The call of ``base`` with ``changes``, to conv2d or conv2d_backward."""
+    a = dict(base, **changes)
+    geometry = {k: a[k] for k in ("stride", "padding", "dilation", "groups")}
+    if a["backward"]:
+        return Call(names, F.conv2d_backward, a["grad_out"], a["x"], a["weight"], **geometry,
+                    bias=a["bias_flag"], input_grad=a["input_grad"])
+    return Call(names, F.conv2d, a["x"], a["weight"], a["bias"], **geometry)
+
+
+def conv_bad_size_arg(draw, b):
+    name, minimum = draw(st.sampled_from([("stride", 1), ("padding", 0), ("dilation", 1)]))
+    return conv_call(b, [name], **{name: draw(bad_size_args(minimum))})
+
+
+def conv_bad_padding_string(draw, b):
+    word = draw(st.sampled_from(["full", "SAME", "Same", " same", "valid ", "", "causal"]))
+    return conv_call(b, ["padding"], padding=word)
+
+
+def conv_same_with_stride(draw, b):
+    stride = draw(st.tuples(st.integers(1, 3), st.integers(1, 3)).filter(lambda s: s != (1, 1)))
+    return conv_call(b, ["padding", "stride"], padding="same", stride=stride)
+
+
+def conv_bad_groups(draw, b):
+    groups = draw(st.one_of(
+        st.integers(-2**40, 0), st.integers(2**31, 2**70), not_ints(),
+        # an int >= 1 of which the weight's in_channels // groups cannot be
+        st.integers(1, 8).filter(lambda g: g != b["groups"]),
+    ))
+    return conv_call(b, ["groups"], groups=groups)
+
+
+def conv_groups_not_dividing_out_channels(draw, b):
+    groups = draw(st.integers(2, 3))
+    cg = b["weight"].shape[1]
+    out_channels = draw(st.integers(1, 8).filter(lambda f: f % groups))
+    x = np.zeros((b["x"].shape[0], cg * groups) + b["x"].shape[2:], b["dtype"])
+    w = np.zeros((out_channels,) + b["weight"].shape[1:], b["dtype"])
+    return conv_call(b, ["groups"], groups=groups, x=x, weight=w,
+                     bias=np.zeros(out_channels, b["dtype"]))
+
+
+def conv_channels_mismatch(draw, b):
+    cg = draw(st.integers(1, 6).filter(lambda c: c * b["groups"] != b["x"].shape[1]))
+    return conv_call(b, ["weight"], weight=np.zeros(
+        (b["weight"].shape[0], cg) + b["weight"].shape[2:], b["dtype"]))
+
+
+def conv_bad_array(draw, b):
+    names = ["grad_out", "x", "weight"] if b["backward"] else ["x", "weight", "bias"]
+    name = draw(st.sampled_from(names))
+    # None is a valid bias; for weight and grad_out it is a known defect (pinned below)
+    bad = bad_arrays(b[name].shape, none=name == "x")
+    return conv_call(b, [name], **{name: draw(bad)})
+
+
+def conv_mixed_float_dtypes(draw, b):
+    # the message names the array that disagrees with the first one
+    name = draw(st.sampled_from(["grad_out", "x", "weight"] if b["backward"]
+                                else ["x", "weight", "bias"]))
+    array = b[name].astype(other_float(b["dtype"]))
+    return conv_call(b, ["x", "weight", "bias", "grad_out"], **{name: array})
+
+
+def conv_wrong_ndim(draw, b):
+    name = draw(st.sampled_from(["x", "weight", "grad_out"] if b["backward"] else ["x", "weight"]))
+    return conv_call(b, [name], **{name: np.zeros(draw(wrong_ndims()), b["dtype"])})
+
+
+def conv_empty_input(draw, b):
+    return conv_call(b, ["x"], x=np.zeros(draw(empty_hw(b["x"].shape)), b["dtype"]))
+
+
+def conv_empty_weight(draw, b):
+    shape = list(b["weight"].shape)
+    shape[draw(st.integers(0, 3))] = 0
+    return conv_call(b, ["weight"], weight=np.zeros(shape, b["dtype"]))
+
+
+def conv_kernel_larger_than_input(draw, b):
+    # with padding p on both sides of an H-row input, a kernel of H + 2p + 1 rows cannot fit
+    axis = draw(st.integers(0, 1))
+    p = draw(st.integers(0, 2))
+    shape = list(b["weight"].shape)
+    shape[2 + axis] = b["x"].shape[2 + axis] + 2 * p + draw(st.integers(1, 3))
+    return conv_call(b, ["kernel"], padding=p, weight=np.zeros(shape, b["dtype"]))
+
+
+def conv_bad_bias(draw, b):
+    n = b["weight"].shape[0]
+    shape = draw(st.sampled_from([(n + 1,), (n - 1,), (n, 1), (1, n), ()]))
+    return conv_call(b, ["bias"], backward=False, bias=np.zeros(shape, b["dtype"]))
+
+
+def conv_bad_grad_out(draw, b):
+    shape = draw(wrong_shapes(b["grad_out"].shape))
+    return conv_call(b, ["grad_out"], backward=True,
+                     grad_out=draw(laid_out(shape, b["dtype"])))
+
+
+def conv_bad_backward_flag(draw, b):
+    name = draw(st.sampled_from(["bias", "input_grad"]))
+    return conv_call(b, [name], backward=True, **{
+        "bias_flag" if name == "bias" else name: draw(bad_flags())})
+
+
+CONV_SPOILERS = [
+    conv_bad_size_arg, conv_bad_padding_string, conv_same_with_stride, conv_bad_groups,
+    conv_groups_not_dividing_out_channels, conv_channels_mismatch, conv_bad_array,
+    conv_mixed_float_dtypes,
+    conv_wrong_ndim, conv_empty_input, conv_empty_weight, conv_kernel_larger_than_input,
+    conv_bad_bias, conv_bad_grad_out, conv_bad_backward_flag,
+]
+
+
+@st.composite
+def invalid_conv_calls(draw):
+    spoil = draw(st.sampled_from(CONV_SPOILERS))
+    return spoil(draw, draw(conv_bases()))
+
+
+@given(call=invalid_conv_calls())
+def test_conv2d_invalid_arguments_raise_value_or_type_error(call):
+    assert_refused(call)
+
+
+# Known defect: conv2d / conv2d_backward let None through for weight and grad_out (as if
+# it were the omitted bias) and then fail with AttributeError, or with a TypeError that
+# does not name the argument ("'NoneType' object is not subscriptable"). Once fixed,
+# these fail as XPASS: remove them, and the none=... exception in conv_bad_array.
+ONE = np.zeros((1, 1, 1, 1))
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="conv2d(x, None): AttributeError instead of TypeError naming weight")
+@settings(phases=[Phase.explicit])
+@example(call=Call(["weight"], F.conv2d, ONE, None))
+@given(call=invalid_conv_calls())
+def test_conv2d_weight_none_is_refused(call):
+    assert_refused(call)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="conv2d_backward(None, x, w): AttributeError instead of TypeError "
+                          "naming grad_out")
+@settings(phases=[Phase.explicit])
+@example(call=Call(["grad_out"], F.conv2d_backward, None, ONE, ONE))
+@given(call=invalid_conv_calls())
+def test_conv2d_backward_grad_out_none_is_refused(call):
+    assert_refused(call)
