@@ -10,22 +10,35 @@ def _default_threads():
         except ValueError:
             n = 0
         if n >= 1:
-            return n
+            return n, True
         import warnings
 
         warnings.warn(f"CYNET_NUM_THREADS must be a positive int, got {env!r}; ignoring it",
                       RuntimeWarning, stacklevel=2)
     try:
-        return len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0)), False
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        return os.cpu_count() or 1, False
 
 
-_num_threads = _default_threads()
+_num_threads, _from_env = _default_threads()
+# CYNET_NUM_THREADS limits numpy's BLAS too, like set_num_threads, but only once a
+# kernel runs: threadpoolctl is not imported by ``import cynet``.
+_blas_limit_pending = _from_env
+
+
+def _limit_blas(n):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")
 
 
 def get_num_threads():
     """Threads used by cynet's kernels (the OpenMP team size of each prange)."""
+    global _blas_limit_pending
+    if _blas_limit_pending:
+        _blas_limit_pending = False
+        _limit_blas(_num_threads)
     return _num_threads
 
 
@@ -36,8 +49,7 @@ def set_num_threads(n):
     n = as_int(n, "n")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    global _num_threads
+    global _num_threads, _blas_limit_pending
     _num_threads = n
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=n, user_api="blas")
+    _blas_limit_pending = False
+    _limit_blas(n)

@@ -51,3 +51,25 @@ def test_a_bad_cynet_num_threads_warns_and_does_not_break_the_import():
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 1 and "CYNET_NUM_THREADS" in out.stderr
+
+
+def test_cynet_num_threads_limits_blas_once_a_kernel_runs():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, cynet\n"
+        "light = 'threadpoolctl' not in sys.modules\n"
+        "cynet.functional.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32))\n"
+        "from threadpoolctl import threadpool_info\n"
+        "blas = {p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}\n"
+        "print(light, sorted(blas))\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["CYNET_NUM_THREADS"] = "1"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "[1]"]
