@@ -137,7 +137,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         """This worker's chunks; returns its share of the weight gradient (a new array:
         the caller sums it after the worker may have moved on to another call's work)."""
         gw_sum = np.zeros(gw_mat.shape, dtype=x.dtype)
-        gw_part = workspace("grad_weight", gw_mat.shape, x.dtype)
+        # col . dY^T gives the transposed partial: OpenBLAS runs this operand order
+        # 1.2-2x faster than dY . col^T for these skinny shapes (few rows, long inner dim).
+        gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
         for n0 in starts:
             b = min(B, geo.N - n0)
             col = workspace("col", (K, b * P), x.dtype)
@@ -146,8 +148,8 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
             _im2col.batch_to_rows(grad_out[n0:n0 + b].reshape(b, F, P), rows, kernel_threads)
             dy_rows = rows.reshape(G, F // G, b * P)
             col_g = col.reshape(G, K // G, b * P)
-            np.matmul(dy_rows, col_g.transpose(0, 2, 1), out=gw_part)  # dW += dY . col^T
-            gw_sum += gw_part
+            np.matmul(col_g, dy_rows.transpose(0, 2, 1), out=gw_part_t)  # (dY . col^T)^T
+            gw_sum += gw_part_t.transpose(0, 2, 1)
             if input_grad:
                 # dcol = W^T . dY, written over col (no longer needed), then folded into dx
                 np.matmul(w_mat.transpose(0, 2, 1), dy_rows, out=col_g)
