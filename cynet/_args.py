@@ -65,8 +65,12 @@ def as_float_array(value, name, dtype=None):
     return np.ascontiguousarray(arr)
 
 
-def as_float_arrays(*named):
-    """Check ``(name, value)`` pairs: the first fixes the dtype, ``None`` values pass."""
+def as_float_arrays(*named, optional=("bias",)):
+    """Check ``(name, value)`` pairs: the first fixes the dtype; only the ``optional``
+    names may be ``None``."""
+    for name, value in named:
+        if value is None and name not in optional:
+            raise TypeError(f"{name} must be a float32 or float64 array, got None")
     first = as_float_array(named[0][1], named[0][0])
     out = [first]
     for name, value in named[1:]:

@@ -38,10 +38,13 @@ __all__ = [
 # --------------------------------------------------------------------------- convolution
 
 
-def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=None):
+_NO_GRAD = object()
+
+
+def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_GRAD):
     """Checked contiguous arrays and the geometry of one convolution."""
     named = [("x", x), ("weight", weight), ("bias", bias)]
-    if grad_out is not None:
+    if grad_out is not _NO_GRAD:
         named.append(("grad_out", grad_out))
     x, weight, bias, *rest = as_float_arrays(*named)
     check_ndim(x, "x", 4, "(N, C, H, W)")
