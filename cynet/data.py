@@ -17,19 +17,21 @@
 ``load_inputs(path, input_shape)`` reads the images ``x`` of an .npz file for prediction.
 
 Images come back as ``(N, C, H, W)``: uint8 stays uint8 (the model scales it per batch),
-float64 becomes float32. Labels come back as int64. Every problem with a source is a
-``DataError`` naming the file and what is wrong.
+float64 becomes float32 (NaN or infinite values are refused). Labels come back as int64
+(negative ones are refused). Every problem with a source -- a missing, truncated or
+corrupt file, arrays of the wrong dtype or shape -- is a ``DataError`` naming the file
+and what is wrong.
 """
 import gzip
 import os
-import zipfile
 import zlib
 from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from ._suggest import closest
+from ._npzfile import NpzReader
+from ._suggest import closest, did_you_mean
 from .datasets import MINI_FILE, MINI_NAME
 
 FULL_NAME = "fashion-mnist"
@@ -89,6 +91,8 @@ def load_data(spec):
     if text == FULL_NAME:
         return load_idx_dir(find_fashion_mnist(), name=FULL_NAME)
     if os.path.isdir(text):
+        if text.lower().endswith(".npz") and not _has_idx_files(text):
+            raise DataError(f"{text}: is a directory, not an .npz file")
         return load_idx_dir(text)
     if text.lower().endswith(".npz"):
         return load_npz(text)
@@ -147,17 +151,19 @@ def load_idx_dir(directory, name=None):
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise DataError(f"{directory}: no such directory")
-    x_train, y_train = _read_split(directory, "train", required=True)
-    x_test, y_test = _read_split(directory, "test", required=False)
-    return _dataset(name or directory, x_train, y_train, x_test, y_test)
+    x_train, y_train, train_files = _read_split(directory, "train", required=True)
+    x_test, y_test, test_files = _read_split(directory, "test", required=False)
+    files = dict(zip(("x_train", "y_train", "x_test", "y_test"), train_files + test_files))
+    return _dataset(name or directory, x_train, y_train, x_test, y_test, files=files)
 
 
 def _read_split(directory, split, required):
-    """(images, labels) of one split, or (None, None) for an absent optional split."""
+    """(images, labels, [their files]) of one split, or (None, None, []) for an absent
+    optional split."""
     names = IDX_FILES[split]
     paths = [_find_idx(directory, n) for n in names]
     if not required and paths == [None, None]:
-        return None, None
+        return None, None, []
     for i, path in enumerate(paths):
         if path is None:
             partner = "" if required else f" (its partner {names[1 - i]} is there)"
@@ -166,7 +172,7 @@ def _read_split(directory, split, required):
     if len(images) != len(labels):
         raise DataError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds "
                         f"{len(labels)} labels")
-    return images, labels
+    return images, labels, paths
 
 
 def _find_idx(directory, name):
@@ -181,10 +187,12 @@ def _find_idx(directory, name):
 def read_idx(path, ndim):
     """The uint8 array of the IDX file ``path`` (gzipped when it ends ``.gz``), which must
     have ``ndim`` dimensions (3 for images, 1 for labels)."""
-    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    compressed = os.fspath(path).endswith(".gz")
     try:
-        with opener(path, "rb") as f:
+        with (gzip.open if compressed else open)(path, "rb") as f:
             shape = _read_idx_header(f, path, ndim)
+            if not compressed:  # the size is known: refuse a wrong one before allocating
+                _check_payload_size(path, shape, os.fstat(f.fileno()).st_size - f.tell())
             return _read_idx_payload(f, path, shape)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
@@ -209,13 +217,26 @@ def _read_idx_header(f, path, ndim):
     return tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
 
 
+def _check_payload_size(path, shape, size):
+    """Refuse a payload of ``size`` bytes that is not the ``prod(shape)`` the header gives."""
+    needed = int(np.prod(shape, dtype=object))
+    if needed > np.iinfo(np.intp).max:
+        raise DataError(f"{path}: header claims an array of shape {shape}, too large")
+    if size < needed:
+        raise DataError(f"{path}: truncated: the header's shape {shape} needs {needed} bytes "
+                        f"of data, the file has {size}")
+    if size > needed:
+        raise DataError(f"{path}: trailing bytes after the {needed} bytes of data the "
+                        f"header's shape {shape} calls for ({size - needed} more)")
+
+
 def _read_idx_payload(f, path, shape):
     """Exactly ``prod(shape)`` bytes, read in chunks straight into the array."""
     try:
         out = np.empty(shape, dtype=np.uint8)
     except (MemoryError, ValueError):
         raise DataError(f"{path}: header claims an array of shape {shape}, too large") from None
-    view = memoryview(out).cast("B")
+    view = memoryview(out.reshape(-1))  # a 1-D byte view, also of an empty array
     filled = 0
     while filled < out.size:
         n = f.readinto(view[filled:filled + _READ_CHUNK])
@@ -230,12 +251,17 @@ def _read_idx_payload(f, path, shape):
 
 
 # ---------------------------------------------------------------------- .npz files
+DATASET_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
 def load_npz(path, name=None):
     """``x_train``, ``y_train`` and optionally ``x_test``, ``y_test`` from an .npz file."""
-    arrays = _read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
+    arrays, names = _read_npz(path, DATASET_KEYS)
     for key in ("x_train", "y_train"):
         if key not in arrays:
-            raise DataError(f"{path}: no array {key!r} (the file has {sorted(arrays) or 'none'})")
+            raise DataError(f"{path}: no array {key!r}{did_you_mean(key, names)} (the file "
+                            f"has {sorted(names) or 'none'})")
+    _refuse_misspelt(path, arrays, names, DATASET_KEYS)
     if ("x_test" in arrays) != ("y_test" in arrays):
         have, lack = ("x_test", "y_test") if "x_test" in arrays else ("y_test", "x_test")
         raise DataError(f"{path}: has {have} but no {lack}: give both or neither")
@@ -246,9 +272,10 @@ def load_npz(path, name=None):
 def load_inputs(path, input_shape=None):
     """The images ``x`` of an .npz file, for prediction: ``(N, C, H, W)`` uint8 or float32,
     checked against the model's ``input_shape`` (C, H, W) when given."""
-    arrays = _read_npz(path, ("x",))
+    arrays, names = _read_npz(path, ("x",))
     if "x" not in arrays:
-        raise DataError(f"{path}: no array 'x' (the images to predict)")
+        raise DataError(f"{path}: no array 'x' (the images to predict)"
+                        f"{did_you_mean('x', names)}")
     x = _images(arrays["x"], os.fspath(path), "x")
     if len(x) == 0:
         raise DataError(f"{path}: x holds no images")
@@ -258,65 +285,66 @@ def load_inputs(path, input_shape=None):
     return x
 
 
-_NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
-
-
 def _read_npz(path, keys):
-    """The arrays among ``keys`` that the .npz file holds, never unpickling anything."""
-    archive = _open_npz(path)
-    with archive:
-        try:
-            return {k: archive[k] for k in keys if k in archive.files}
-        except _NPZ_ERRORS as exc:
-            if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
-                raise DataError(f"{path}: holds object arrays, which would need pickle; "
-                                "save plain numeric arrays") from None
-            raise DataError(f"{path}: corrupt array data: {exc}") from exc
+    """``(arrays, names)``: the arrays among ``keys`` that the .npz file holds (others are
+    never read, nothing is unpickled) and the names of all its members."""
+    with NpzReader(path, DataError) as npz:
+        return {k: npz.array(k) for k in keys if k in npz.names}, npz.names
 
 
-def _open_npz(path):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except ValueError:  # numpy's last resort for an unknown format is pickle, refused
-        raise DataError(f"{path}: not an .npz file: neither a zip archive of .npy arrays "
-                        "nor an .npy array") from None
-    except _NPZ_ERRORS as exc:
-        raise DataError(f"{path}: not a readable .npz file (corrupt or truncated): "
-                        f"{exc}") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: not an .npz archive (it holds a single array)")
-    return archive
+def _refuse_misspelt(path, arrays, names, keys):
+    """Refuse a member that looks like a misspelt absent key (``x_tst``): ignored, it
+    would silently drop that array. Other extra members are ignored."""
+    absent = [k for k in keys if k not in arrays]
+    for name in names:
+        hint = did_you_mean(name, absent, cutoff=0.75) if name not in keys else ""
+        if hint:
+            raise DataError(f"{path}: unknown array {name!r}{hint} (the arrays read are "
+                            f"{', '.join(keys)})")
 
 
 # ---------------------------------------------------------------------- array checks
-def _dataset(name, x_train, y_train, x_test, y_test, source=None):
-    """A checked ``Dataset``; errors name ``source`` (default: ``name``)."""
+def _dataset(name, x_train, y_train, x_test, y_test, source=None, files=None):
+    """A checked ``Dataset``; errors name ``source`` (default: ``name``), or for one array
+    its own file when ``files`` maps the array's key to one."""
     where = os.fspath(source) if source is not None else name
-    x_train = _images(x_train, where, "x_train")
+    files = files or {}
+    x_train = _images(x_train, files.get("x_train", where), "x_train")
     if len(x_train) == 0:
-        raise DataError(f"{where}: x_train holds no images")
-    y_train = _labels(y_train, len(x_train), where, "y_train")
+        raise DataError(f"{files.get('x_train', where)}: x_train holds no images")
+    y_train = _labels(y_train, len(x_train), files.get("y_train", where), "y_train")
     if x_test is not None:
-        x_test = _images(x_test, where, "x_test")
+        x_test = _images(x_test, files.get("x_test", where), "x_test")
+        if len(x_test) == 0:
+            raise DataError(f"{files.get('x_test', where)}: x_test holds no images (leave "
+                            "x_test and y_test out for no test split)")
         if x_test.shape[1:] != x_train.shape[1:]:
             raise DataError(f"{where}: x_test images have shape {x_test.shape[1:]}, "
                             f"x_train images {x_train.shape[1:]}")
-        y_test = _labels(y_test, len(x_test), where, "y_test")
+        y_test = _labels(y_test, len(x_test), files.get("y_test", where), "y_test")
     return Dataset(name, x_train, y_train, x_test, y_test)
 
 
 def _images(x, where, key):
-    """``x`` as (N, C, H, W), uint8 kept, float64 -> float32."""
+    """``x`` as (N, C, H, W): uint8 kept, float64 (or non-native byte order) -> float32;
+    empty images and NaN/infinite values refused."""
     x = np.asarray(x)
-    if x.dtype not in (np.uint8, np.float32, np.float64):
+    native = x.dtype.newbyteorder("=") if x.dtype.byteorder in "<>" else x.dtype
+    if native not in (np.uint8, np.float32, np.float64):
         raise DataError(f"{where}: {key} has dtype {x.dtype}; images must be uint8 "
                         "(0..255) or float32/float64")
     if x.ndim not in (3, 4):
         raise DataError(f"{where}: {key} has shape {x.shape}; images must be (N, H, W) "
                         "or (N, C, H, W)")
-    x = x.astype(np.float32) if x.dtype == np.float64 else x
+    if 0 in x.shape[1:]:
+        raise DataError(f"{where}: {key} has shape {x.shape}: images of no pixels")
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x).all(axis=tuple(range(1, x.ndim)))  # per image
+        if not finite.all():
+            raise DataError(f"{where}: {key} holds NaN or infinite values (first in image "
+                            f"{int(np.argmin(finite))}); images must be finite")
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
     return x[:, None] if x.ndim == 3 else x
 
 
@@ -330,4 +358,12 @@ def _labels(y, count, where, key):
     if len(y) != count:
         raise DataError(f"{where}: {key} holds {len(y)} labels but x_{key[2:]} holds "
                         f"{count} images")
+    if len(y):
+        low, high = int(y.min()), int(y.max())  # Python ints: no wrap-around
+        if low < 0:
+            raise DataError(f"{where}: {key} holds the negative label {low} (at index "
+                            f"{int(np.argmin(y))}); labels are class numbers 0, 1, ...")
+        if high > np.iinfo(np.int64).max:
+            raise DataError(f"{where}: {key} holds the label {high}, too large for a class "
+                            "number")
     return y.astype(np.int64, copy=False)
