@@ -1,5 +1,6 @@
 """Model: a validated definition's layers, trained, evaluated, saved and loaded."""
 import json
+import re
 import time
 
 import numpy as np
@@ -7,16 +8,22 @@ import numpy as np
 from . import registry
 from ._atomic import atomic_write
 from ._chunks import kernel_threading
+from ._npzfile import NpzReader, check_format_version
+from ._suggest import did_you_mean
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .optimizers import make_optimizer
 from .schedules import make_schedule
 
+# of the weights files ``Model.save`` writes; a file of a higher version is refused
 FORMAT_VERSION = 1
+WEIGHTS_META, WEIGHTS_DEFINITION = "cynet_meta", "definition"
 
 
 class WeightsFileError(ValueError):
     """A weights or checkpoint file that cannot be used, naming the file and the problem."""
+
+
 DEFAULT_PREDICT_BATCH = 256
 
 
@@ -260,16 +267,64 @@ class Model:
         return arrays, meta
 
     def load_training_state(self, arrays, meta, source="checkpoint"):
-        """Restore what ``training_state`` returned (weights, optimizer, RNGs, epoch)."""
-        model = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        opt = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+        """Restore what ``training_state`` returned (weights, optimizer, RNGs, epoch).
+        Everything is checked first: a WeightsFileError naming ``source`` and the problem
+        leaves the model as it was."""
+        fail = _failing(source)
+        model, opt = {}, {}
+        for key, value in arrays.items():
+            group, _, name = key.partition(".")
+            if group not in ("model", "optimizer") or not name:
+                raise fail(f"unexpected array {key!r} (a checkpoint holds model.* and "
+                           "optimizer.* arrays)")
+            (model if group == "model" else opt)[name] = value
+        epoch, history = _checked_progress(meta, fail)
+        rng_states = _checked_rng_states(meta, self, fail)
+        optimizer = self._loaded_optimizer(opt, epoch, fail)
         self.load_state_arrays(model, source)
-        self.optimizer.load_state_dict(opt)
-        self.rng.bit_generator.state = meta["rng"]
-        for layer, state in zip(self.layers, meta["layer_rngs"], strict=True):
-            layer.rng.bit_generator.state = state
-        self.epoch = int(meta["epoch"])
-        self.history = list(meta["history"])
+        self.optimizer = optimizer
+        for generator, state in zip([self.rng] + [layer.rng for layer in self.layers],
+                                    rng_states):
+            generator.bit_generator.state = state
+        self.epoch, self.history = epoch, history
+
+    def _loaded_optimizer(self, state, epoch, fail):
+        """A fresh optimizer holding ``state``, checked against the parameters: after an
+        epoch every parameter has its state, each buffer the parameter's shape and dtype."""
+        params = self.parameters()
+        if "lr" not in state:
+            raise fail("no optimizer.lr array: the optimizer state is incomplete")
+        lr = state["lr"]
+        if np.shape(lr) != () or getattr(lr, "dtype", np.dtype(object)).kind not in "iuf":
+            raise fail(f"optimizer.lr: file has {_kind(lr)}, the model needs one number")
+        for key in state:
+            if key != "lr" and not key.rpartition("/")[0]:
+                raise fail(f"unexpected array 'optimizer.{key}' (optimizer state is "
+                           "optimizer.lr and optimizer.<parameter>/<entry>)")
+        slots = {key.rpartition("/")[0] for key in state if key != "lr"}
+        unknown = sorted(slots - set(params))
+        if unknown:
+            raise fail(f"optimizer state for {unknown[0]!r}, which is not a parameter of the "
+                       f"model{did_you_mean(unknown[0], params)}")
+        if (epoch > 0 or slots) and slots != set(params):
+            absent = sorted(set(params) - slots)
+            raise fail(f"no optimizer state for {absent[0]!r}"
+                       + (f" (and {len(absent) - 1} more parameters)" if len(absent) > 1 else "")
+                       + f" after epoch {epoch}: the optimizer state is incomplete")
+        for key, value in state.items():
+            name, _, entry = key.rpartition("/")
+            if key == "lr" or entry == "step":
+                continue
+            param = params[name]
+            if np.shape(value) != param.shape or getattr(value, "dtype", None) != param.dtype:
+                raise fail(f"optimizer.{key}: file has {_kind(value)}, the model needs "
+                           f"{param.dtype} {param.shape}")
+        optimizer = make_optimizer(self.definition.optimizer)
+        try:
+            optimizer.load_state_dict(state)
+        except (TypeError, ValueError) as exc:
+            raise fail(f"optimizer state: {exc}") from None
+        return optimizer
 
     # ------------------------------------------------------------------ persistence
     def state_arrays(self):
@@ -291,69 +346,136 @@ class Model:
         return out
 
     def save(self, path):
-        """Write weights, buffers and the definition to one ``.npz`` (no pickle)."""
+        """Write weights, buffers and the definition to one ``.npz`` (no pickle), with the
+        format version and the package of each layer type in its metadata."""
         meta = {"format_version": FORMAT_VERSION, "layers": self._layer_sources()}
         arrays = dict(self.state_arrays())
-        arrays["definition"] = np.array(json.dumps(self.definition.to_dict()))
-        arrays["cynet_meta"] = np.array(json.dumps(meta))
+        arrays[WEIGHTS_DEFINITION] = np.array(json.dumps(self.definition.to_dict()))
+        arrays[WEIGHTS_META] = np.array(json.dumps(meta))
         atomic_savez(path, arrays)
 
     @classmethod
     def load(cls, path):
-        """A model saved by ``save``; checks that every array fits the definition."""
-        import zipfile
-
-        if not zipfile.is_zipfile(path):
-            raise WeightsFileError(f"{path}: not an .npz file (expected cynet weights)")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise WeightsFileError(f"{path}: not a readable cynet weights file ({exc})") from None
-        if "definition" not in arrays or "cynet_meta" not in arrays:
-            raise WeightsFileError(f"{path}: not a cynet weights file (no definition inside)")
-        try:
-            meta = json.loads(str(arrays.pop("cynet_meta")))
-            doc = json.loads(str(arrays.pop("definition")))
-        except ValueError as exc:
-            raise WeightsFileError(f"{path}: corrupt metadata ({exc})") from None
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise WeightsFileError(
-                f"{path}: written by a newer cynet (format {meta['format_version']}; this "
-                f"version reads up to {FORMAT_VERSION}); upgrade cynet"
-            )
+        """A model saved by ``save``. A file that is not one, is damaged, was written by a
+        newer cynet or holds arrays that do not fit its definition is a WeightsFileError
+        naming the file and the problem (a definition this cynet cannot build, such as one
+        needing a plugin that is not installed, a DefinitionError)."""
+        what = "a cynet weights file"
+        with NpzReader(path, WeightsFileError) as npz:
+            meta = npz.json_object(WEIGHTS_META, what)
+            check_format_version(meta, path, "weights file", FORMAT_VERSION, WeightsFileError)
+            doc = npz.json_object(WEIGHTS_DEFINITION, what)
+            arrays = {k: npz.array(k) for k in npz.names
+                      if k not in (WEIGHTS_META, WEIGHTS_DEFINITION)}
         try:
             model = cls.from_dict(doc)
         except DefinitionError as exc:
-            missing = _missing_plugin(meta, exc)
-            raise DefinitionError(exc.place, f"{path}: {missing or exc}") from None
+            problem = _missing_plugin(meta, doc, exc) or f"its model definition is invalid: {exc}"
+            error = DefinitionError(None, f"{path}: {problem}")
+            error.place = exc.place
+            raise error from None
         model.load_state_arrays(arrays, path)
         return model
 
     def load_state_arrays(self, arrays, source="weights"):
-        """Copy saved arrays into the layers, checking names, shapes and dtypes."""
+        """Copy saved arrays into the layers after checking them all against the model:
+        names, shapes, dtypes and finite values. A mismatch (say, the weights of another
+        architecture) is a WeightsFileError naming each array: ``layers[0].weight: file
+        has (8, 1, 3, 3), model needs (4, 1, 3, 3)``; nothing is copied then."""
         expected = self.state_arrays()
-        missing = sorted(set(expected) - set(arrays))
-        extra = sorted(set(arrays) - set(expected))
-        if missing or extra:
-            raise WeightsFileError(
-                f"{source}: arrays do not match the model (missing {missing[:3]}, "
-                f"unexpected {extra[:3]})"
-            )
+        problems = [f"{_display(k)}: missing from the file" for k in expected if k not in arrays]
+        problems += [f"unexpected array {k!r}" for k in arrays if k not in expected]
         for name, target in expected.items():
-            value = arrays[name]
-            if value.shape != target.shape:
-                raise WeightsFileError(
-                    f"{source}: {name} has shape {value.shape}, expected {target.shape}")
-            if value.dtype.kind != "f":
-                raise WeightsFileError(f"{source}: {name} has dtype {value.dtype}, expected float")
-            target[...] = value
+            value = arrays.get(name)
+            if value is None:
+                continue
+            if np.shape(value) != target.shape:
+                problems.append(f"{_display(name)}: file has {np.shape(value)}, model needs "
+                                f"{target.shape}")
+            elif getattr(value, "dtype", None) != target.dtype:
+                problems.append(f"{_display(name)}: file has dtype {_kind(value, shape=False)}, "
+                                f"model needs {target.dtype}")
+            elif not np.isfinite(value).all():
+                problems.append(f"{_display(name)}: holds NaN or infinite values")
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise WeightsFileError(f"{source}: the arrays do not fit the model: "
+                                   + "; ".join(problems[:3]) + more)
+        for name, target in expected.items():
+            target[...] = arrays[name]
 
 
-def _missing_plugin(meta, exc):
-    """Name the package of a layer type that is not installed, if that is the problem."""
-    for i, entry in enumerate(meta.get("layers", [])):
-        if exc.place == f"layers[{i}].type" and entry.get("package"):
+_STATE_NAME = re.compile(r"layers\.(\d+)\.(?:params|buffers)\.(.+)")
+
+
+def _display(name):
+    """``layers.3.params.weight`` as ``layers[3].weight`` (the place in the definition)."""
+    match = _STATE_NAME.fullmatch(name)
+    return f"layers[{match[1]}].{match[2]}" if match else name
+
+
+def _kind(value, shape=True):
+    dtype = getattr(value, "dtype", type(value).__name__)
+    return f"{dtype} {np.shape(value)}" if shape else str(dtype)
+
+
+def _failing(source):
+    """A WeightsFileError factory whose messages start with ``source``."""
+    return lambda problem: WeightsFileError(f"{source}: {problem}")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked_progress(meta, fail):
+    """``(epoch, history)`` of training-state metadata: a count of finished epochs and one
+    JSON object of metrics per epoch."""
+    if not isinstance(meta, dict):
+        raise fail("the training state's metadata is not a JSON object")
+    for key in ("epoch", "history", "rng", "layer_rngs"):
+        if key not in meta:
+            raise fail(f"no {key!r} in the training state's metadata")
+    epoch, history = meta["epoch"], meta["history"]
+    if not _is_int(epoch) or epoch < 0:
+        raise fail(f"epoch {json.dumps(epoch)} is not a count of epochs")
+    if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
+        raise fail("history is not a list of JSON objects (the metrics of each epoch)")
+    if len(history) != epoch:
+        raise fail(f"history holds {len(history)} epochs' metrics, but epoch is {epoch}")
+    return epoch, [dict(m) for m in history]
+
+
+def _checked_rng_states(meta, model, fail):
+    """The states of the model's and each layer's random generators, each tried on a
+    generator of the same kind."""
+    states = meta["layer_rngs"]
+    if not isinstance(states, list) or len(states) != len(model.layers):
+        count = len(states) if isinstance(states, list) else "no list of"
+        raise fail(f"layer_rngs holds {count} random generator states for a model of "
+                   f"{len(model.layers)} layers")
+    places = ["rng"] + [f"layer_rngs[{i}]" for i in range(len(states))]
+    generators = [model.rng] + [layer.rng for layer in model.layers]
+    for place, generator, state in zip(places, generators, [meta["rng"]] + states):
+        try:
+            type(generator.bit_generator)().state = state
+        except (TypeError, ValueError, KeyError) as exc:
+            raise fail(f"{place} is not a valid random generator state "
+                       f"({exc or type(exc).__name__})") from None
+    return [meta["rng"]] + states
+
+
+def _missing_plugin(meta, doc, exc):
+    """Name the package of a layer type that is not installed, if that is the problem
+    (the metadata's entry for the failing layer must be of the definition's type)."""
+    entries = meta.get("layers")
+    layers = doc.get("layers")
+    if not isinstance(entries, list) or not isinstance(layers, list):
+        return None
+    for i, (entry, spec) in enumerate(zip(entries, layers)):
+        if (exc.place == f"layers[{i}].type" and isinstance(entry, dict)
+                and isinstance(spec, dict) and entry.get("type") == spec.get("type")
+                and entry.get("package")):
             return (
                 f"layer type {entry['type']!r} comes from the package {entry['package']} "
                 f"{entry.get('version', '')}".rstrip()
