@@ -3,7 +3,8 @@
     model.json       the definition as trained (after command-line overrides)
     metrics.jsonl    one JSON object per finished epoch
     checkpoint.npz   after every epoch: weights, optimizer state, RNG states, epoch and a
-                     fingerprint of the definition, so ``--resume`` continues exactly
+                     fingerprint of the definition, so ``--resume`` continues exactly;
+                     its metadata carries a format version (CHECKPOINT_FORMAT_VERSION)
     weights.npz      the final model (``cynet.Model.load``)
 
 Every file is written to a temporary name and renamed into place, so a run killed at
@@ -17,16 +18,26 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
-from .model import FORMAT_VERSION, atomic_savez
+from ._npzfile import NpzReader, check_format_version
+from .definition import DefinitionError, build_layers, parse
+from .model import WeightsFileError, atomic_savez
 
 DEFINITION = "model.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.npz"
 WEIGHTS = "weights.npz"
 
+# of checkpoint.npz; a checkpoint of a higher version is refused
+CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_META, CHECKPOINT_DEFINITION = "cynet_checkpoint", "definition"
+
 
 class RunDirError(ValueError):
     """A run directory or checkpoint that cannot be used, and why."""
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint file that is damaged, not a checkpoint, or of a newer format."""
 
 
 def atomic_write_text(path, text):
@@ -74,7 +85,7 @@ def differences(old, new, place=""):
         for i, (a, b) in enumerate(zip(old, new)):
             out.extend(differences(a, b, f"{place}[{i}]"))
         return out
-    if old != new:
+    if old != new or type(old) is not type(new):  # 1, 1.0 and true fingerprint apart
         return [f"{place or 'definition'} changed from {json.dumps(old)} to {json.dumps(new)}"]
     return []
 
@@ -101,33 +112,53 @@ class RunDir:
         text = "".join(json.dumps({k: m.get(k) for k in keys}) + "\n" for m in history)
         atomic_write_text(self.path / METRICS, text)
 
+    def checkpoint_path(self):
+        return self.path / CHECKPOINT
+
     def save_checkpoint(self, model, doc):
         arrays, meta = model.training_state()
-        meta.update(format_version=FORMAT_VERSION, fingerprint=fingerprint(doc))
+        meta.update(format_version=CHECKPOINT_FORMAT_VERSION, fingerprint=fingerprint(doc))
         arrays = dict(arrays)
-        arrays["cynet_checkpoint"] = np.array(json.dumps(meta))
-        arrays["definition"] = np.array(json.dumps(doc))
-        atomic_savez(self.path / CHECKPOINT, arrays)
+        arrays[CHECKPOINT_META] = np.array(json.dumps(meta))
+        arrays[CHECKPOINT_DEFINITION] = np.array(json.dumps(doc))
+        atomic_savez(self.checkpoint_path(), arrays)
 
     def load_checkpoint(self):
-        """``(arrays, meta, definition)`` of the last checkpoint."""
-        path = self.path / CHECKPOINT
+        """``(arrays, meta, definition)`` of the last checkpoint, after checking the
+        file's format version and that its definition is valid and has the fingerprint
+        recorded with it; any problem is a CheckpointError naming the file."""
+        path = self.checkpoint_path()
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path}: no such run directory")
         if not path.exists():
             raise RunDirError(f"{path} is missing: nothing to resume in {self.path}")
+        what = "a cynet checkpoint"
+        with NpzReader(path, CheckpointError) as npz:
+            meta = npz.json_object(CHECKPOINT_META, what)
+            check_format_version(meta, path, "checkpoint", CHECKPOINT_FORMAT_VERSION,
+                                 CheckpointError)
+            doc = npz.json_object(CHECKPOINT_DEFINITION, what)
+            arrays = {k: npz.array(k) for k in npz.names
+                      if k not in (CHECKPOINT_META, CHECKPOINT_DEFINITION)}
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-            meta = json.loads(str(arrays.pop("cynet_checkpoint")))
-            doc = json.loads(str(arrays.pop("definition")))
-        except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise RunDirError(f"{path} is not a readable cynet checkpoint ({exc})") from None
-        version = meta.get("format_version", 0)
-        if version > FORMAT_VERSION:
-            raise RunDirError(
-                f"{path} was written by a newer cynet (format {version}; this version reads "
-                f"up to {FORMAT_VERSION}); upgrade cynet to resume it"
-            )
+            build_layers(parse(doc), 0)
+        except DefinitionError as exc:
+            raise CheckpointError(f"{path}: its model definition is invalid: {exc}") from None
+        if "fingerprint" not in meta:
+            raise CheckpointError(f"{path}: no fingerprint of the definition in its "
+                                  "metadata; the file is damaged")
+        if meta["fingerprint"] != fingerprint(doc):
+            raise CheckpointError(f"{path}: its definition does not match the fingerprint "
+                                  "recorded with it; the file is damaged")
         return arrays, meta, doc
+
+    def restore(self, model, arrays, meta):
+        """Load a checkpoint's ``arrays`` and ``meta`` into ``model`` (built from its
+        definition); a state that does not fit is a CheckpointError naming the file."""
+        try:
+            model.load_training_state(arrays, meta, source=str(self.checkpoint_path()))
+        except WeightsFileError as exc:
+            raise CheckpointError(str(exc)) from None
 
     def weights_path(self):
         return self.path / WEIGHTS
@@ -137,7 +168,8 @@ def check_resumable(checkpoint_doc, meta, doc):
     """Refuse a resume whose definition differs from the checkpoint's, naming the change."""
     if meta.get("fingerprint") == fingerprint(doc):
         return
-    changes = differences(_canonical(checkpoint_doc), _canonical(doc))
+    changes = differences(_canonical(checkpoint_doc), _canonical(doc)) or [
+        "no difference found, yet the fingerprints differ"]
     raise RunDirError(
         "the definition differs from the checkpoint's, so the run cannot be resumed: "
         + "; ".join(changes[:5])

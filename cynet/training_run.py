@@ -6,12 +6,13 @@ to the very weights an uninterrupted run ends with.
 """
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 from .data import load_data
 from .definition import load_json
 from .model import Model, _as_inputs
 from .progress import Progress
-from .rundir import RunDir, RunDirError, check_resumable, default_dir
+from .rundir import CHECKPOINT, WEIGHTS, RunDir, RunDirError, check_resumable, default_dir
 
 
 class DataMismatchError(ValueError):
@@ -79,7 +80,7 @@ def _seed_from_checkpoint(doc, checkpoint_doc):
     """A resumed run without an explicit seed keeps the checkpoint's seed."""
     training = doc.get("training") if isinstance(doc, dict) else None
     if isinstance(training, dict) and training.get("seed") is None:
-        training["seed"] = checkpoint_doc.get("training", {}).get("seed")
+        training["seed"] = (checkpoint_doc.get("training") or {}).get("seed")
     return doc
 
 
@@ -99,11 +100,11 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
     check_data(model, dataset)
 
     if resume is not None:
-        model.load_training_state(arrays, meta, source=str(run.path))
+        run.restore(model, arrays, meta)
         run.write_definition(trained_doc)  # --epochs may have been raised
     else:
         run = RunDir(out if out is not None else default_dir(model_path))
-        if (run.path / "checkpoint.npz").exists():
+        if run.checkpoint_path().exists():
             raise RunDirError(
                 f"{run.path} already holds a run; continue it with --resume {run.path} "
                 f"or choose another --out"
@@ -147,16 +148,17 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
 
 def load_trained(path):
     """A model from a run directory (its final weights, else its checkpoint) or a weights file."""
-    from pathlib import Path
-
     path = Path(path)
     if path.is_dir():
         run = RunDir(path)
         if run.weights_path().exists():
             return Model.load(run.weights_path())
+        if not run.checkpoint_path().exists():
+            raise RunDirError(f"{path}: not a run directory (it holds neither {WEIGHTS} nor "
+                              f"{CHECKPOINT})")
         arrays, meta, doc = run.load_checkpoint()
         model = Model.from_dict(doc)
-        model.load_training_state(arrays, meta, source=str(path))
+        run.restore(model, arrays, meta)
         return model
     if not path.exists():
         raise RunDirError(f"{path} does not exist (expected a run directory or a weights .npz)")
