@@ -16,10 +16,11 @@ EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
 
 class UserError(click.ClickException):
-    """One line on stderr and an exit status, no traceback."""
+    """One line on stderr and an exit status, no traceback. A line break in the message
+    (a file name may hold one) is shown as ``\\n``, so the error stays one line."""
 
     def __init__(self, message, exit_code=EXIT_USAGE):
-        super().__init__(message)
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
         self.exit_code = exit_code
 
 
