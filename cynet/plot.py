@@ -133,6 +133,7 @@ def curves_figure(records, title=None):
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(PANELS))
+    epochs = sorted({r["epoch"] for r in records})
     for ax, (panel_title, ylabel, train_key, val_key) in zip(axes, PANELS):
         ax.plot(*_series(records, train_key), marker="o", markersize=3, label="train")
         val_epochs, val_values = _series(records, val_key)
@@ -141,7 +142,11 @@ def curves_figure(records, title=None):
         ax.set_title(panel_title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) == 1:  # the locator would put fractions of an epoch around it
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend()
     if title:

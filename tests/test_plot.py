@@ -142,6 +142,8 @@ def assert_panels(figure, expected):
     assert [(ax.get_title(), ax.get_ylabel()) for ax in axes] == list(expected)
     for ax, want in zip(axes, expected.values()):
         assert ax.get_xlabel() == "epoch"
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), f"epoch ticks {ticks}"
         assert lines_of(ax) == want
         assert [t.get_text() for t in ax.get_legend().get_texts()] == list(want)
 
@@ -163,6 +165,21 @@ def test_figure_lines_carry_the_metrics(runs, kind):
             assert all(m[f"val_{key}"] is None for m in metrics)
         expected[(title, key)] = lines
     assert_panels(plot.curves_figure(records, title="a run"), expected)
+
+
+def test_a_single_epoch_is_one_point_with_one_integer_tick(runs, tmp_path):
+    first = read_metrics(runs.dirs["validation"])[0]
+    run_dir = runs.copy("validation", tmp_path)
+    (run_dir / "metrics.jsonl").write_text(json.dumps(first) + "\n", encoding="utf-8")
+    figure = plot.curves_figure(plot.read_metrics(run_dir))
+    assert_panels(figure, {
+        ("Loss", "loss"): {"train": ([1], [first["loss"]]),
+                           "validation": ([1], [first["val_loss"]])},
+        ("Accuracy", "accuracy"): {"train": ([1], [first["accuracy"]]),
+                                   "validation": ([1], [first["val_accuracy"]])},
+    })
+    assert [list(ax.get_xticks()) for ax in figure.get_axes()] == [[1], [1]]
+    assert all(line.get_marker() == "o" for ax in figure.get_axes() for line in ax.get_lines())
 
 
 def test_validation_is_drawn_only_where_present(tmp_path):
