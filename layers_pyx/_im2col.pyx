@@ -214,3 +214,144 @@ def channel_sums(const floating[:, :, ::1] x, floating[::1] out, int n_threads):
                 for p in range(P):
                     acc = acc + x[n, c, p]
             out[c] = <floating>acc
+
+
+# ----------------------------------------------------------------- "wide" columns
+# A stride-1 convolution can unroll whole padded planes: with Wp the padded width and
+# OH output rows, column block ``[oy * Wp + w]`` of tap (i, j) is the padded plane read
+# from offset ``i * dh * Wp + j * dw``, so each tap of each plane is ONE contiguous copy
+# of ``OH * Wp`` values instead of OH copies of OW values. The columns with w >= OW are
+# "wide" extras: the forward GEMM computes them and wide_rows_to_batch drops them; the
+# backward sets dY there to zero (batch_to_wide_rows), so they add nothing to dW or dx
+# as long as x and the weights are finite (the caller checks; see all_finite).
+
+
+cdef void _im2col_wide_plane(const floating* x, floating* col, Py_ssize_t ld,
+                             Py_ssize_t plane, Py_ssize_t Wp, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t L) noexcept nogil:
+    """kh * kw rows of ``L = OH * Wp`` columns (row stride ``ld``) from one padded plane."""
+    cdef Py_ssize_t i, j, off, n
+    cdef floating* dst
+    for i in range(kh):
+        for j in range(kw):
+            off = i * dh * Wp + j * dw
+            n = min(L, plane - off)  # the last rows' extras may run past the plane
+            dst = col + (i * kw + j) * ld
+            memcpy(dst, x + off, n * sizeof(floating))
+            _zero(dst + n, L - n)
+
+
+cdef void _col2im_wide_plane(const floating* col, floating* x, Py_ssize_t ld,
+                             Py_ssize_t plane, Py_ssize_t Wp, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t L) noexcept nogil:
+    """Overwrite one padded plane with the sum of its kh * kw wide rows."""
+    cdef Py_ssize_t i, j, off, n
+    memset(x, 0, plane * sizeof(floating))
+    for i in range(kh):
+        for j in range(kw):
+            off = i * dh * Wp + j * dw
+            n = min(L, plane - off)
+            _add_row(x + off, col + (i * kw + j) * ld, n)
+
+
+cdef int _check_wide(Py_ssize_t B, Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp,
+                     Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH) except -1:
+    if min(kh, kw, dh, dw, OH) < 1 or OH != Hp - dh * (kh - 1) or Wp - dw * (kw - 1) < 1:
+        raise ValueError(f"kernel {(kh, kw)}, dilation {(dh, dw)} and {OH} output rows "
+                         f"do not fit a stride-1 convolution of a {(Hp, Wp)} padded plane")
+    if rows != C * kh * kw or cols != B * OH * Wp:
+        raise ValueError(f"col has shape {(rows, cols)}, expected {(C * kh * kw, B * OH * Wp)}")
+    return 0
+
+
+def im2col_wide(const floating[:, :, :, ::1] xp, floating[:, ::1] col,
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH,
+                int n_threads):
+    """Unroll the padded chunk ``xp`` (B, C, Hp, Wp) into wide ``col`` (C*kh*kw, B*OH*Wp)."""
+    cdef Py_ssize_t B = xp.shape[0], C = xp.shape[1], Hp = xp.shape[2], Wp = xp.shape[3]
+    _check_wide(B, C, Hp, Wp, col.shape[0], col.shape[1], kh, kw, dh, dw, OH)
+    cdef Py_ssize_t t, b, c, ld = col.shape[1], L = OH * Wp
+    if B * C == 0:
+        return
+    with nogil:
+        for t in prange(B * C, schedule="static", num_threads=n_threads):
+            b = t // C
+            c = t % C
+            _im2col_wide_plane(&xp[b, c, 0, 0], &col[c * kh * kw, b * L], ld, Hp * Wp, Wp,
+                               kh, kw, dh, dw, L)
+
+
+def col2im_wide(const floating[:, ::1] col, floating[:, :, :, ::1] xp,
+                Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH,
+                int n_threads):
+    """Fold wide ``col`` (C*kh*kw, B*OH*Wp) into the padded ``xp`` (B, C, Hp, Wp)."""
+    cdef Py_ssize_t B = xp.shape[0], C = xp.shape[1], Hp = xp.shape[2], Wp = xp.shape[3]
+    _check_wide(B, C, Hp, Wp, col.shape[0], col.shape[1], kh, kw, dh, dw, OH)
+    cdef Py_ssize_t t, b, c, ld = col.shape[1], L = OH * Wp
+    if B * C == 0:
+        return
+    with nogil:
+        for t in prange(B * C, schedule="static", num_threads=n_threads):
+            b = t // C
+            c = t % C
+            _col2im_wide_plane(&col[c * kh * kw, b * L], &xp[b, c, 0, 0], ld, Hp * Wp, Wp,
+                               kh, kw, dh, dw, L)
+
+
+def wide_rows_to_batch(const floating[:, ::1] rows, floating[:, :, :, ::1] out,
+                       const floating[::1] bias, Py_ssize_t Wp, int n_threads):
+    """``out[b, f, y, x] = rows[f, (b*OH + y)*Wp + x] + bias[f]`` for x < OW (drops extras)."""
+    cdef Py_ssize_t B = out.shape[0], F = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t t, b, f, y, x
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef floating beta
+    cdef const floating* src
+    if OW > Wp or rows.shape[0] != F or rows.shape[1] != B * OH * Wp:
+        raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected "
+                         f"{(F, B * OH * Wp)} with OW={OW} <= Wp={Wp}")
+    if has_bias and bias.shape[0] != F:
+        raise ValueError(f"bias has shape {(bias.shape[0],)}, expected {(F,)}")
+    if OH * OW == 0:
+        return
+    with nogil:
+        for t in prange(B * F, schedule="static", num_threads=n_threads):
+            b = t // F
+            f = t % F
+            beta = bias[f] if has_bias else 0
+            for y in range(OH):
+                src = &rows[f, (b * OH + y) * Wp]
+                for x in range(OW):
+                    out[b, f, y, x] = src[x] + beta
+
+
+def batch_to_wide_rows(const floating[:, :, :, ::1] batch, floating[:, ::1] rows,
+                       Py_ssize_t Wp, int n_threads):
+    """``rows[f, (b*OH + y)*Wp + x] = batch[b, f, y, x]``, and 0 in the extras x >= OW."""
+    cdef Py_ssize_t B = batch.shape[0], F = batch.shape[1], OH = batch.shape[2]
+    cdef Py_ssize_t OW = batch.shape[3]
+    cdef Py_ssize_t t, b, f, y
+    cdef floating* dst
+    if OW > Wp or rows.shape[0] != F or rows.shape[1] != B * OH * Wp:
+        raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected "
+                         f"{(F, B * OH * Wp)} with OW={OW} <= Wp={Wp}")
+    if OH * OW == 0:
+        return
+    with nogil:
+        for t in prange(B * F, schedule="static", num_threads=n_threads):
+            b = t // F
+            f = t % F
+            for y in range(OH):
+                dst = &rows[f, (b * OH + y) * Wp]
+                memcpy(dst, &batch[b, f, y, 0], OW * sizeof(floating))
+                _zero(dst + OW, Wp - OW)
+
+
+def all_finite(const floating[::1] x):
+    """True when no element is inf or NaN (one pass, no temporary array)."""
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef floating acc = 0
+    with nogil:
+        for i in range(n):
+            acc = acc + (x[i] - x[i])  # 0 for finite values, NaN for inf or NaN
+    return acc == 0
