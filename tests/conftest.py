@@ -25,7 +25,7 @@ if _HERE not in sys.path:
 
 # No deadline: a kernel's first call (workspaces, thread pool) is slower than the rest, and
 # the machine may be shared. derandomize: the same examples on every run and machine.
-settings.register_profile("default", deadline=None, max_examples=60, derandomize=True,
+settings.register_profile("default", deadline=None, max_examples=200, derandomize=True,
                           print_blob=True)
 settings.register_profile("thorough", deadline=None, max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -208,8 +208,8 @@ def bad_size_args(minimum):
 
 
 def bad_flags():
-    """Values for True/False arguments that are neither."""
-    return st.one_of(st.none(), st.text(max_size=5), st.floats(),
+    """Values for True/False arguments that are neither (PyTorch refuses 0 and 1 too)."""
+    return st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(),
                      st.sampled_from([[True], np.array([True, False])]))
 
 
@@ -310,7 +310,7 @@ def conv_same_with_stride(draw, b):
 def conv_bad_groups(draw, b):
     groups = draw(st.one_of(
         st.integers(-2**40, 0), st.integers(2**31, 2**70), not_ints(),
-        # an int >= 1 of which the weight's in_channels // groups cannot be
+        # any other int >= 1: then weight.shape[1] * groups is not x's channel count
         st.integers(1, 8).filter(lambda g: g != b["groups"]),
     ))
     return conv_call(b, ["groups"], groups=groups)
@@ -348,7 +348,8 @@ def conv_mixed_float_dtypes(draw, b):
 
 
 def conv_wrong_ndim(draw, b):
-    name = draw(st.sampled_from(["x", "weight", "grad_out"] if b["backward"] else ["x", "weight"]))
+    names = ["x", "weight", "grad_out"] if b["backward"] else ["x", "weight"]
+    name = draw(st.sampled_from(names))
     return conv_call(b, [name], **{name: np.zeros(draw(wrong_ndims()), b["dtype"])})
 
 
@@ -375,7 +376,8 @@ def conv_bad_bias(draw, b):
     n = b["weight"].shape[0]
     # a 0-d bias is taken as a 1-element one (np.ascontiguousarray makes it 1-D): with
     # one output channel that is accepted, so () is a wrong shape only for n > 1
-    shape = draw(st.sampled_from([(n + 1,), (n - 1,), (n, 1), (1, n)] + ([()] if n > 1 else [])))
+    shapes = [(n + 1,), (n - 1,), (n, 1), (1, n)] + ([()] if n > 1 else [])
+    shape = draw(st.sampled_from(shapes))
     return conv_call(b, ["bias"], backward=False, bias=np.zeros(shape, b["dtype"]))
 
 
@@ -394,9 +396,8 @@ def conv_bad_backward_flag(draw, b):
 CONV_SPOILERS = [
     conv_bad_size_arg, conv_bad_padding_string, conv_same_with_stride, conv_bad_groups,
     conv_groups_not_dividing_out_channels, conv_channels_mismatch, conv_bad_array,
-    conv_mixed_float_dtypes,
-    conv_wrong_ndim, conv_empty_input, conv_empty_weight, conv_kernel_larger_than_input,
-    conv_bad_bias, conv_bad_grad_out, conv_bad_backward_flag,
+    conv_mixed_float_dtypes, conv_wrong_ndim, conv_empty_input, conv_empty_weight,
+    conv_kernel_larger_than_input, conv_bad_bias, conv_bad_grad_out, conv_bad_backward_flag,
 ]
 
 
@@ -476,8 +477,8 @@ def pool_padding_over_half_kernel(draw, b):
 
 
 def pool_bad_flag(draw, b):
-    name = draw(st.sampled_from(["ceil_mode"] + (["count_include_pad"] if b["kind"] == "avg"
-                                                 else [])))
+    flags = ["ceil_mode"] + (["count_include_pad"] if b["kind"] == "avg" else [])
+    name = draw(st.sampled_from(flags))
     return pool_call(with_options(b), [name], **{name: draw(bad_flags())})
 
 
@@ -565,7 +566,7 @@ def max_pool_bad_indices(draw, b):
 
 
 def max_pool_indices_out_of_range(draw, b):
-    n, c, h, w = b["x"].shape
+    h, w = b["x"].shape[2:]
     indices = b["indices"].astype(draw(st.sampled_from([np.int64, np.int32, np.uint64])))
     low = -2**31 if indices.dtype == np.int32 else -2**63
     high = np.iinfo(indices.dtype).max
