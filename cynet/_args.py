@@ -85,7 +85,10 @@ def check_ndim(arr, name, ndim, layout):
 
 def as_index_array(value, name, shape):
     """An integer array of the given shape, as C-contiguous int64."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # e.g. a ragged nested list
+        raise ValueError(f"{name} must be an integer array: {exc}") from None
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.shape != tuple(shape):

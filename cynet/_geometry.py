@@ -112,7 +112,8 @@ class PoolGeometry:
     out_hw: tuple
 
 
-def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, name="x"):
+    """Output size and checked options; ``name`` is what errors call the input shape."""
     kernel = as_pair(kernel_size, "kernel_size", 1)
     stride = kernel if stride is None else as_pair(stride, "stride", 1)
     padding = as_pair(padding, "padding", 0)
@@ -123,7 +124,8 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
         )
     H, W = x_shape[2], x_shape[3]
     if H < 1 or W < 1:
-        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
+        raise ValueError(
+            f"{name} must have a non-empty height and width, got shape {tuple(x_shape)}")
     out = tuple(
         pool_output_size(n, k, s, p, d, ceil_mode)
         for n, k, s, p, d in zip((H, W), kernel, stride, padding, dilation)

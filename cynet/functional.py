@@ -326,7 +326,7 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
     check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     count_include_pad = as_bool(count_include_pad, "count_include_pad")
-    geo = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
+    geo = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode, name="input_shape")
     expected = shape[:2] + geo.out_hw
     if grad_out.shape != expected:
         raise ValueError(

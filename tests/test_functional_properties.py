@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import Phase, assume, example, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import reference as ref
@@ -225,11 +225,10 @@ def other_float(dtype):
     return np.float64 if dtype == np.float32 else np.float32
 
 
-def bad_arrays(shape, none=True, ragged=True):
+def bad_arrays(shape, none=True):
     """Something in place of a float array of ``shape``: an array of another dtype, or
-    not an array at all (``none`` / ``ragged``: None / a ragged nested list among them)."""
-    not_arrays = [v for v in NOT_ARRAYS
-                  if (none or v is not None) and (ragged or v is not RAGGED)]
+    not an array at all (``none``: None among them)."""
+    not_arrays = [v for v in NOT_ARRAYS if none or v is not None]
     return st.one_of(
         st.sampled_from(BAD_DTYPES).map(lambda t: np.zeros(shape, t)),
         st.sampled_from(not_arrays),
@@ -547,17 +546,15 @@ def pool_input_shape_other_planes(draw, b):
     return pool_call(b, ["grad_out", "input_shape"], backward=True, input_shape=shape)
 
 
-def max_pool_empty_input_shape(draw, b):
-    # (avg_pool2d_backward: a known defect, pinned below)
-    return pool_call(b, ["input_shape", "indices"], backward=True,
-                     input_shape=draw(empty_hw(b["input_shape"])))
+def pool_empty_input_shape(draw, b):
+    names = ["input_shape", "indices"] if b["kind"] == "max" else ["input_shape"]
+    return pool_call(b, names, backward=True, input_shape=draw(empty_hw(b["input_shape"])))
 
 
 def max_pool_bad_indices(draw, b):
     shape = b["grad_out"].shape
     indices = draw(st.one_of(
-        # (a ragged list: a known defect, pinned below)
-        bad_arrays(shape, ragged=False).filter(
+        bad_arrays(shape).filter(
             lambda a: not (isinstance(a, np.ndarray) and a.dtype.kind in "iu")),
         st.sampled_from([np.float32, np.float64]).map(lambda t: np.zeros(shape, t)),
         wrong_shapes(shape).flatmap(lambda s: laid_out(s, np.int64)),
@@ -579,10 +576,10 @@ def max_pool_indices_out_of_range(draw, b):
 POOL_SPOILERS = [
     pool_bad_size_arg, pool_padding_over_half_kernel, pool_bad_flag, pool_bad_x,
     pool_kernel_larger_than_input, pool_bad_grad_out, pool_bad_input_shape,
-    pool_input_shape_other_planes,
+    pool_input_shape_other_planes, pool_empty_input_shape,
 ]
 MAX_POOL_SPOILERS = [max_pool_window_without_input, max_pool_bad_indices,
-                     max_pool_indices_out_of_range, max_pool_empty_input_shape]
+                     max_pool_indices_out_of_range]
 
 
 @st.composite
@@ -594,38 +591,4 @@ def invalid_pool_calls(draw):
 
 @given(call=invalid_pool_calls())
 def test_pool_invalid_arguments_raise_value_or_type_error(call):
-    assert_refused(call)
-
-
-# ------------------------------------------------------------------- known defects
-# Found by the properties above and left out of their draws until fixed; each is pinned
-# by an explicit example that must fail (strict), so a fix shows up as XPASS.
-
-ONE = np.zeros((1, 1, 1, 1))
-
-
-# avg_pool2d_backward refuses an input_shape with an empty height or width
-# (ValueError, as it should) with a message about "x", an argument it does not have.
-# Once fixed: remove this and let max_pool_empty_input_shape draw avg too.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="avg_pool2d_backward: empty input_shape reported as 'x must have a "
-                          "non-empty height and width'")
-@settings(phases=[Phase.explicit])
-@example(call=Call(["input_shape"], F.avg_pool2d_backward, ONE, (1, 1, 0, 1), 1))
-@given(call=invalid_pool_calls())
-def test_avg_pool2d_backward_empty_input_shape_is_named(call):
-    assert_refused(call)
-
-
-# max_pool2d_backward passes a ragged nested list of indices to np.asarray
-# unguarded, and numpy's ValueError ("setting an array element with a sequence ...")
-# does not name indices. Once fixed: remove this and the ragged=False in
-# max_pool_bad_indices.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="max_pool2d_backward: ragged indices give numpy's ValueError, "
-                          "which does not name indices")
-@settings(phases=[Phase.explicit])
-@example(call=Call(["indices"], F.max_pool2d_backward, ONE, RAGGED, (1, 1, 2, 2)))
-@given(call=invalid_pool_calls())
-def test_max_pool2d_backward_ragged_indices_are_named(call):
     assert_refused(call)
