@@ -62,7 +62,8 @@ def as_float_array(value, name, dtype=None):
             f"{name} has dtype {arr.dtype} but the other arrays are {dtype}; "
             f"all array arguments must share one dtype"
         )
-    return np.ascontiguousarray(arr)
+    # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def as_float_arrays(*named, optional=("bias",)):

@@ -313,6 +313,8 @@ def err(case_id, call, exc, name):
 
 CONV_ERRORS = [
     err("x_rank3", lambda: F.conv2d(X[0], W), ValueError, r"\bx\b"),
+    err("x_0d", lambda: F.conv2d(np.float64(1), W), ValueError, r"\bx\b.*\(\)"),
+    err("bias_0d_one_channel", lambda: F.conv2d(X, W[:1], np.float64(1)), ValueError, r"\bbias\b"),
     err("x_rank5", lambda: F.conv2d(X[None], W), ValueError, r"\bx\b"),
     err("weight_rank3", lambda: F.conv2d(X, W[0]), ValueError, r"\bweight\b"),
     err("x_int", lambda: F.conv2d(X.astype(np.int64), W), TypeError, r"\bx\b"),
