@@ -385,3 +385,5 @@ def load_json(path):
         ) from None
     except UnicodeDecodeError as exc:
         raise DefinitionError(str(path), f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise DefinitionError(str(path), "JSON nested too deeply to be a model definition") from None
