@@ -28,19 +28,26 @@ def _pool(workers):
         return _executor
 
 
+@contextmanager
 def kernel_threading():
     """The context a training or inference loop runs in.
+
+    Freed memory stays in the heap for the next step (:mod:`cynet._heap`).
 
     With several threads, BLAS is held at one thread for the whole loop: cynet's layers
     parallelise over chunks themselves, and toggling OpenBLAS's thread count per call
     wakes its threads, which then spin on the cores the next kernel needs (measured:
     a simple.json step took 115 ms toggling, 70-90 ms held).
     """
-    from contextlib import nullcontext
-
+    from ._heap import retained_heap
     from ._threads import get_num_threads
 
-    return single_threaded_blas() if get_num_threads() > 1 else nullcontext()
+    with retained_heap():
+        if get_num_threads() > 1:
+            with single_threaded_blas():
+                yield
+        else:
+            yield
 
 
 @contextmanager
