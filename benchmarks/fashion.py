@@ -43,10 +43,15 @@ Threads: ``--threads N`` (default 1) sets ``CYNET_NUM_THREADS``, ``OMP_NUM_THREA
 
 Columns: wall s = the whole ``cynet train`` command (start-up, data loading, training,
 validation after each epoch, the final test pass it prints) or, for torch, model
-construction to the end of the last epoch (each epoch's validation pass included);
-img/s = training images x epochs / the summed epoch times (training + that epoch's
-validation pass, as ``metrics.jsonl``'s ``seconds``). Exit status 1 when a cynet
-definition misses its target (the torch rows are for comparison only).
+construction to the end of the last epoch (each epoch's validation pass included); img/s
+= training images x epochs / the summed epoch times (training + that epoch's validation
+pass, as ``metrics.jsonl``'s ``seconds``); other cores = the average number of cores
+other processes kept busy meanwhile (the machine may be shared). With ``--out-dir DIR``
+the cynet run directories are kept as DIR/NAME, and a finished run of the same
+definition already there is evaluated again rather than retrained (marked * in the
+table), so a report can be re-made or the torch rows added without repeating a long
+training. Exit status 1 when a cynet definition misses its target (the torch rows are
+for comparison only).
 """
 from __future__ import annotations
 
@@ -64,11 +69,11 @@ import tempfile
 import time
 
 try:
-    from _timing import (core_counts, cpu_model, emit_result, render_table, run_worker,
-                         thread_env)
+    from _timing import (_system_cpu_seconds, core_counts, cpu_model, emit_result,
+                         render_table, run_worker, thread_env)
 except ImportError:  # run as ``python -m benchmarks.fashion``
-    from benchmarks._timing import (core_counts, cpu_model, emit_result, render_table,
-                                    run_worker, thread_env)
+    from benchmarks._timing import (_system_cpu_seconds, core_counts, cpu_model, emit_result,
+                                    render_table, run_worker, thread_env)
 
 SCRIPT_NAME = "benchmarks/fashion.py"
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
@@ -84,6 +89,28 @@ def model_path(name):
 def load_doc(name):
     with open(model_path(name), encoding="utf-8") as f:
         return json.load(f)
+
+
+# --------------------------------------------------------------------------- load
+class ChildLoadProbe:
+    """The average number of cores kept busy by other processes while a child ran: the
+    machine's busy CPU time (/proc/stat) less this process's and its finished children's
+    (the machine may be shared). None where /proc/stat is not available."""
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        t = os.times()
+        return (time.perf_counter(), t.user + t.system + t.children_user + t.children_system,
+                _system_cpu_seconds())
+
+    def stop(self):
+        (wall0, own0, sys0), (wall1, own1, sys1) = self._start, self._sample()
+        if sys0 is None or sys1 is None or wall1 <= wall0:
+            return None
+        return max((sys1[0] - sys0[0]) - (own1 - own0), 0.0) / (wall1 - wall0)
 
 
 # --------------------------------------------------------------------------- cynet
@@ -102,40 +129,67 @@ def read_metrics(run_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def train_count():
+    """Training images in the full set (from its IDX label file's header)."""
+    import gzip
+
+    from cynet.data import IDX_FILES, find_fashion_mnist
+
+    base = os.path.join(find_fashion_mnist(), IDX_FILES["train"][1])
+    for path, opener in ((base, open), (base + ".gz", gzip.open)):
+        if os.path.exists(path):
+            with opener(path, "rb") as f:
+                return int.from_bytes(f.read(8)[4:8], "big")
+    raise FileNotFoundError(f"{base}[.gz]")
+
+
+def finished_run(name, run_dir):
+    """Whether ``run_dir`` holds a finished ``cynet train`` of models/NAME.json on DATA."""
+    try:
+        with open(os.path.join(run_dir, "model.json"), encoding="utf-8") as f:
+            trained = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return (os.path.exists(os.path.join(run_dir, "weights.npz"))
+            and trained == {**load_doc(name), "data": DATA}
+            and len(read_metrics(run_dir)) == trained["training"]["epochs"])
+
+
 def run_cynet(name, run_dir, threads):
-    """Train and evaluate models/NAME.json with the CLI; a result row."""
+    """Train (unless ``run_dir`` already holds that finished run) and evaluate
+    models/NAME.json with the CLI; a result row."""
     cynet = cynet_command()
     env = thread_env(threads)
-    train = [cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
-    print(f"[cynet {name}] {' '.join(shlex.quote(a) for a in train)}", file=sys.stderr,
-          flush=True)
-    start = time.perf_counter()
-    n_total = None
-    # stderr (one progress line per epoch) is passed on; its first line names the
-    # number of training images, before the validation split
-    with subprocess.Popen(train, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as proc:
-        for line in proc.stderr:
-            sys.stderr.write(line)
-            found = re.search(r"on \S+ \((\d+) images\)", line)
-            if n_total is None and found:
-                n_total = int(found.group(1))
-        stdout = proc.stdout.read()
-    wall = time.perf_counter() - start
-    if proc.returncode != 0 or n_total is None:
-        raise RuntimeError(f"cynet train {name} failed (exit status {proc.returncode}): "
-                           f"{stdout.strip()}")
+    reused = finished_run(name, run_dir)
+    if reused:
+        print(f"[cynet {name}] {run_dir} holds a finished run of models/{name}.json: "
+              "evaluating it without retraining", file=sys.stderr, flush=True)
+        # model.json is written when training starts, weights.npz when it ends
+        wall = (os.path.getmtime(os.path.join(run_dir, "weights.npz"))
+                - os.path.getmtime(os.path.join(run_dir, "model.json")))
+        other = None
+    else:
+        if os.path.exists(run_dir):
+            sys.exit(f"Error: {run_dir} already exists and is not a finished run of "
+                     f"models/{name}.json; choose another --out-dir")
+        train = [cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
+        print(f"[cynet {name}] {' '.join(shlex.quote(a) for a in train)}", file=sys.stderr,
+              flush=True)
+        start, probe = time.perf_counter(), ChildLoadProbe()
+        proc = subprocess.run(train, env=env, stdout=subprocess.PIPE, text=True)
+        wall, other = time.perf_counter() - start, probe.stop()
+        if proc.returncode != 0:
+            raise RuntimeError(f"cynet train {name} failed (exit status {proc.returncode})")
     proc = subprocess.run([cynet, "evaluate", run_dir, "--data", DATA], env=env,
                           stdout=subprocess.PIPE, text=True)
     match = re.search(r"loss (\S+)\s+accuracy (\S+)", proc.stdout)
     if proc.returncode != 0 or match is None:
         raise RuntimeError(f"cynet evaluate {name} failed (exit status {proc.returncode}): "
                            f"{proc.stdout.strip()}")
-    metrics = read_metrics(run_dir)
-    doc = load_doc(name)
-    n_train = _train_images(doc, n_total)
-    return _row("cynet", name, metrics, n_train, wall, float(match.group(1)),
-                float(match.group(2)))
+    row = _row("cynet", name, read_metrics(run_dir), _train_images(load_doc(name), train_count()),
+               wall, float(match.group(1)), float(match.group(2)))
+    row.update(reused=reused, other_cores=other)
+    return row
 
 
 def _train_images(doc, n_total):
@@ -237,8 +291,11 @@ def torch_worker(args):
 def run_torch(name, threads):
     print(f"[torch {name}] training the torch twin of models/{name}.json", file=sys.stderr,
           flush=True)
-    return run_worker(os.path.abspath(__file__), ["--torch-worker", name,
-                                                  "--threads", str(threads)], threads)
+    probe = ChildLoadProbe()
+    row = run_worker(os.path.abspath(__file__), ["--torch-worker", name,
+                                                 "--threads", str(threads)], threads)
+    row["other_cores"] = probe.stop()
+    return row
 
 
 # --------------------------------------------------------------------------- report
@@ -248,7 +305,7 @@ def _fmt(value, digits):
 
 def table(rows, markdown):
     headers = ["model", "framework", "epochs", "train images", "best val acc (epoch)",
-               "final val acc", "test acc", "target", "wall s", "img/s"]
+               "final val acc", "test acc", "target", "wall s", "img/s", "other cores"]
     lines, ok = [], True
     for r in rows:
         target = TARGETS.get(r["model"])
@@ -264,10 +321,16 @@ def table(rows, markdown):
                 if r["best_val_accuracy"] is not None else "-")
         lines.append([f"{r['model']}.json", r["framework"], str(r["epochs"]),
                       f"{r['train_images']}", best, _fmt(r["final_val_accuracy"], 4),
-                      _fmt(r["test_accuracy"], 4), verdict, _fmt(r["wall"], 0),
-                      _fmt(r["images_per_second"], 0)])
-    return render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 8, 9},
-                        markdown=markdown), ok
+                      _fmt(r["test_accuracy"], 4), verdict,
+                      _fmt(r["wall"], 0) + (" *" if r.get("reused") else ""),
+                      _fmt(r["images_per_second"], 0), _fmt(r.get("other_cores"), 2)])
+    text = render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 8, 9, 10},
+                        markdown=markdown)
+    if any(r.get("reused") for r in rows):
+        text += ("\n\n* a finished run found in --out-dir (trained by the same `cynet train` "
+                 "command, at the same thread setting), evaluated without retraining; its "
+                 "wall time runs from its model.json to its weights.npz being written")
+    return text, ok
 
 
 def header(argv, args, rows, markdown):
@@ -306,7 +369,8 @@ def parse_args(argv):
                     help="print a markdown table for benchmarks/RESULTS.md")
     ap.add_argument("--out-dir", default=None,
                     help="keep the cynet run directories in OUT_DIR/NAME (default: a "
-                         "temporary directory, removed at the end)")
+                         "temporary directory, removed at the end); a finished run of the "
+                         "same definition already there is evaluated, not retrained")
     ap.add_argument("--json", metavar="FILE", default=None,
                     help="also write the raw results (with per-epoch metrics) to FILE")
     ap.add_argument("--torch-worker", metavar="NAME", default=None, help=argparse.SUPPRESS)
@@ -333,10 +397,7 @@ def main(argv=None):
     rows = []
     try:
         for name in args.model_names:
-            run_dir = os.path.join(out_dir, name)
-            if os.path.exists(run_dir):
-                sys.exit(f"Error: --out-dir: {run_dir} already exists; choose another directory")
-            rows.append(run_cynet(name, run_dir, args.threads))
+            rows.append(run_cynet(name, os.path.join(out_dir, name), args.threads))
         if not args.skip_torch:
             for name in args.model_names:
                 rows.append(run_torch(name, args.threads))
