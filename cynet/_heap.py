@@ -5,8 +5,12 @@ glibc's malloc hands large blocks back to the kernel (``munmap``, or trimming th
 the heap) as soon as they are freed, so the next step page-faults them in again,
 zero-filling every page: measured on LeNet-5 at batch 64, about 950 page faults per
 step and a fifth of the epoch's time. Inside :func:`retained_heap` blocks up to 32 MiB
-come from the heap and up to 256 MiB of free heap is kept; on leaving, the defaults
-come back and the free memory is returned (``malloc_trim``).
+come from the heap and up to 256 MiB of free heap is kept. On leaving, the free memory
+is returned (``malloc_trim``) and malloc is left where glibc's own adaptive thresholds
+end up in a program that frees large blocks (blocks up to 32 MiB from the heap, 64 MiB
+of free heap kept). Setting a threshold switches that adaptation off for good, so
+"restoring" the 128 KiB start values would make every later large allocation of the
+process, cynet's or another library's, a fresh mapping.
 
 Only glibc is tuned, and not when the user tuned malloc through its environment
 variables or sets ``CYNET_MALLOC_TUNING=0``.
@@ -16,9 +20,9 @@ import threading
 from contextlib import contextmanager
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's <malloc.h>
-_DEFAULT_THRESHOLD = 128 * 1024                # both default to 128 KiB
-_LOOP_MMAP_THRESHOLD = 32 * 1024 * 1024        # glibc's largest allowed value
-_LOOP_TRIM_THRESHOLD = 256 * 1024 * 1024
+MMAP_THRESHOLD = 32 * 1024 * 1024              # the adaptive threshold's ceiling
+LOOP_TRIM_THRESHOLD = 256 * 1024 * 1024
+AFTER_TRIM_THRESHOLD = 2 * MMAP_THRESHOLD      # glibc's adaptive rule: twice the above
 
 _lock = threading.Lock()
 _depth = 0
@@ -54,7 +58,7 @@ def retained_heap():
     global _depth
     with _lock:
         if _depth == 0:
-            _set(_LOOP_MMAP_THRESHOLD, _LOOP_TRIM_THRESHOLD)
+            _set(MMAP_THRESHOLD, LOOP_TRIM_THRESHOLD)
         _depth += 1
     try:
         yield
@@ -62,7 +66,7 @@ def retained_heap():
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _set(_DEFAULT_THRESHOLD, _DEFAULT_THRESHOLD)
+                _set(MMAP_THRESHOLD, AFTER_TRIM_THRESHOLD)
                 libc = _glibc()
                 if libc is not None:
                     libc.malloc_trim(0)

@@ -30,9 +30,12 @@ def fake_libc(monkeypatch):
     return libc
 
 
-LOOP = [("mallopt", _heap.M_MMAP_THRESHOLD, 32 << 20), ("mallopt", _heap.M_TRIM_THRESHOLD, 256 << 20)]
-RESTORE = [("mallopt", _heap.M_MMAP_THRESHOLD, 128 << 10),
-           ("mallopt", _heap.M_TRIM_THRESHOLD, 128 << 10), ("malloc_trim", 0)]
+LOOP = [("mallopt", _heap.M_MMAP_THRESHOLD, 32 << 20),
+        ("mallopt", _heap.M_TRIM_THRESHOLD, 256 << 20)]
+# not glibc's 128 KiB start values: setting them would leave every later large block of
+# the process a fresh mapping, since any mallopt switches the adaptive thresholds off
+RESTORE = [("mallopt", _heap.M_MMAP_THRESHOLD, 32 << 20),
+           ("mallopt", _heap.M_TRIM_THRESHOLD, 64 << 20), ("malloc_trim", 0)]
 
 
 def test_thresholds_are_raised_once_and_restored_by_the_outermost_exit(fake_libc):
@@ -89,18 +92,19 @@ faults(3)
 with retained_heap():
     faults(3)
     inside = faults()
-outside = faults()
-print(inside, outside)
+after = faults()
+print(inside, after)
 """
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc tuning is glibc-only")
-def test_a_loop_stops_paying_page_faults_for_reused_memory():
+def test_reused_memory_costs_no_page_faults_in_a_loop_nor_after_it():
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("MALLOC_") or k == "CYNET_MALLOC_TUNING")}
     out = subprocess.run([sys.executable, "-c", PAGE_FAULTS], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    inside, outside = map(int, out.stdout.split())
-    # 30 rounds of 6 MiB: ~46k faults when every block is mapped afresh, ~0 when reused
-    assert outside > 10 * max(inside, 100), (inside, outside)
+    inside, after = map(int, out.stdout.split())
+    # 30 rounds of 6 MiB: ~30-46k faults when every block is mapped afresh; none in the
+    # loop, and after it only the first round's (the loop's end returned the memory)
+    assert inside < 500 and after < 3000, (inside, after)
