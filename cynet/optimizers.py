@@ -262,36 +262,49 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _scratch_count(self):
-        return 2 if self.weight_decay else 1
+        return 0  # the fused kernel needs none; the NumPy fallback allocates its own
 
-    def _gradient(self, p, g, d):
-        """The gradient the moments follow: L2 weight decay is part of it."""
-        if not self.weight_decay:
-            return g
-        np.multiply(p, self.weight_decay, out=d)
-        d += g
-        return d
+    def _l2_decay(self, p):
+        """The weight decay folded into the gradient (L2); AdamW decays ``p`` instead."""
+        return self.weight_decay
 
     def _update(self, p, g, slot):
-        d, tmp = slot.scratch[0], slot.scratch[-1]  # d is used only with L2 decay
-        g = self._gradient(p, g, d)
         m, v = slot.buffers["exp_avg"], slot.buffers["exp_avg_sq"]
         b1, b2 = self.betas
         t = slot.steps
-        m *= b1
-        np.multiply(g, 1.0 - b1, out=tmp)
-        m += tmp
-        v *= b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v += tmp
-        # denominator sqrt(v_hat) + eps, as torch: eps added after the bias correction
-        np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(1.0 - b2**t)
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1.0 - b1**t)
-        p -= tmp
+        args = (b1, b2, self.eps, self.lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t),
+                self._l2_decay(p))
+        if all(a.flags.c_contiguous for a in (p, g, m, v)):
+            from . import _optim
+            from ._threads import get_num_threads
+
+            _optim.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
+                               *args, get_num_threads())
+        else:
+            adam_update_numpy(p, g, m, v, *args)
+
+
+def adam_update_numpy(p, g, m, v, b1, b2, eps, step_size, bias_correction2_sqrt,
+                      weight_decay):
+    """The Adam step with NumPy ufuncs, in the fused kernel's order (``cynet._optim``):
+    used for non-contiguous arrays, and as the kernel's reference in the tests."""
+    if weight_decay:
+        g = np.multiply(p, weight_decay) + g
+    tmp = np.empty_like(p)
+    m *= b1
+    np.multiply(g, 1.0 - b1, out=tmp)
+    m += tmp
+    v *= b2
+    np.multiply(g, g, out=tmp)
+    tmp *= 1.0 - b2
+    v += tmp
+    # denominator sqrt(v_hat) + eps, as torch: eps added after the bias correction
+    np.sqrt(v, out=tmp)
+    tmp /= bias_correction2_sqrt
+    tmp += eps
+    np.divide(m, tmp, out=tmp)
+    tmp *= step_size
+    p -= tmp
 
 
 class AdamW(Adam):
@@ -299,13 +312,10 @@ class AdamW(Adam):
     the Adam step on the plain gradient. (The default weight_decay here is 0, not torch's
     0.01.)"""
 
-    def _scratch_count(self):
-        return 1
-
-    def _gradient(self, p, g, d):
+    def _l2_decay(self, p):
         if self.weight_decay:
             p *= 1.0 - self.lr * self.weight_decay
-        return g
+        return 0.0
 
 
 _OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

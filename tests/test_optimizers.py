@@ -162,6 +162,45 @@ def test_matches_torch(torch, rng, assert_close, config, dtype):
     assert_params_close(actual, expected, dtype, RTOL["torch"][dtype], assert_close)
 
 
+ADAM_CONFIGS = [c for c in CONFIGS if c.values[0]["type"] != "sgd"]
+
+
+def _strided(a):
+    """The same values in a non-contiguous array (every other element of a buffer)."""
+    buf = np.zeros((a.size * 2,), a.dtype)
+    view = buf[::2].reshape(a.shape) if a.ndim else buf[:1].reshape(())
+    view[...] = a
+    return view
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("config", ADAM_CONFIGS)
+def test_fused_adam_is_bit_identical_to_the_numpy_sequence(rng, config, dtype, monkeypatch):
+    # contiguous parameters take the fused kernel (cynet._optim); non-contiguous ones
+    # the NumPy sequence it was written from: the two must agree to the last bit
+    import cynet.optimizers as optimizers
+
+    params0, grads, factors = make_problem(rng, dtype, shapes={**SHAPES, "big": (257, 33)})
+    numpy_calls = []
+    numpy_update = optimizers.adam_update_numpy
+    monkeypatch.setattr(optimizers, "adam_update_numpy",
+                        lambda *a: numpy_calls.append(1) or numpy_update(*a))
+    runs = {}
+    for layout, arrange in (("fused", np.copy), ("numpy", _strided)):
+        opt = make_optimizer(config)
+        params = {k: arrange(v) for k, v in params0.items()}
+        for factor, g in zip(factors, grads):
+            opt.lr = config["lr"] * factor
+            opt.step(params, {k: arrange(v) for k, v in g.items()})
+        runs[layout] = params
+        strided = sum(not p.flags.c_contiguous for p in params.values())  # not the 0-d
+        expected_calls = 0 if layout == "fused" else len(grads) * strided
+        assert len(numpy_calls) == expected_calls, layout
+    for k, p0 in params0.items():
+        assert not np.array_equal(runs["fused"][k], p0), k
+        np.testing.assert_array_equal(runs["fused"][k], runs["numpy"][k], err_msg=k)
+
+
 def test_weight_decay_defaults_to_zero_for_adamw(rng, assert_close):
     params0, grads, factors = make_problem(rng, np.float64)
     config = {"type": "adamw", "lr": 0.01}

@@ -1,0 +1,60 @@
+"""Fused optimizer updates: one pass over each parameter instead of one per NumPy op.
+
+The Adam step written with in-place NumPy ufuncs reads and writes the parameter-sized
+arrays about twenty times; on simple.json's 3.2M-parameter dense layer that is memory
+traffic worth ~8% of a training step. This kernel does the same float operations, in the
+same order and in the parameters' own precision (each Python scalar rounded to that
+precision first, as NumPy does for a float32 array), so its result is bit-identical to
+the NumPy sequence kept in the tests as the reference.
+"""
+from cython.parallel cimport prange
+
+from _parallel cimport floating
+
+
+def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
+                double beta1, double beta2, double eps, double step_size,
+                double bias_correction2_sqrt, double weight_decay, int n_threads):
+    """One Adam step in place on ``p``, ``m`` (exp_avg) and ``v`` (exp_avg_sq).
+
+    ``d = g + weight_decay * p`` (L2, skipped when 0); ``m = b1*m + (1-b1)*d``;
+    ``v = b2*v + (1-b2)*d*d``; ``p -= step_size * m / (sqrt(v)/bias_correction2_sqrt + eps)``
+    with ``step_size = lr / (1 - b1**t)``.
+    """
+    cdef Py_ssize_t i, n = p.shape[0]
+    if g.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
+        raise ValueError(f"p, g, m and v must have the same length, got "
+                         f"{(n, g.shape[0], m.shape[0], v.shape[0])}")
+    cdef floating b1 = <floating>beta1, b2 = <floating>beta2
+    cdef floating one_minus_b1 = <floating>(1.0 - beta1), one_minus_b2 = <floating>(1.0 - beta2)
+    cdef floating e = <floating>eps, lr_t = <floating>step_size
+    cdef floating bc2 = <floating>bias_correction2_sqrt, wd = <floating>weight_decay
+    cdef bint decay = weight_decay != 0
+    cdef floating d, mi, vi, denom
+    with nogil:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            d = g[i]
+            if decay:
+                d = p[i] * wd
+                d = d + g[i]
+            mi = m[i] * b1
+            mi = mi + d * one_minus_b1
+            vi = v[i] * b2
+            vi = vi + (d * d) * one_minus_b2
+            m[i] = mi
+            v[i] = vi
+            denom = _sqrt(vi) / bc2
+            denom = denom + e
+            p[i] = p[i] - (mi / denom) * lr_t
+
+
+cdef extern from "<math.h>" nogil:
+    float sqrtf(float)
+    double sqrt(double)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
