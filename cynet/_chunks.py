@@ -62,6 +62,20 @@ def single_threaded_blas():
         yield
 
 
+def _with_callers_errstate(fn):
+    """``fn`` run under the calling thread's ``np.errstate`` (thread-local in numpy), so
+    that floating-point warnings or errors do not depend on which thread ran a chunk."""
+    import numpy as np
+
+    err = np.geterr()
+
+    def run(*args):
+        with np.errstate(**err):
+            return fn(*args)
+
+    return run
+
+
 def run_chunks(n, chunk, n_threads, work):
     """Call ``work(starts, n_kernel_threads)`` on the chunk starts of each worker.
 
@@ -74,7 +88,8 @@ def run_chunks(n, chunk, n_threads, work):
         return [work(starts, n_threads)]
     groups = [starts[i::workers] for i in range(workers)]
     with single_threaded_blas():
-        futures = [_pool(workers - 1).submit(work, g, 1) for g in groups[1:]]
+        futures = [_pool(workers - 1).submit(_with_callers_errstate(work), g, 1)
+                   for g in groups[1:]]
         first = work(groups[0], 1)
         return [first] + [f.result() for f in futures]
 
@@ -103,7 +118,8 @@ def parallel_matmul(a, b, out, n_threads, min_rows=64):
         np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]])
 
     with single_threaded_blas():
-        futures = [_pool(workers - 1).submit(part, i) for i in range(1, workers)]
+        futures = [_pool(workers - 1).submit(_with_callers_errstate(part), i)
+                   for i in range(1, workers)]
         part(0)
         for f in futures:
             f.result()

@@ -73,3 +73,21 @@ def test_cynet_num_threads_limits_blas_once_a_kernel_runs():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "[1]"]
+
+
+def test_worker_threads_follow_the_callers_errstate(restore_threads):
+    # numpy's errstate is per thread: chunks run by pool workers must still obey it
+    cynet.set_num_threads(2)
+    x = np.ones((8, 1, 30, 30), np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    w[0, 0, 0, 0] = np.inf  # inf * 0 (padding) = NaN: "invalid value"
+    with np.errstate(invalid="raise"):
+        with pytest.raises(FloatingPointError):
+            cynet.functional.conv2d(x, w, padding=1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(invalid="ignore"):
+            y = cynet.functional.conv2d(x, w, padding=1)
+    assert np.isnan(y).any()
