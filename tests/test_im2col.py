@@ -37,10 +37,11 @@ def test_misfitting_buffers_are_refused(call):
         call()
 
 
+@pytest.mark.parametrize("where", [0, 5, 10])  # in the unrolled part and in the tail
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_all_finite(dtype, bad):
+def test_all_finite(dtype, bad, where):
     x = np.arange(11, dtype=dtype)
     assert _im2col.all_finite(x) and _im2col.all_finite(x[:0])
-    x[7] = bad
+    x[where] = bad
     assert not _im2col.all_finite(x)
