@@ -95,10 +95,16 @@ def run_chunks(n, chunk, n_threads, work):
 
 
 def chunk_for(n, per_sample, budget, n_threads):
-    """Samples per chunk: within ``budget`` elements and at least one chunk per thread."""
+    """Samples per chunk: within ``budget`` elements, and as many chunks as a multiple of
+    the threads, so that the static split gives every worker the same share (3 chunks
+    on 2 threads would leave one worker idle a third of the time)."""
+    if n <= 0:
+        return 1
     by_budget = max(1, budget // max(per_sample, 1))
-    by_threads = -(-n // max(n_threads, 1)) if n else 1
-    return max(1, min(n or 1, by_budget, by_threads))
+    n_threads = max(1, n_threads)
+    chunks = -(-n // by_budget)
+    chunks = min(n, -(-chunks // n_threads) * n_threads)
+    return -(-n // chunks)
 
 
 __all__ = ["run_chunks", "chunk_for", "single_threaded_blas", "kernel_threading",
