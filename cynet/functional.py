@@ -66,8 +66,10 @@ class _Columns:
     (``_im2col.im2col``). A stride-1 convolution with short output rows uses the "wide"
     layout instead (``_im2col.im2col_wide``): ``OH * Wp`` columns per sample, each tap a
     single contiguous copy of the padded plane, at the price of ``Wp / OW`` more GEMM
-    work. Measured on LeNet's conv2 (rows of 10 values): the unroll was 3x the forward
-    GEMM's time, so the wider GEMM is much the cheaper side.
+    work. Measured at 1 thread, fwd / bwd ms, plain -> wide: LeNet conv2 (OW 10, Wp 14)
+    0.83 / 1.70 -> 0.76 / 1.61; but LeNet conv1 (OW 28, Wp 32) 0.64 / 0.90 -> 0.68 / 0.95,
+    simple.json conv1 (OW 28) 1.5 / 2.6 -> 2.5 / 3.1 and conv2 (OW 14, Wp 18, K 800)
+    17.2 / 34.8 -> 18.9 / 39.7. So only rows of at most 12 outputs go wide.
     """
 
     def __init__(self, geo, wide):
@@ -79,7 +81,7 @@ class _Columns:
     @staticmethod
     def choose(geo):
         Wp = geo.W + geo.pl + geo.pr
-        wide = geo.sh == geo.sw == 1 and geo.OW < 32 and 2 * Wp <= 3 * geo.OW
+        wide = geo.sh == geo.sw == 1 and geo.OW <= 12 and 2 * Wp <= 3 * geo.OW
         return _Columns(geo, wide)
 
     def plain(self):
