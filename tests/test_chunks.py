@@ -6,8 +6,8 @@ import pytest
 from cynet._chunks import chunk_for
 
 
-@pytest.mark.parametrize("n, per_sample, budget, threads", itertools.product(
-    [1, 2, 3, 7, 64, 65, 256], [1, 100, 22400, 157000, 600000], [512 * 1024], [1, 2, 3, 4]))
+@pytest.mark.parametrize("n, per_sample, budget, threads", list(itertools.product(
+    [1, 2, 3, 7, 64, 65, 256], [1, 100, 22400, 157000, 600000], [512 * 1024], [1, 2, 3, 4])))
 def test_chunks_fit_the_budget_and_split_evenly(n, per_sample, budget, threads):
     chunk = chunk_for(n, per_sample, budget, threads)
     assert 1 <= chunk <= n
