@@ -75,10 +75,10 @@ import tempfile
 import time
 
 try:
-    from _timing import (_system_cpu_seconds, core_counts, cpu_model, emit_result,
-                         render_table, run_worker, thread_env)
+    from _timing import (OtherLoadProbe, core_counts, cpu_model, emit_result, render_table,
+                         run_worker, thread_env)
 except ImportError:  # run as ``python -m benchmarks.fashion``
-    from benchmarks._timing import (_system_cpu_seconds, core_counts, cpu_model, emit_result,
+    from benchmarks._timing import (OtherLoadProbe, core_counts, cpu_model, emit_result,
                                     render_table, run_worker, thread_env)
 
 SCRIPT_NAME = "benchmarks/fashion.py"
@@ -95,28 +95,6 @@ def model_path(name):
 def load_doc(name):
     with open(model_path(name), encoding="utf-8") as f:
         return json.load(f)
-
-
-# --------------------------------------------------------------------------- load
-class ChildLoadProbe:
-    """The average number of cores kept busy by other processes while a child ran: the
-    machine's busy CPU time (/proc/stat) less this process's and its finished children's
-    (the machine may be shared). None where /proc/stat is not available."""
-
-    def __init__(self):
-        self._start = self._sample()
-
-    @staticmethod
-    def _sample():
-        t = os.times()
-        return (time.perf_counter(), t.user + t.system + t.children_user + t.children_system,
-                _system_cpu_seconds())
-
-    def stop(self):
-        (wall0, own0, sys0), (wall1, own1, sys1) = self._start, self._sample()
-        if sys0 is None or sys1 is None or wall1 <= wall0:
-            return None
-        return max((sys1[0] - sys0[0]) - (own1 - own0), 0.0) / (wall1 - wall0)
 
 
 # --------------------------------------------------------------------------- cynet
@@ -181,9 +159,9 @@ def run_cynet(name, run_dir, threads):
         train = [cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
         print(f"[cynet {name}] {' '.join(shlex.quote(a) for a in train)}", file=sys.stderr,
               flush=True)
-        start, probe = time.perf_counter(), ChildLoadProbe()
+        start, probe = time.perf_counter(), OtherLoadProbe(children=True)
         proc = subprocess.run(train, env=env, stdout=subprocess.PIPE, text=True)
-        wall, other = time.perf_counter() - start, probe.stop()
+        wall, other = time.perf_counter() - start, probe.stop()["other_cores"]
         if proc.returncode != 0:
             raise RuntimeError(f"cynet train {name} failed (exit status {proc.returncode})")
     proc = subprocess.run([cynet, "evaluate", run_dir, "--data", DATA], env=env,
@@ -297,10 +275,10 @@ def torch_worker(args):
 def run_torch(name, threads):
     print(f"[torch {name}] training the torch twin of models/{name}.json", file=sys.stderr,
           flush=True)
-    probe = ChildLoadProbe()
+    probe = OtherLoadProbe(children=True)
     row = run_worker(os.path.abspath(__file__), ["--torch-worker", name,
                                                  "--threads", str(threads)], threads)
-    row["other_cores"] = probe.stop()
+    row["other_cores"] = probe.stop()["other_cores"]
     return row
 
 
