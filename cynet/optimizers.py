@@ -11,8 +11,10 @@ import numbers
 
 import numpy as np
 
+from . import _optim
 from ._args import FLOAT_DTYPES, as_bool
 from ._suggest import did_you_mean
+from ._threads import get_num_threads
 from ._typed_config import build_typed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
@@ -275,9 +277,6 @@ class Adam(Optimizer):
         args = (b1, b2, self.eps, self.lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t),
                 self._l2_decay(p))
         if all(a.flags.c_contiguous for a in (p, g, m, v)):
-            from . import _optim
-            from ._threads import get_num_threads
-
             _optim.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                                *args, get_num_threads())
         else:
