@@ -579,33 +579,22 @@ TORCH_SWEEP_CASES = 200  # per dtype and pooling
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_max_pool2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sweep):
-    rng = np.random.default_rng(4040 if dtype is np.float32 else 4041)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool2d_matches_torch_random_sweep(kind, dtype, torch_oracle, assert_close, sweep):
+    seed = {"max": 4040, "avg": 5050}[kind] + (dtype is not np.float32)
+    rng = np.random.default_rng(seed)
+    check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
+    torch_pool = getattr(torch_oracle, f"{kind}_pool2d")
 
     def oracle(x, dy, **kw):
-        return torch_oracle.max_pool2d(x, grad_out=dy, **kw)
+        return torch_pool(x, grad_out=dy, **kw)
 
     for i in range(TORCH_SWEEP_CASES):
-        c = ref.random_pool_case(rng, "max")
-        # half the cases integer-valued, so that torch's tie rule is compared too
-        x = make_x(c["x_shape"], dtype, rng, "ties" if i % 2 else "normal")
+        c = ref.random_pool_case(rng, kind)
+        # for max, half the cases integer-valued, so that torch's tie rule is compared too
+        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
         sweep.check(f"case {i}: {c}",
-                    lambda: check_max_pool(x, c["kwargs"], assert_close, oracle, rng))
-    sweep.assert_none(TORCH_SWEEP_CASES)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_avg_pool2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sweep):
-    rng = np.random.default_rng(5050 if dtype is np.float32 else 5051)
-
-    def oracle(x, dy, **kw):
-        return torch_oracle.avg_pool2d(x, grad_out=dy, **kw)
-
-    for i in range(TORCH_SWEEP_CASES):
-        c = ref.random_pool_case(rng, "avg")
-        x = make_x(c["x_shape"], dtype, rng, "normal")
-        sweep.check(f"case {i}: {c}",
-                    lambda: check_avg_pool(x, c["kwargs"], assert_close, oracle, rng))
+                    lambda: check(x, c["kwargs"], assert_close, oracle, rng))
     sweep.assert_none(TORCH_SWEEP_CASES)
 
 
