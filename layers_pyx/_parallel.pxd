@@ -13,10 +13,12 @@ cdef extern from *:
     #else
     #define CYNET_OPENMP_ENABLED 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_thread_num(void) { return 0; }
     #endif
     """
     bint CYNET_OPENMP_ENABLED
     int omp_get_max_threads() noexcept nogil
+    int omp_get_thread_num() noexcept nogil
 
 
 cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
