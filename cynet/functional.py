@@ -60,32 +60,12 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_
 
 
 class _Columns:
-    """How a chunk of samples becomes the column matrix of the GEMMs, and back.
+    """How a chunk of samples becomes the column matrix of the GEMMs, and back:
+    ``OH * OW`` columns per sample (``_im2col.im2col``; ``col2im`` folds them back)."""
 
-    The plain layout has ``OH * OW`` columns per sample, written row by row
-    (``_im2col.im2col``). A stride-1 convolution with short output rows uses the "wide"
-    layout instead (``_im2col.im2col_wide``): ``OH * Wp`` columns per sample, each tap a
-    single contiguous copy of the padded plane, at the price of ``Wp / OW`` more GEMM
-    work. Measured at 1 thread, fwd / bwd ms, plain -> wide: LeNet conv2 (OW 10, Wp 14)
-    0.83 / 1.70 -> 0.76 / 1.61; but LeNet conv1 (OW 28, Wp 32) 0.64 / 0.90 -> 0.68 / 0.95,
-    simple.json conv1 (OW 28) 1.5 / 2.6 -> 2.5 / 3.1 and conv2 (OW 14, Wp 18, K 800)
-    17.2 / 34.8 -> 18.9 / 39.7. So only rows of at most 12 outputs go wide.
-    """
-
-    def __init__(self, geo, wide):
-        self.geo, self.wide = geo, wide
-        self.Hp, self.Wp = geo.H + geo.pt + geo.pb, geo.W + geo.pl + geo.pr
-        self.padded = bool(geo.pt or geo.pb or geo.pl or geo.pr)
-        self.per_sample = geo.OH * (self.Wp if wide else geo.OW)
-
-    @staticmethod
-    def choose(geo):
-        Wp = geo.W + geo.pl + geo.pr
-        wide = geo.sh == geo.sw == 1 and geo.OW <= 12 and 2 * Wp <= 3 * geo.OW
-        return _Columns(geo, wide)
-
-    def plain(self):
-        return _Columns(self.geo, False) if self.wide else self
+    def __init__(self, geo):
+        self.geo = geo
+        self.per_sample = geo.OH * geo.OW
 
     def chunk_size(self, n_threads):
         """Samples per chunk: the largest column/row buffer within budget, one per thread."""
@@ -98,40 +78,18 @@ class _Columns:
         return (g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW)
 
     def unroll(self, xc, col, threads):
-        g = self.geo
-        if not self.wide:
-            return _im2col.im2col(xc, col, *self._im2col_args(), threads)
-        if self.padded:
-            xp = workspace("padded", (len(xc), g.C, self.Hp, self.Wp), xc.dtype)
-            xp[...] = 0
-            xp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W] = xc
-            xc = xp
-        _im2col.im2col_wide(xc, col, g.kh, g.kw, g.dh, g.dw, g.OH, threads)
+        _im2col.im2col(xc, col, *self._im2col_args(), threads)
 
     def fold(self, col, dxc, threads):
         """Overwrite ``dxc`` with the sum of ``col``'s taps."""
-        g = self.geo
-        if not self.wide:
-            return _im2col.col2im(col, dxc, *self._im2col_args(), threads)
-        dxp = dxc
-        if self.padded:
-            dxp = workspace("padded", (len(dxc), g.C, self.Hp, self.Wp), dxc.dtype)
-        _im2col.col2im_wide(col, dxp, g.kh, g.kw, g.dh, g.dw, g.OH, threads)
-        if self.padded:
-            dxc[...] = dxp[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W]
+        _im2col.col2im(col, dxc, *self._im2col_args(), threads)
 
     def to_batch(self, rows, yc, bias, threads):
         """``yc`` (b, F, OH, OW) from the GEMM's rows, plus ``bias`` (may be empty)."""
-        if self.wide:
-            _im2col.wide_rows_to_batch(rows, yc, bias, self.Wp, threads)
-        else:
-            _im2col.rows_to_batch(rows, yc.reshape(len(yc), self.geo.F, -1), bias, threads)
+        _im2col.rows_to_batch(rows, yc.reshape(len(yc), self.geo.F, -1), bias, threads)
 
     def to_rows(self, gyc, rows, threads):
-        if self.wide:
-            _im2col.batch_to_wide_rows(gyc, rows, self.Wp, threads)
-        else:
-            _im2col.batch_to_rows(gyc.reshape(len(gyc), self.geo.F, -1), rows, threads)
+        _im2col.batch_to_rows(gyc.reshape(len(gyc), self.geo.F, -1), rows, threads)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -142,7 +100,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns ``y`` of shape (N, F, OH, OW).
     """
     x, weight, bias, _, geo = _conv_args(x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x, weight, bias, geo, _Columns.choose(geo))
+    return _conv2d(x, weight, bias, geo, _Columns(geo))
 
 
 def _conv2d(x, weight, bias, geo, cols):
@@ -185,12 +143,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     x, weight, _, grad_out, geo = _conv_args(
         x, weight, None, stride, padding, dilation, groups, grad_out=grad_out
     )
-    cols = _Columns.choose(geo)
-    # The wide layout's extra columns meet dY = 0: harmless unless x (for dW) or the
-    # weights (for dx) hold inf or NaN, where 0 * inf would add NaN.
-    if cols.wide and not (_im2col.all_finite(x.reshape(-1)) and (
-            not input_grad or _im2col.all_finite(weight.reshape(-1)))):
-        cols = cols.plain()
+    cols = _Columns(geo)
     G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
     n_threads = get_num_threads()
     w_mat = weight.reshape(G, F // G, -1)
