@@ -94,15 +94,15 @@ def run_chunks(n, chunk, n_threads, work):
         return [first] + [f.result() for f in futures]
 
 
-def chunk_for(n, per_sample, budget, n_threads):
-    """Samples per chunk: within ``budget`` elements, and as many chunks as a multiple of
+def chunk_for(n, max_samples, n_threads):
+    """Samples per chunk: at most ``max_samples``, and as many chunks as a multiple of
     the threads, so that the static split gives every worker the same share (3 chunks
     on 2 threads would leave one worker idle a third of the time)."""
     if n <= 0:
         return 1
-    by_budget = max(1, budget // max(per_sample, 1))
+    max_samples = max(1, max_samples)
     n_threads = max(1, n_threads)
-    chunks = -(-n // by_budget)
+    chunks = -(-n // max_samples)
     chunks = min(n, -(-chunks // n_threads) * n_threads)
     return -(-n // chunks)
 
