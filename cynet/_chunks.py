@@ -111,17 +111,28 @@ __all__ = ["run_chunks", "chunk_for", "single_threaded_blas", "kernel_threading"
            "parallel_matmul"]
 
 
-def parallel_matmul(a, b, out, n_threads, min_rows=64):
-    """``out[...] = a @ b`` for 2-D arrays, the rows of ``a`` split between workers."""
+def parallel_matmul(a, b, out, n_threads, min_part=64, min_macs=1 << 22):
+    """``out[...] = a @ b`` for 2-D arrays, split between workers along the longer side
+    of ``out``: the rows of ``a`` or the columns of ``b`` (a dense layer's forward on a
+    batch of 64 has only 64 rows, but 1024 output columns). Each worker gets at least
+    ``min_part`` rows or columns and ``min_macs`` multiply-adds: handing a smaller product
+    to another thread costs more than it saves."""
     import numpy as np
 
-    workers = max(1, min(n_threads, a.shape[0] // min_rows))
+    rows = a.shape[0] >= b.shape[1]
+    length = a.shape[0] if rows else b.shape[1]
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    workers = max(1, min(n_threads, length // min_part, macs // max(min_macs, 1)))
     if workers == 1:
         return np.matmul(a, b, out=out)
-    bounds = [a.shape[0] * i // workers for i in range(workers + 1)]
+    bounds = [length * i // workers for i in range(workers + 1)]
 
     def part(i):
-        np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]])
+        lo, hi = bounds[i], bounds[i + 1]
+        if rows:
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+        else:
+            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
 
     with single_threaded_blas():
         futures = [_pool(workers - 1).submit(_with_callers_errstate(part), i)

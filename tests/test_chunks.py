@@ -2,10 +2,11 @@
 evenly between the threads."""
 import itertools
 
+import numpy as np
 import pytest
 
 from cynet import functional as F
-from cynet._chunks import chunk_for
+from cynet._chunks import chunk_for, parallel_matmul
 from cynet._geometry import conv_geometry
 
 
@@ -56,3 +57,16 @@ def test_a_few_short_filters_get_small_gemm_chunks(threads):
     macs = 6 * 25 * chunk * 784
     assert macs <= F.SMALL_GEMM and chunk * 784 >= F.MIN_SMALL_GEMM_COLUMNS
     assert chunk == 8
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("m, k, n", [(64, 30, 200), (200, 30, 64), (5, 7, 3), (64, 1, 64)])
+@pytest.mark.parametrize("transposed", [False, True], ids=["b", "b_T"])
+def test_parallel_matmul_matches_matmul_whichever_side_it_splits(m, k, n, threads, transposed,
+                                                                 rng):
+    a = rng.standard_normal((m, k))
+    b = rng.standard_normal((n, k)).T if transposed else rng.standard_normal((k, n))
+    out = np.full((m, n), np.nan)
+    got = parallel_matmul(a, b, out, threads, min_part=16, min_macs=1)
+    assert got is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
