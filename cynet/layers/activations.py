@@ -3,16 +3,45 @@ import numbers
 
 import numpy as np
 
+from .. import _activations
+from .._threads import get_num_threads
 from .base import Layer
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kernel_ready(*arrays):
+    """The arrays can go to the one-pass kernels: same float dtype, C-contiguous."""
+    dtype = arrays[0].dtype
+    return dtype in _KERNEL_DTYPES and all(
+        a.dtype == dtype and a.flags.c_contiguous for a in arrays)
 
 
 class ReLU(Layer):
+    """``max(x, 0)``. The backward passes the gradient where the output is positive and
+    gives 0 elsewhere (also where the gradient is inf or NaN), as PyTorch does."""
+
     def forward(self, x, training=True):
-        self._positive = x > 0
-        return np.maximum(x, 0, dtype=x.dtype)
+        x = np.asarray(x)
+        if not _kernel_ready(x):
+            self._y = np.maximum(x, 0, dtype=x.dtype)
+            return self._y
+        y = np.empty_like(x)
+        _activations.relu_forward(x.reshape(-1), y.reshape(-1), get_num_threads())
+        self._y = y
+        return y
 
     def backward(self, grad_out):
-        return np.multiply(grad_out, self._positive, dtype=grad_out.dtype)
+        grad_out = np.asarray(grad_out)
+        if grad_out.shape != self._y.shape:
+            raise ValueError(f"grad_out has shape {grad_out.shape}, but the forward output "
+                             f"has shape {self._y.shape}")
+        if not _kernel_ready(grad_out, self._y):
+            return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+        gx = np.empty_like(grad_out)
+        _activations.relu_backward(grad_out.reshape(-1), self._y.reshape(-1), gx.reshape(-1),
+                                   get_num_threads())
+        return gx
 
 
 class LeakyReLU(Layer):
