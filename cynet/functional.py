@@ -22,7 +22,7 @@ from ._args import (
 )
 from ._chunks import chunk_for, run_chunks
 from ._geometry import conv_geometry, pool_geometry
-from ._threads import get_num_threads
+from ._threads import get_num_threads, threads_for
 from ._workspace import COL_BUDGET, workspace
 
 # OpenBLAS (numpy's wheels, x86-64 with AVX-512) runs a product of at most ~1e6
@@ -171,7 +171,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     gb = None
     if bias:
         gb = np.empty(F, dtype=x.dtype)
-        _im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, n_threads)
+        _im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, threads_for(grad_out.size))
 
     if geo.is_pointwise:
         dy = grad_out.reshape(geo.N, G, F // G, P)
@@ -241,7 +241,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     if y.size == 0:
         return y, indices
     empty = _pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
-                                   *geo.stride, *geo.padding, *geo.dilation, get_num_threads())
+                                   *geo.stride, *geo.padding, *geo.dilation, threads_for(x.size))
     if empty:
         raise ValueError(
             f"dilation {geo.dilation} with kernel_size {geo.kernel} and padding {geo.padding} "
@@ -267,7 +267,7 @@ def max_pool2d_backward(grad_out, indices, input_shape):
         return grad_in
     P = grad_out.shape[2] * grad_out.shape[3]
     bad = _pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
-                                  grad_in.reshape(N * C, H * W), get_num_threads())
+                                  grad_in.reshape(N * C, H * W), threads_for(grad_in.size))
     if bad:
         raise ValueError(
             f"indices has {bad} value(s) outside [0, {H * W}), the positions of an "
@@ -286,7 +286,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
     if y.size:
         _pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
-                               count_include_pad, get_num_threads())
+                               count_include_pad, threads_for(x.size))
     return y
 
 
@@ -308,5 +308,5 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
     grad_in = np.empty(shape, dtype=grad_out.dtype)
     if grad_in.size:
         _pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
-                                *geo.padding, count_include_pad, get_num_threads())
+                                *geo.padding, count_include_pad, threads_for(grad_in.size))
     return grad_in

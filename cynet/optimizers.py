@@ -14,7 +14,7 @@ import numpy as np
 from . import _optim
 from ._args import FLOAT_DTYPES, as_bool
 from ._suggest import did_you_mean
-from ._threads import get_num_threads
+from ._threads import threads_for
 from ._typed_config import build_typed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
@@ -278,7 +278,7 @@ class Adam(Optimizer):
                 self._l2_decay(p))
         if all(a.flags.c_contiguous for a in (p, g, m, v)):
             _optim.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                               *args, get_num_threads())
+                               *args, threads_for(p.size))
         else:
             adam_update_numpy(p, g, m, v, *args)
 

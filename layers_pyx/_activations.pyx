@@ -8,14 +8,9 @@ from cython.parallel cimport prange
 
 from _parallel cimport floating
 
-# Elements per task: arrays of at most two blocks stay on the calling thread (waking a
-# sleeping OpenMP thread costs more than a LeNet-sized activation).
+# Elements per task (the caller keeps small arrays on one thread: cynet._threads).
 cdef enum:
     BLOCK = 65536
-
-
-cdef int _threads_for(Py_ssize_t n, int n_threads) noexcept nogil:
-    return n_threads if n > 2 * BLOCK else 1
 
 
 def relu_forward(const floating[::1] x, floating[::1] out, int n_threads):
@@ -26,7 +21,7 @@ def relu_forward(const floating[::1] x, floating[::1] out, int n_threads):
         raise ValueError(f"out has {out.shape[0]} elements, x has {n}")
     with nogil:
         for j in prange((n + BLOCK - 1) // BLOCK, schedule="static",
-                        num_threads=_threads_for(n, n_threads)):
+                        num_threads=n_threads):
             start = j * BLOCK
             stop = min(start + BLOCK, n)
             for i in range(start, stop):
@@ -45,7 +40,7 @@ def relu_backward(const floating[::1] grad, const floating[::1] y, floating[::1]
                          f"{(n, y.shape[0], out.shape[0])}")
     with nogil:
         for j in prange((n + BLOCK - 1) // BLOCK, schedule="static",
-                        num_threads=_threads_for(n, n_threads)):
+                        num_threads=n_threads):
             start = j * BLOCK
             stop = min(start + BLOCK, n)
             for i in range(start, stop):

@@ -91,3 +91,12 @@ def test_worker_threads_follow_the_callers_errstate(restore_threads):
         with np.errstate(invalid="ignore"):
             y = cynet.functional.conv2d(x, w, padding=1)
     assert np.isnan(y).any()
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_small_arrays_stay_on_one_thread(n, restore_threads):
+    from cynet._threads import PARALLEL_MIN_ELEMENTS, threads_for
+
+    cynet.set_num_threads(n)
+    assert threads_for(0) == threads_for(PARALLEL_MIN_ELEMENTS - 1) == 1
+    assert threads_for(PARALLEL_MIN_ELEMENTS) == threads_for(10 * PARALLEL_MIN_ELEMENTS) == n

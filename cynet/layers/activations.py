@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 
 from .. import _activations
-from .._threads import get_num_threads
+from .._threads import threads_for
 from .base import Layer
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -27,7 +27,7 @@ class ReLU(Layer):
             self._y = np.maximum(x, 0, dtype=x.dtype)
             return self._y
         y = np.empty_like(x)
-        _activations.relu_forward(x.reshape(-1), y.reshape(-1), get_num_threads())
+        _activations.relu_forward(x.reshape(-1), y.reshape(-1), threads_for(x.size))
         self._y = y
         return y
 
@@ -40,7 +40,7 @@ class ReLU(Layer):
             return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
         gx = np.empty_like(grad_out)
         _activations.relu_backward(grad_out.reshape(-1), self._y.reshape(-1), gx.reshape(-1),
-                                   get_num_threads())
+                                   threads_for(gx.size))
         return gx
 
 
