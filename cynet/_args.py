@@ -14,6 +14,8 @@ _MAX_INT = 2**31 - 1
 
 def as_int(value, name):
     """An integer argument (Python or NumPy int, not bool)."""
+    if type(value) is int and -_MAX_INT <= value <= _MAX_INT:  # the common case, fast
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
     value = int(value)
@@ -24,6 +26,8 @@ def as_int(value, name):
 
 def as_pair(value, name, minimum):
     """An int or an (h, w) pair of ints, each at least ``minimum``."""
+    if type(value) is int and minimum <= value <= _MAX_INT:  # the common case, fast
+        return value, value
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (tuple, list, np.ndarray)):
