@@ -34,10 +34,17 @@ class Dense(Layer):
     def forward(self, x, training=True):
         self._x = x
         x2 = x.reshape(-1, x.shape[-1])
-        y = np.empty((x2.shape[0], self.out_features), dtype=np.result_type(x, self.params["weight"]))
-        parallel_matmul(x2, self.params["weight"].T, y, get_num_threads())
+        dtype = np.result_type(x, self.params["weight"])
+        # y^T = W . x^T: OpenBLAS runs this operand order faster than x . W^T (simple.json's
+        # 3136 -> 1024 layer on a batch of 64: 4.9 vs 5.7 ms at 1 thread); the transposed
+        # result is copied out once, with the bias added on the way
+        yt = np.empty((self.out_features, x2.shape[0]), dtype=dtype)
+        parallel_matmul(self.params["weight"], x2.T, yt, get_num_threads())
+        y = np.empty((x2.shape[0], self.out_features), dtype=dtype)
         if self.bias:
-            y += self.params["bias"]
+            np.add(yt.T, self.params["bias"], out=y)
+        else:
+            np.copyto(y, yt.T)
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_out):
