@@ -431,3 +431,58 @@ def test_zero_dimensional_arrays_work_as_int_arguments(rng):
     w = rng.standard_normal((2, 2, 3, 3))
     np.testing.assert_array_equal(F.conv2d(x, w, stride=np.array(2), padding=np.array(1)),
                                   F.conv2d(x, w, stride=2, padding=1))
+
+
+# ------------------------------------------------ columns kept from forward to backward
+
+
+def _kept_run(c, rng, threads, dtype=np.float32):
+    x, w, b = make_inputs(c, dtype, rng)
+    kw = c["kwargs"]
+    y, kept = F._conv2d_keeping_columns(x, w, b, **kw)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    return x, w, b, kw, y, kept, dy
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c", CASES)
+def test_kept_columns_give_the_same_results_to_the_bit(c, threads, rng, monkeypatch):
+    monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+    x, w, b, kw, y, kept, dy = _kept_run(c, rng, threads)
+    np.testing.assert_array_equal(y, F.conv2d(x, w, b, **kw))
+    want = F.conv2d_backward(dy, x, w, **kw)
+    got = F._conv2d_backward(dy, x, w, **kw, kept=kept)
+    for name, g, r in zip(GRAD_NAMES, got, want):
+        np.testing.assert_array_equal(g, r, err_msg=name)
+    # consumed: a second backward recomputes the columns and agrees again
+    again = F._conv2d_backward(dy, x, w, **kw, kept=kept)
+    for name, g, r in zip(GRAD_NAMES, again, want):
+        np.testing.assert_array_equal(g, r, err_msg=name)
+    if kept is not None:
+        # the next step writes its columns into the same buffer, and agrees again
+        y2, kept2 = F._conv2d_keeping_columns(x, w, b, **kw, store=kept.store)
+        assert kept2.store is kept.store
+        np.testing.assert_array_equal(y2, y)
+        for name, g, r in zip(GRAD_NAMES, F._conv2d_backward(dy, x, w, **kw, kept=kept2),
+                              want):
+            np.testing.assert_array_equal(g, r, err_msg=name)
+
+
+@pytest.mark.parametrize("c", pick("lenet_conv2", "multi_chunk_batch", "3x3_pad1_nobias"))
+def test_kept_columns_are_ignored_for_another_input(c, rng, assert_close):
+    x, w, b, kw, y, kept, dy = _kept_run(c, rng, 1, np.float64)
+    other = rng.standard_normal(x.shape)  # same shape, another array
+    got = F._conv2d_backward(dy, other, w, **kw, kept=kept)
+    want = ref.conv2d_backward(dy, other, w, **kw)
+    for name, g, r in zip(GRAD_NAMES, got, want):
+        assert_close(g, r, np.float64, name)
+
+
+def test_large_columns_are_not_kept(rng, monkeypatch):
+    c = pick("lenet_conv2")[0].values[0]
+    x, w, b = make_inputs(c, np.float32, rng)
+    assert F._conv2d_keeping_columns(x, w, b, **c["kwargs"])[1] is not None
+    monkeypatch.setattr(F, "KEEP_COLUMNS_BYTES", 1000)
+    y, kept = F._conv2d_keeping_columns(x, w, b, **c["kwargs"])
+    assert kept is None
+    np.testing.assert_array_equal(y, F.conv2d(x, w, b, **c["kwargs"]))
