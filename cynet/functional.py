@@ -117,54 +117,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns ``y`` of shape (N, F, OH, OW).
     """
     x, weight, bias, _, geo = _conv_args(x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x, weight, bias, geo)[0]
+    return _conv2d(x, weight, bias, geo, _Columns(geo))
 
 
-# A layer's forward keeps its column chunks for its backward, which then skips im2col,
-# when they take at most this many bytes: LeNet's second convolution at batch 64 (3.8 MB)
-# saves ~0.25 ms a step; simple.json's (40 MB) would leave the caches and cost more.
-KEEP_COLUMNS_BYTES = 8 << 20
-
-
-class _KeptColumns:
-    """The forward's column chunks by first sample, for one backward of the same call.
-
-    They live in ``store``, a flat buffer the layer hands back to the next forward:
-    writing the columns to the same memory every step keeps them in the caches (fresh
-    memory each step made the forward slower by about what the backward saved).
-    """
-
-    def __init__(self, x, geo, chunk, store):
-        self.x, self.geo, self.chunk, self.store = x, geo, chunk, store
-        self.by_start = {}
-
-    def chunk_at(self, n0, K, width):
-        """The column buffer of the chunk starting at sample ``n0`` (kept for ``take``)."""
-        start = K * n0 * (self.geo.OH * self.geo.OW)
-        col = self.store[start:start + K * width].reshape(K, width)
-        self.by_start[n0] = col
-        return col
-
-    def take(self, x, geo, chunk, n0):
-        """The chunk at ``n0`` if it was made from this very input, else None. Taken
-        chunks are handed over: the backward overwrites them."""
-        if x is not self.x or geo != self.geo or chunk != self.chunk:
-            return None
-        return self.by_start.pop(n0, None)
-
-
-def _conv2d_keeping_columns(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                            store=None):
-    """:func:`conv2d`, and the columns for ``conv2d_backward`` when they are small enough
-    (else None): ``(y, kept)``. For a layer, which runs one backward per forward and
-    passes the previous ``kept.store`` back as ``store`` (reused when it fits)."""
-    x, weight, bias, _, geo = _conv_args(x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x, weight, bias, geo, keep=True, store=store)
-
-
-def _conv2d(x, weight, bias, geo, keep=False, store=None):
+def _conv2d(x, weight, bias, geo, cols):
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
-    cols = _Columns(geo)
     n_threads = get_num_threads()
     y = np.empty(geo.out_shape, dtype=x.dtype)
     w_mat = weight.reshape(G, F // G, -1)
@@ -172,31 +129,23 @@ def _conv2d(x, weight, bias, geo, keep=False, store=None):
         np.matmul(w_mat, x.reshape(geo.N, G, geo.C // G, P), out=y.reshape(geo.N, G, F // G, P))
         if bias is not None:
             y += bias[:, None, None]
-        return y, None
+        return y
     K = w_mat.shape[2] * G
     bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
-    B = cols.chunk_size(n_threads)
-    kept = None
-    if keep and K * geo.N * P * x.itemsize <= KEEP_COLUMNS_BYTES:
-        if store is None or store.dtype != x.dtype or store.size < K * geo.N * P:
-            store = np.empty(K * geo.N * P, dtype=x.dtype)
-        kept = _KeptColumns(x, geo, B, store)
 
     def forward_chunks(starts, kernel_threads):
         for n0 in starts:
             b = min(B, geo.N - n0)
             width = b * cols.per_sample
-            if kept is None:
-                col = workspace("col", (K, width), x.dtype)
-            else:
-                col = kept.chunk_at(n0, K, width)
+            col = workspace("col", (K, width), x.dtype)
             rows = workspace("rows", (F, width), x.dtype)
             cols.unroll(x[n0:n0 + b], col, kernel_threads)
             np.matmul(w_mat, col.reshape(G, K // G, width), out=rows.reshape(G, F // G, width))
             cols.to_batch(rows, y[n0:n0 + b], bias_or_empty, kernel_threads)
 
+    B = cols.chunk_size(n_threads)
     run_chunks(geo.N, B, n_threads, forward_chunks)
-    return y, kept
+    return y
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
@@ -206,14 +155,6 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_bias`` is None when
     ``bias=False`` and ``grad_x`` is None when ``input_grad=False`` (a first layer).
     """
-    return _conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, bias,
-                            input_grad)
-
-
-def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                     bias=True, input_grad=True, kept=None):
-    """:func:`conv2d_backward`, reusing the columns ``kept`` by
-    :func:`_conv2d_keeping_columns` for this ``x`` (they are consumed)."""
     bias = as_bool(bias, "bias")
     input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, grad_out, geo = _conv_args(
@@ -253,11 +194,9 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
         for n0 in starts:
             b = min(B, geo.N - n0)
             width = b * cols.per_sample
-            col = None if kept is None else kept.take(x, geo, B, n0)
-            if col is None:
-                col = workspace("col", (K, width), x.dtype)
-                cols.unroll(x[n0:n0 + b], col, kernel_threads)
+            col = workspace("col", (K, width), x.dtype)
             rows = workspace("rows", (F, width), x.dtype)
+            cols.unroll(x[n0:n0 + b], col, kernel_threads)
             cols.to_rows(grad_out[n0:n0 + b], rows, kernel_threads)
             dy_rows = rows.reshape(G, F // G, width)
             col_g = col.reshape(G, K // G, width)

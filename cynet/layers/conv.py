@@ -34,7 +34,6 @@ class Conv2D(Layer):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation = dilation
         self.bias = as_bool(bias, "bias")
-        self._store = None  # the buffer of the im2col columns kept for the backward
 
     def _args(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
@@ -56,23 +55,12 @@ class Conv2D(Layer):
         return self.output_shape
 
     def forward(self, x, training=True):
-        weight, bias = self.params["weight"], self.params.get("bias")
-        self._x, self._kept = x, None
-        if not training:
-            return F.conv2d(x, weight, bias, **self._args())
-        # the backward reuses the forward's im2col columns when they are small; their
-        # buffer is reused from step to step
-        y, self._kept = F._conv2d_keeping_columns(x, weight, bias, **self._args(),
-                                                  store=self._store)
-        if self._kept is not None:
-            self._store = self._kept.store
-        return y
+        self._x = x
+        return F.conv2d(x, self.params["weight"], self.params.get("bias"), **self._args())
 
     def backward(self, grad_out):
-        kept, self._kept = self._kept, None  # consumed: a second backward recomputes them
-        gx, gw, gb = F._conv2d_backward(grad_out, self._x, self.params["weight"],
-                                        **self._args(), bias=self.bias,
-                                        input_grad=self.input_grad, kept=kept)
+        gx, gw, gb = F.conv2d_backward(grad_out, self._x, self.params["weight"], **self._args(),
+                                       bias=self.bias, input_grad=self.input_grad)
         self.grads["weight"] = gw
         if self.bias:
             self.grads["bias"] = gb
