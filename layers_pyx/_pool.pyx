@@ -112,22 +112,50 @@ cdef inline bint _is_2x2(Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t
     return kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
 
 
+cdef inline void _max_row_2x2(const floating* r0, const floating* r1, floating* y,
+                              int* code, Py_ssize_t cols) noexcept nogil:
+    """One output row of 2x2 windows: maxima in ``y``, the winning tap (0-3, in window
+    order) in ``code``. PyTorch's rule, ``v > best or v != v``, as selects rather than
+    branches, so that the compiler vectorises the row."""
+    cdef Py_ssize_t ox
+    cdef floating best, v
+    cdef int c
+    cdef bint take
+    for ox in range(cols):
+        best = r0[2 * ox]
+        c = 0
+        v = r0[2 * ox + 1]
+        take = (v > best) | (v != v)
+        best = v if take else best
+        c = 1 if take else c
+        v = r1[2 * ox]
+        take = (v > best) | (v != v)
+        best = v if take else best
+        c = 2 if take else c
+        v = r1[2 * ox + 1]
+        take = (v > best) | (v != v)
+        best = v if take else best
+        c = 3 if take else c
+        y[ox] = best
+        code[ox] = c
+
+
 cdef void _max_plane_2x2(const floating* x, floating* y, int64_t* idx, Py_ssize_t W,
                          Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t OW) noexcept nogil:
     """2x2 windows, stride 2, no padding: the first ``rows`` x ``cols`` outputs, whose
-    windows lie inside the plane, unrolled (the common pooling layer)."""
+    windows lie inside the plane (the common pooling layer)."""
     cdef Py_ssize_t oy, ox, p
-    cdef floating best
-    cdef int64_t best_pos
+    cdef int code[64]
+    cdef Py_ssize_t x0, n
     for oy in range(rows):
-        for ox in range(cols):
-            p = 2 * oy * W + 2 * ox
-            best, best_pos = x[p], p  # same as starting from -inf: x[p] is taken or -inf
-            _take(x[p + 1], p + 1, &best, &best_pos)
-            _take(x[p + W], p + W, &best, &best_pos)
-            _take(x[p + W + 1], p + W + 1, &best, &best_pos)
-            y[oy * OW + ox] = best
-            idx[oy * OW + ox] = best_pos
+        x0 = 0
+        while x0 < cols:  # in pieces of 64 outputs (the codes stay on the stack)
+            n = min(<Py_ssize_t>64, cols - x0)
+            p = 2 * oy * W + 2 * x0
+            _max_row_2x2(x + p, x + p + W, y + oy * OW + x0, code, n)
+            for ox in range(n):
+                idx[oy * OW + x0 + ox] = p + 2 * ox + (code[ox] & 1) + (code[ox] >> 1) * W
+            x0 += n
 
 
 cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,

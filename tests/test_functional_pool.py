@@ -22,6 +22,7 @@ def case(case_id, x_shape, **kwargs):
 # geometries valid for both poolings: (N, C, H, W), options
 POOL_CASES = [
     case("k2", (2, 3, 6, 8), kernel_size=2),
+    case("k2_long_rows", (1, 2, 4, 301), kernel_size=2),  # 150 outputs a row, odd width
     case("k3_s2", (2, 3, 7, 8), kernel_size=3, stride=2),
     case("k3_s2_p1", (2, 3, 7, 8), kernel_size=3, stride=2, padding=1),
     case("nonsquare_even", (2, 2, 9, 7), kernel_size=(2, 4), stride=(3, 1), padding=(1, 2)),
@@ -238,9 +239,9 @@ def test_max_pool2d_all_equal_picks_first_in_bounds_tap(c, fill):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "k3_s2_p1", "nonsquare_even",
-                                   "ceil_past_padding", "overlapping_pad", "dilation_pair_pad",
-                                   "dilation_ceil"))
+@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "k2_long_rows", "k3_s2_p1",
+                                   "nonsquare_even", "ceil_past_padding", "overlapping_pad",
+                                   "dilation_pair_pad", "dilation_ceil"))
 def test_max_pool2d_nan_propagates(c, dtype, rng, assert_close):
     kw = c["kwargs"]
     x = rng.standard_normal(c["x_shape"]).astype(dtype)
