@@ -519,3 +519,12 @@ def test_mse_with_one_hot_targets_reports_argmax_accuracy():
     scores = model.predict(x)
     expected = float(np.mean(scores.argmax(axis=1) == y))
     assert model.evaluate(x, one_hot)["accuracy"] == pytest.approx(expected)
+
+
+def test_uint8_batches_scale_to_the_nearest_float32_of_value_over_255():
+    from cynet.model import _to_float32
+
+    every_byte = np.arange(256, dtype=np.uint8).reshape(4, 1, 8, 8)
+    got = _to_float32(every_byte)
+    assert got.dtype == np.float32 and got.shape == every_byte.shape
+    np.testing.assert_array_equal(got, (every_byte / 255.0).astype(np.float32))
