@@ -235,6 +235,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     each maximum within its own input plane. On ties the first maximum wins; NaN
     propagates. ``stride`` defaults to ``kernel_size``; ``padding`` is at most half of it.
     """
+    return _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                relu=False):
+    """:func:`max_pool2d`; with ``relu``, of ``max(x, 0)`` (a fused ReLU before it: the
+    two commute, so one pass over the small output replaces one over ``x``)."""
     x = _pool_input(x)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
@@ -244,7 +251,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     if y.size == 0:
         return y, indices
     empty = _pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
-                                   *geo.stride, *geo.padding, *geo.dilation, threads_for(x.size))
+                                   *geo.stride, *geo.padding, *geo.dilation, threads_for(x.size),
+                                   relu)
     if empty:
         raise ValueError(
             f"dilation {geo.dilation} with kernel_size {geo.kernel} and padding {geo.padding} "
@@ -255,6 +263,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 def max_pool2d_backward(grad_out, indices, input_shape):
     """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``."""
+    return _max_pool2d_backward(grad_out, indices, input_shape)
+
+
+def _max_pool2d_backward(grad_out, indices, input_shape, relu_output=None):
+    """:func:`max_pool2d_backward`; given ``relu_output``, the ``y`` of
+    ``_max_pool2d(..., relu=True)``, no gradient passes where it is <= 0."""
     N, C, H, W = as_shape4(input_shape, "input_shape")
     grad_out = as_float_array(grad_out, "grad_out")
     check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
@@ -269,8 +283,15 @@ def max_pool2d_backward(grad_out, indices, input_shape):
             raise ValueError(f"indices point into an empty input of shape {(N, C, H, W)}")
         return grad_in
     P = grad_out.shape[2] * grad_out.shape[3]
+    if relu_output is not None:
+        relu_output = np.ascontiguousarray(relu_output, dtype=grad_out.dtype)
+        if relu_output.shape != grad_out.shape:
+            raise ValueError(f"relu_output has shape {relu_output.shape}, grad_out "
+                             f"{grad_out.shape}")
+        relu_output = relu_output.reshape(N * C, P)
     bad = _pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
-                                  grad_in.reshape(N * C, H * W), threads_for(grad_in.size))
+                                  grad_in.reshape(N * C, H * W), threads_for(grad_in.size),
+                                  relu_output)
     if bad:
         raise ValueError(
             f"indices has {bad} value(s) outside [0, {H * W}), the positions of an "

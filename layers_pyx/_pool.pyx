@@ -218,8 +218,10 @@ cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t h
 
 
 cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floating* gx,
-                                    Py_ssize_t P, Py_ssize_t HW) noexcept nogil:
-    """Scatter-add ``gy`` to the argmax positions; returns #indices outside the plane."""
+                                    Py_ssize_t P, Py_ssize_t HW,
+                                    const floating* y) noexcept nogil:
+    """Scatter-add ``gy`` to the argmax positions; returns #indices outside the plane.
+    With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``."""
     cdef Py_ssize_t p, bad = 0
     cdef int64_t k
     memset(gx, 0, HW * sizeof(floating))
@@ -227,9 +229,18 @@ cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floa
         k = idx[p]
         if k < 0 or k >= HW:
             bad += 1
-        else:
+        elif y == NULL or y[p] > 0:
             gx[k] += gy[p]
     return bad
+
+
+cdef void _relu_plane(floating* y, Py_ssize_t n) noexcept nogil:
+    """``y = max(y, 0)`` like ``np.maximum``: NaN stays, -0.0 becomes +0.0."""
+    cdef Py_ssize_t p
+    cdef floating v
+    for p in range(n):
+        v = y[p]
+        y[p] = v if (v > 0 or v != v) else 0
 
 
 cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
@@ -337,8 +348,12 @@ cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t
 def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      int64_t[:, :, ::1] indices, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                     Py_ssize_t dh, Py_ssize_t dw, int n_threads):
-    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows."""
+                     Py_ssize_t dh, Py_ssize_t dw, int n_threads, bint relu=False):
+    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows.
+
+    ``relu``: ``y = max(y, 0)`` as well, which is max-pooling of ``max(x, 0)`` (the two
+    commute; the indices then point at the maximum of ``x``, and the backward, given this
+    ``y``, passes no gradient where ``y <= 0``)."""
     _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, dh, dw)
     if (indices.shape[0] != y.shape[0] or indices.shape[1] != y.shape[1]
             or indices.shape[2] != y.shape[2]):
@@ -353,20 +368,28 @@ def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
         for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
             empty += _max_plane(&x[t, 0, 0], &y[t, 0, 0], &indices[t, 0, 0], H, W, OH, OW,
                                 kh, kw, sh, sw, ph, pw, dh, dw)
+            if relu:
+                _relu_plane(&y[t, 0, 0], OH * OW)
     return empty
 
 
 def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] indices,
-                      floating[:, ::1] grad_in, int n_threads):
-    """``grad_in`` (planes, H*W) = scatter-add of ``grad_out`` (planes, P) at ``indices``.
+                      floating[:, ::1] grad_in, int n_threads,
+                      const floating[:, ::1] relu_output=None):
+    """``grad_in`` (planes, H*W) = scatter-add of ``grad_out`` (planes, P) at ``indices``;
+    with ``relu_output`` (the forward's ``y`` of a fused ReLU), only where it is > 0.
 
     Indices outside ``[0, H*W)`` are skipped and counted; the count is returned.
     """
     if indices.shape[0] != grad_out.shape[0] or indices.shape[1] != grad_out.shape[1]:
         raise ValueError("indices must have the shape of grad_out")
+    if relu_output is not None and (relu_output.shape[0] != grad_out.shape[0]
+                                    or relu_output.shape[1] != grad_out.shape[1]):
+        raise ValueError("relu_output must have the shape of grad_out")
     if grad_in.shape[0] != grad_out.shape[0]:
         raise ValueError("grad_in and grad_out must have the same number of planes")
     cdef Py_ssize_t t, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
+    cdef bint masked = relu_output is not None
     if HW == 0:
         return grad_out.shape[0] * P
     if P == 0:
@@ -374,7 +397,8 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
         return 0
     with nogil:
         for t in prange(grad_out.shape[0], schedule="static", num_threads=n_threads):
-            bad += _max_plane_backward(&grad_out[t, 0], &indices[t, 0], &grad_in[t, 0], P, HW)
+            bad += _max_plane_backward(&grad_out[t, 0], &indices[t, 0], &grad_in[t, 0], P, HW,
+                                       &relu_output[t, 0] if masked else NULL)
     return bad
 
 

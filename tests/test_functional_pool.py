@@ -632,3 +632,44 @@ def test_windows_without_an_input_element_are_refused_like_torch_gives_minus_inf
     # with dilation 3 the first row window's taps (-1, 2) both miss a 2-row input
     with pytest.raises(ValueError, match="dilation"):
         F.max_pool2d(np.ones((2, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1), True)
+
+
+# ----------------------------------------------- a ReLU fused into the max-pool (private)
+
+
+def relu_then_pool(x, dy, **kw):
+    """The two layers unfused: max-pool of max(x, 0), and the chain rule through both."""
+    r = np.maximum(x, 0)
+    y, idx = F.max_pool2d(r, **kw)
+    gr = F.max_pool2d_backward(dy, idx, x.shape)
+    return y, np.where(r > 0, gr, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("special", ["plain", "ties", "nan", "all_negative"])
+@pytest.mark.parametrize("c", pick(MAX_CASES, "k2", "k2_long_rows", "k3_s2_p1",
+                                   "nonsquare_even", "ceil_past_padding", "dilation_pair_pad"))
+def test_max_pool2d_with_fused_relu_equals_relu_then_pool(c, special, dtype, rng):
+    kw = c["kwargs"]
+    x = rng.standard_normal(c["x_shape"]).astype(dtype)
+    if special == "ties":
+        x = rng.integers(-2, 3, size=x.shape).astype(dtype)
+        x[x == 0] = -0.0 if dtype == np.float64 else 0.0
+    elif special == "nan":
+        x[rng.random(x.shape) < 0.1] = np.nan
+    elif special == "all_negative":
+        x = -np.abs(x)
+    y, idx = F._max_pool2d(x, **kw, relu=True)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    want_y, want_gx = relu_then_pool(x, dy, **kw)
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(want_y))
+    gx = F._max_pool2d_backward(dy, idx, x.shape, relu_output=y)
+    np.testing.assert_array_equal(gx, want_gx)
+
+
+def test_max_pool2d_backward_refuses_a_relu_output_of_another_shape(rng):
+    x = rng.standard_normal((2, 3, 6, 8))
+    y, idx = F._max_pool2d(x, 2, relu=True)
+    with pytest.raises(ValueError, match="relu_output"):
+        F._max_pool2d_backward(np.ones_like(y), idx, x.shape, relu_output=y[:, :2])

@@ -37,14 +37,18 @@ class MaxPool2D(_Pool2D):
         as_pair(dilation, "dilation", 1)
         self.dilation = dilation
 
-    def forward(self, x, training=True):
-        y, self._indices = F.max_pool2d(x, self.kernel_size, self.stride, self.padding,
-                                        self.dilation, self.ceil_mode)
+    def forward(self, x, training=True, relu=False):
+        """``relu=True``: pool ``max(x, 0)`` instead (a model fuses a ReLU before this
+        layer into it; the two commute)."""
+        y, self._indices = F._max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                                         self.dilation, self.ceil_mode, relu=relu)
         self._x_shape = x.shape
+        self._relu_output = y if relu else None
         return y
 
     def backward(self, grad_out):
-        return F.max_pool2d_backward(grad_out, self._indices, self._x_shape)
+        return F._max_pool2d_backward(grad_out, self._indices, self._x_shape,
+                                      self._relu_output)
 
 
 class AvgPool2D(_Pool2D):
