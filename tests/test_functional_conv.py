@@ -431,3 +431,12 @@ def test_zero_dimensional_arrays_work_as_int_arguments(rng):
     w = rng.standard_normal((2, 2, 3, 3))
     np.testing.assert_array_equal(F.conv2d(x, w, stride=np.array(2), padding=np.array(1)),
                                   F.conv2d(x, w, stride=2, padding=1))
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_weight_gradient_in_column_pieces_matches_reference(c, rng, assert_close, monkeypatch):
+    # force the weight-gradient GEMM into pieces of a few columns (ragged last piece)
+    w_shape = c["w_shape"]
+    monkeypatch.setattr(F, "SMALL_GEMM", 7 * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3])
+    monkeypatch.setattr(F, "MIN_WEIGHT_GRAD_PIECE", 1)
+    check_conv(c, np.float64, rng, assert_close, ref.conv2d, _ref_backward)
