@@ -227,6 +227,17 @@ class SGD(Optimizer):
         return 2 if self.nesterov and self.weight_decay else 1
 
     def _update(self, p, g, slot):
+        buf = slot.buffers.get("momentum_buffer")
+        if all(a.flags.c_contiguous for a in (p, g) + ((buf,) if buf is not None else ())):
+            flat = buf.reshape(-1) if buf is not None else p.reshape(-1)[:0]
+            _optim.sgd_update(p.reshape(-1), g.reshape(-1), flat, self.lr, self.momentum,
+                              self.weight_decay, self.nesterov, slot.steps == 1,
+                              threads_for(p.size))
+            return
+        self._update_numpy(p, g, slot)
+
+    def _update_numpy(self, p, g, slot):
+        """The NumPy sequence of the fused kernel: non-contiguous arrays, and the tests."""
         d = slot.scratch[0]
         if self.weight_decay:
             np.multiply(p, self.weight_decay, out=d)

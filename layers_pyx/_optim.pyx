@@ -11,6 +11,11 @@ from cython.parallel cimport prange
 
 from _parallel cimport floating
 
+# Elements per task: each helper call is a plain loop over one block, which the compiler
+# vectorises (no branch on the options, no memoryview indexing inside).
+cdef enum:
+    BLOCK = 16384
+
 
 def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
                 double beta1, double beta2, double eps, double step_size,
@@ -30,19 +35,12 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
     cdef floating e = <floating>eps, lr_t = <floating>step_size
     cdef floating bc2 = <floating>bias_correction2_sqrt, wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0
-    if n == 0:
-        return
-    # split into per-thread blocks so that each helper call is a plain loop the compiler
-    # can vectorize (no branch, no memoryview indexing inside)
-    cdef Py_ssize_t block = 16384
-    cdef Py_ssize_t n_blocks = (n + block - 1) // block
-    cdef Py_ssize_t j, start
+    cdef Py_ssize_t j, s
     with nogil:
-        for j in prange(n_blocks, schedule="static", num_threads=n_threads):
-            start = j * block
-            _adam_block(&p[start], &g[start], &m[start], &v[start],
-                        min(block, n - start), b1, b2, one_minus_b1, one_minus_b2, e, lr_t,
-                        bc2, wd, decay)
+        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+            s = j * BLOCK
+            _adam_block(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s), b1, b2,
+                        one_minus_b1, one_minus_b2, e, lr_t, bc2, wd, decay)
 
 
 cdef void _adam_block(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t n,
@@ -77,3 +75,52 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double lr,
+               double momentum, double weight_decay, bint nesterov, bint first_step,
+               int n_threads):
+    """One SGD step in place on ``p`` and the momentum ``buf`` (unused without momentum).
+
+    ``d = g + weight_decay * p``; with momentum ``buf = d`` at the first step, else
+    ``buf = momentum * buf + d``, then ``d = d + momentum * buf`` (Nesterov) or
+    ``d = buf``; ``p -= lr * d``. The NumPy sequence of cynet.optimizers.SGD, op for op.
+    """
+    cdef Py_ssize_t n = p.shape[0]
+    if g.shape[0] != n or (momentum != 0 and buf.shape[0] != n):
+        raise ValueError(f"p, g and buf must have the same length, got "
+                         f"{(n, g.shape[0], buf.shape[0])}")
+    cdef floating lr_f = <floating>lr, mom = <floating>momentum, wd = <floating>weight_decay
+    cdef bint decay = weight_decay != 0, has_momentum = momentum != 0
+    cdef Py_ssize_t j, s
+    with nogil:
+        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+            s = j * BLOCK
+            _sgd_block(&p[s], &g[s], &buf[s] if has_momentum else NULL,
+                       min(<Py_ssize_t>BLOCK, n - s), lr_f, mom, wd, decay, nesterov,
+                       first_step)
+
+
+cdef void _sgd_block(floating* p, const floating* g, floating* buf, Py_ssize_t n,
+                     floating lr, floating mom, floating wd, bint decay, bint nesterov,
+                     bint first_step) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating d, b, t
+    for i in range(n):  # gcc -O3 unswitches the loop on the flags
+        d = g[i]
+        if decay:
+            d = p[i] * wd
+            d = d + g[i]
+        if buf != NULL:
+            if first_step:
+                b = d
+            else:
+                b = buf[i] * mom
+                b = b + d
+            buf[i] = b
+            if nesterov:
+                t = b * mom
+                d = t + d
+            else:
+                d = b
+        p[i] = p[i] - d * lr

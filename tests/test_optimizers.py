@@ -173,19 +173,34 @@ def _strided(a):
     return view
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("config", ADAM_CONFIGS)
-def test_fused_adam_is_bit_identical_to_the_numpy_sequence(rng, config, dtype, monkeypatch):
-    # contiguous parameters take the fused kernel (cynet._optim); non-contiguous ones
-    # the NumPy sequence it was written from: the two must agree to the last bit
+SGD_CONFIGS = [c for c in CONFIGS if c.values[0]["type"] == "sgd"]
+
+
+def _numpy_path(config, monkeypatch, calls):
+    """Count the calls of the NumPy sequence that ``config``'s optimizer falls back to for
+    non-contiguous arrays (and that its fused kernel in cynet._optim reproduces)."""
     import cynet.optimizers as optimizers
 
+    if config["type"] == "sgd":
+        original = optimizers.SGD._update_numpy
+        monkeypatch.setattr(optimizers.SGD, "_update_numpy",
+                            lambda self, *a: calls.append(1) or original(self, *a))
+    else:
+        original = optimizers.adam_update_numpy
+        monkeypatch.setattr(optimizers, "adam_update_numpy",
+                            lambda *a: calls.append(1) or original(*a))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("config", ADAM_CONFIGS + SGD_CONFIGS)
+def test_fused_kernels_are_bit_identical_to_the_numpy_sequence(rng, config, dtype,
+                                                               monkeypatch):
+    # contiguous parameters take the fused kernel (cynet._optim); non-contiguous ones
+    # the NumPy sequence it was written from: the two must agree to the last bit
     # "big" spans several of the kernel's 16384-element blocks, the last one partial
     params0, grads, factors = make_problem(rng, dtype, shapes={**SHAPES, "big": (257, 133)})
     numpy_calls = []
-    numpy_update = optimizers.adam_update_numpy
-    monkeypatch.setattr(optimizers, "adam_update_numpy",
-                        lambda *a: numpy_calls.append(1) or numpy_update(*a))
+    _numpy_path(config, monkeypatch, numpy_calls)
     runs = {}
     for layout, arrange in (("fused", np.copy), ("numpy", _strided)):
         opt = make_optimizer(config)
@@ -197,6 +212,7 @@ def test_fused_adam_is_bit_identical_to_the_numpy_sequence(rng, config, dtype, m
         strided = sum(not p.flags.c_contiguous for p in params.values())  # not the 0-d
         expected_calls = 0 if layout == "fused" else len(grads) * strided
         assert len(numpy_calls) == expected_calls, layout
+        numpy_calls.clear()
     for k, p0 in params0.items():
         assert not np.array_equal(runs["fused"][k], p0), k
         np.testing.assert_array_equal(runs["fused"][k], runs["numpy"][k], err_msg=k)
@@ -522,3 +538,24 @@ def test_numpy_scalar_grad_for_0d_parameter(assert_close):
     expected = run_reference({"type": "sgd", "lr": 0.5}, {"scale": np.array(2.0)},
                              [{"scale": np.array(1.0)}], [1.0])
     assert_params_close(params, expected, np.float32, 1e-7, assert_close)
+
+
+@pytest.mark.parametrize("kernel", ["adam", "sgd"])
+def test_fused_kernels_give_the_same_bits_on_several_threads(kernel, rng):
+    from cynet import _optim
+
+    n = 5 * 16384 + 7  # several blocks per thread, the last one partial
+    inputs = [np.asarray(rng.standard_normal(n), np.float32) for _ in range(4)]
+    inputs[3] = np.abs(inputs[3])  # Adam's second moment
+    results = []
+    for threads in (1, 2, 3):
+        p, g, a, b = (x.copy() for x in inputs)
+        if kernel == "adam":
+            _optim.adam_update(p, g, a, b, 0.9, 0.999, 1e-8, 0.01, 0.5, 0.1, threads)
+        else:
+            _optim.sgd_update(p, g, a, 0.01, 0.9, 0.1, True, False, threads)
+        assert not np.array_equal(p, inputs[0])
+        results.append((p, a, b))
+    for got in results[1:]:
+        for x, want in zip(got, results[0]):
+            np.testing.assert_array_equal(x, want)
