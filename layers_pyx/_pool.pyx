@@ -224,13 +224,17 @@ cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floa
     With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``."""
     cdef Py_ssize_t p, bad = 0
     cdef int64_t k
+    cdef floating g
     memset(gx, 0, HW * sizeof(floating))
     for p in range(P):
         k = idx[p]
+        g = gy[p]
+        if y != NULL:
+            g = g if y[p] > 0 else 0  # a select: adding +0 changes nothing
         if k < 0 or k >= HW:
             bad += 1
-        elif y == NULL or y[p] > 0:
-            gx[k] += gy[p]
+        else:
+            gx[k] += g
     return bad
 
 
