@@ -68,12 +68,16 @@ def _conv_args(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_
 
 
 class _Columns:
-    """How a chunk of samples becomes the column matrix of the GEMMs, and back:
+    """How chunks of samples become the column matrix of the GEMMs, and back:
     ``OH * OW`` columns per sample (``_im2col.im2col``; ``col2im`` folds them back)."""
 
     def __init__(self, geo):
         self.geo = geo
         self.per_sample = geo.OH * geo.OW
+        self.G, self.F = geo.groups, geo.F
+        self.K = geo.C * geo.kh * geo.kw
+        self.args = (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw,
+                     geo.OH, geo.OW)
 
     def chunk_size(self, n_threads):
         """Samples per chunk: the largest column/row buffer within budget, one per thread.
@@ -91,23 +95,13 @@ class _Columns:
             samples = min(samples, small)
         return chunk_for(geo.N, samples, n_threads)
 
-    def _im2col_args(self):
-        g = self.geo
-        return (g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.OH, g.OW)
-
-    def unroll(self, xc, col, threads):
-        _im2col.im2col(xc, col, *self._im2col_args(), threads)
-
-    def fold(self, col, dxc, threads):
-        """Overwrite ``dxc`` with the sum of ``col``'s taps."""
-        _im2col.col2im(col, dxc, *self._im2col_args(), threads)
-
-    def to_batch(self, rows, yc, bias, threads):
-        """``yc`` (b, F, OH, OW) from the GEMM's rows, plus ``bias`` (may be empty)."""
-        _im2col.rows_to_batch(rows, yc.reshape(len(yc), self.geo.F, -1), bias, threads)
-
-    def to_rows(self, gyc, rows, threads):
-        _im2col.batch_to_rows(gyc.reshape(len(gyc), self.geo.F, -1), rows, threads)
+    def buffers(self, b, dtype):
+        """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
+        views per group, (G, K/G, b*P) and (G, F/G, b*P)."""
+        G, K, F, width = self.G, self.K, self.F, b * self.per_sample
+        col = workspace("col", (K, width), dtype)
+        rows = workspace("rows", (F, width), dtype)
+        return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -134,15 +128,17 @@ def _conv2d(x, weight, bias, geo, cols):
     K = w_mat.shape[2] * G
     bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
 
+    y_rows = y.reshape(geo.N, F, P)
+    im2col, rows_to_batch, args = _im2col.im2col, _im2col.rows_to_batch, cols.args
+
     def forward_chunks(starts, kernel_threads):
+        full = cols.buffers(B, x.dtype)
         for n0 in starts:
             b = min(B, geo.N - n0)
-            width = b * cols.per_sample
-            col = workspace("col", (K, width), x.dtype)
-            rows = workspace("rows", (F, width), x.dtype)
-            cols.unroll(x[n0:n0 + b], col, kernel_threads)
-            np.matmul(w_mat, col.reshape(G, K // G, width), out=rows.reshape(G, F // G, width))
-            cols.to_batch(rows, y[n0:n0 + b], bias_or_empty, kernel_threads)
+            col, rows, col_g, rows_g = full if b == B else cols.buffers(b, x.dtype)
+            im2col(x[n0:n0 + b], col, *args, kernel_threads)
+            np.matmul(w_mat, col_g, out=rows_g)
+            rows_to_batch(rows, y_rows[n0:n0 + b], bias_or_empty, kernel_threads)
 
     B = cols.chunk_size(n_threads)
     run_chunks(geo.N, B, n_threads, forward_chunks)
@@ -182,6 +178,10 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
             np.matmul(w_mat.transpose(0, 2, 1), dy, out=gx.reshape(geo.N, G, C // G, P))
         return gx, gw, gb
 
+    dy_batch = grad_out.reshape(geo.N, F, P)
+    im2col, col2im, batch_to_rows = _im2col.im2col, _im2col.col2im, _im2col.batch_to_rows
+    args = cols.args
+
     def backward_chunks(starts, kernel_threads):
         """This worker's chunks; returns its share of the weight gradient, transposed (a
         new array: the caller sums it after the worker may have moved on to another
@@ -192,23 +192,22 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         # transposed cost 0.9 ms of simple.json's 33 ms conv2 backward).
         gw_sum_t = np.zeros((G, K // G, F // G), dtype=x.dtype)
         gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
+        w_t = w_mat.transpose(0, 2, 1)
+        full = cols.buffers(B, x.dtype)
         for n0 in starts:
             b = min(B, geo.N - n0)
-            width = b * cols.per_sample
-            col = workspace("col", (K, width), x.dtype)
-            rows = workspace("rows", (F, width), x.dtype)
-            cols.unroll(x[n0:n0 + b], col, kernel_threads)
-            cols.to_rows(grad_out[n0:n0 + b], rows, kernel_threads)
-            dy_rows = rows.reshape(G, F // G, width)
-            col_g = col.reshape(G, K // G, width)
+            width = b * P
+            col, rows, col_g, dy_rows = full if b == B else cols.buffers(b, x.dtype)
+            im2col(x[n0:n0 + b], col, *args, kernel_threads)
+            batch_to_rows(dy_batch[n0:n0 + b], rows, kernel_threads)
             for a in range(0, width, piece):  # (dY . col^T)^T
                 np.matmul(col_g[:, :, a:a + piece], dy_rows[:, :, a:a + piece].transpose(0, 2, 1),
                           out=gw_part_t)
                 gw_sum_t += gw_part_t
             if input_grad:
                 # dcol = W^T . dY, written over col (no longer needed), then folded into dx
-                np.matmul(w_mat.transpose(0, 2, 1), dy_rows, out=col_g)
-                cols.fold(col, gx[n0:n0 + b], kernel_threads)
+                np.matmul(w_t, dy_rows, out=col_g)
+                col2im(col, gx[n0:n0 + b], *args, kernel_threads)
         return gw_sum_t
 
     B = cols.chunk_size(n_threads)
