@@ -27,3 +27,13 @@ def workspace(role, shape, dtype):
         buf = np.empty(size, dtype=dtype)
         buffers[key] = buf
     return buf[:size].reshape(shape)
+
+
+def set_contents(role, contents):
+    """Record what this thread's ``role`` buffer now holds (None: nothing reusable)."""
+    _local.__dict__.setdefault("contents", {})[role] = contents
+
+
+def contents(role):
+    """What :func:`set_contents` last recorded for this thread's ``role`` buffer."""
+    return _local.__dict__.get("contents", {}).get(role)

@@ -23,7 +23,9 @@ from ._args import (
 from ._chunks import chunk_for, run_chunks
 from ._geometry import conv_geometry, pool_geometry
 from ._threads import get_num_threads, threads_for
-from ._workspace import COL_BUDGET, workspace
+import weakref
+
+from ._workspace import COL_BUDGET, contents, set_contents, workspace
 
 # OpenBLAS (numpy's wheels, x86-64 with AVX-512) runs a product of at most ~1e6
 # multiply-adds through dedicated small-matrix kernels. For LeNet's first layer
@@ -104,6 +106,16 @@ class _Columns:
         return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
 
+class _LastColumns:
+    """What a thread's column buffer holds after a forward: chunk ``n0`` of ``x``."""
+
+    def __init__(self, x, geo, chunk, n0):
+        self.x, self.key = weakref.ref(x), (geo, chunk, n0, x.dtype)
+
+    def holds(self, x, geo, chunk, n0):
+        return self.x() is x and self.key == (geo, chunk, n0, x.dtype)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C // groups, kh, kw).
 
@@ -139,6 +151,9 @@ def _conv2d(x, weight, bias, geo, cols):
             im2col(x[n0:n0 + b], col, *args, kernel_threads)
             np.matmul(w_mat, col_g, out=rows_g)
             rows_to_batch(rows, y_rows[n0:n0 + b], bias_or_empty, kernel_threads)
+        # this thread's column buffer still holds its last chunk: a layer's backward,
+        # which runs its chunks last to first, starts with it (see _LastColumns)
+        set_contents("col", _LastColumns(x, geo, B, starts[-1]))
 
     B = cols.chunk_size(n_threads)
     run_chunks(geo.N, B, n_threads, forward_chunks)
@@ -152,6 +167,15 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_bias`` is None when
     ``bias=False`` and ``grad_x`` is None when ``input_grad=False`` (a first layer).
     """
+    return _conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, bias,
+                            input_grad)
+
+
+def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
+                     bias=True, input_grad=True, reuse_columns=False):
+    """:func:`conv2d_backward`. ``reuse_columns``: the caller (a layer) ran ``conv2d`` on
+    this very ``x`` last and has not modified it since, so that the columns still in
+    this thread's buffer may stand for a new im2col of the same chunk."""
     bias = as_bool(bias, "bias")
     input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, grad_out, geo = _conv_args(
@@ -194,11 +218,15 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
         gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
         w_t = w_mat.transpose(0, 2, 1)
         full = cols.buffers(B, x.dtype)
-        for n0 in starts:
+        kept = contents("col")
+        set_contents("col", None)  # overwritten below
+        for n0 in reversed(starts):  # the forward's last chunk first (same sums either way)
             b = min(B, geo.N - n0)
             width = b * P
             col, rows, col_g, dy_rows = full if b == B else cols.buffers(b, x.dtype)
-            im2col(x[n0:n0 + b], col, *args, kernel_threads)
+            if not (reuse_columns and kept is not None and kept.holds(x, geo, B, n0)):
+                im2col(x[n0:n0 + b], col, *args, kernel_threads)
+            kept = None
             batch_to_rows(dy_batch[n0:n0 + b], rows, kernel_threads)
             for a in range(0, width, piece):  # (dY . col^T)^T
                 np.matmul(col_g[:, :, a:a + piece], dy_rows[:, :, a:a + piece].transpose(0, 2, 1),

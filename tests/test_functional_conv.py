@@ -440,3 +440,70 @@ def test_weight_gradient_in_column_pieces_matches_reference(c, rng, assert_close
     monkeypatch.setattr(F, "SMALL_GEMM", 7 * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3])
     monkeypatch.setattr(F, "MIN_WEIGHT_GRAD_PIECE", 1)
     check_conv(c, np.float64, rng, assert_close, ref.conv2d, _ref_backward)
+
+
+# --------------------------------- a layer's backward reuses its forward's last columns
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("c", CASES)
+def test_reused_columns_give_the_same_gradients_to_the_bit(c, threads, rng, monkeypatch):
+    monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+    x, w, b = make_inputs(c, np.float32, rng)
+    kw = c["kwargs"]
+    dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
+    want = F.conv2d_backward(dy, x, w, **kw)
+    F.conv2d(x, w, b, **kw)  # leaves its last chunk's columns in this thread's buffer
+    got = F._conv2d_backward(dy, x, w, **kw, reuse_columns=True)
+    for name, g, r in zip(GRAD_NAMES, got, want):
+        np.testing.assert_array_equal(g, r, err_msg=name)
+
+
+@pytest.mark.parametrize("between", ["other_input", "other_layer", "backward"])
+def test_columns_are_not_reused_once_the_buffer_holds_something_else(between, rng,
+                                                                      assert_close):
+    c = pick("lenet_conv2")[0].values[0]
+    x, w, b = make_inputs(c, np.float64, rng)
+    dy = rng.standard_normal(F.conv2d(x, w, b).shape)
+    F.conv2d(x, w, b)
+    if between == "other_input":      # same layer geometry, another array
+        F.conv2d(rng.standard_normal(x.shape), w, b)
+    elif between == "other_layer":
+        F.conv2d(rng.standard_normal((5, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)))
+    else:                             # a backward overwrites the buffer with dcol
+        F._conv2d_backward(dy, x, w, reuse_columns=True)
+    got = F._conv2d_backward(dy, x, w, reuse_columns=True)
+    for name, g, r in zip(GRAD_NAMES, got, ref.conv2d_backward(dy, x, w)):
+        assert_close(g, r, np.float64, name)
+
+
+def test_a_converted_input_is_never_taken_for_the_original(rng, assert_close):
+    # a non-contiguous x is copied for the kernels: its columns belong to the copy
+    c = pick("lenet_conv2")[0].values[0]
+    x, w, b = make_inputs(c, np.float64, rng)
+    xs = np.asfortranarray(x)
+    dy = rng.standard_normal(F.conv2d(xs, w, b).shape)
+    F.conv2d(xs, w, b)
+    xs[0, 0, 0, 0] += 1.0  # the caller breaks its promise on the original: still exact
+    got = F._conv2d_backward(dy, xs, w, reuse_columns=True)
+    for name, g, r in zip(GRAD_NAMES, got, ref.conv2d_backward(dy, xs, w)):
+        assert_close(g, r, np.float64, name)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch):
+    monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+    c = pick("lenet_conv2")[0].values[0]
+    x, w, b = make_inputs(c, np.float32, rng)
+    dy = rng.standard_normal(F.conv2d(x, w, b).shape).astype(np.float32)
+    calls = []
+    real = F._im2col.im2col
+    monkeypatch.setattr(F._im2col, "im2col", lambda *a: calls.append(1) or real(*a))
+    F.conv2d(x, w, b)
+    chunks = len(calls)
+    calls.clear()
+    F._conv2d_backward(dy, x, w, reuse_columns=True)
+    assert len(calls) == chunks - threads  # each worker's last chunk is reused
+    calls.clear()
+    F.conv2d_backward(dy, x, w)  # the public function never reuses
+    assert len(calls) == chunks

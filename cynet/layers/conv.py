@@ -59,8 +59,10 @@ class Conv2D(Layer):
         return F.conv2d(x, self.params["weight"], self.params.get("bias"), **self._args())
 
     def backward(self, grad_out):
-        gx, gw, gb = F.conv2d_backward(grad_out, self._x, self.params["weight"], **self._args(),
-                                       bias=self.bias, input_grad=self.input_grad)
+        # the columns of the forward's last chunk are reused (this layer does not modify x)
+        gx, gw, gb = F._conv2d_backward(grad_out, self._x, self.params["weight"],
+                                        **self._args(), reuse_columns=True,
+                                        bias=self.bias, input_grad=self.input_grad)
         self.grads["weight"] = gw
         if self.bias:
             self.grads["bias"] = gb
