@@ -31,20 +31,41 @@ cdef extern from *:
                                    Py_ssize_t n) {
         for (Py_ssize_t i = 0; i < n; ++i) d[i] += s[i];
     }
-    /* An inline copy loop, kept from being turned back into a memcpy call. */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define CYNET_NO_MEMCPY_IDIOM __attribute__((optimize("no-tree-loop-distribute-patterns")))
+    /* Short row copies, inlined: a memcpy call per row of 10-30 values costs more than
+       the copy (and gcc turns a plain copy loop back into one). SSE2 is part of x86-64. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline void cynet_copy_f(float *__restrict d, const float *__restrict s,
+                                    Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        if (n < 4) {
+            for (; i < n; ++i) d[i] = s[i];
+            return;
+        }
+        for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_loadu_ps(s + i));
+        if (i < n)  /* the tail as one vector ending at n, overlapping stored values */
+            _mm_storeu_ps(d + n - 4, _mm_loadu_ps(s + n - 4));
+    }
+    static inline void cynet_copy_d(double *__restrict d, const double *__restrict s,
+                                    Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        if (n < 2) {
+            if (n == 1) d[0] = s[0];
+            return;
+        }
+        for (; i + 2 <= n; i += 2) _mm_storeu_pd(d + i, _mm_loadu_pd(s + i));
+        if (i < n)
+            _mm_storeu_pd(d + n - 2, _mm_loadu_pd(s + n - 2));
+    }
     #else
-    #define CYNET_NO_MEMCPY_IDIOM
+    #include <string.h>
+    static inline void cynet_copy_f(float *d, const float *s, Py_ssize_t n) {
+        memcpy(d, s, n * sizeof(float));
+    }
+    static inline void cynet_copy_d(double *d, const double *s, Py_ssize_t n) {
+        memcpy(d, s, n * sizeof(double));
+    }
     #endif
-    static inline CYNET_NO_MEMCPY_IDIOM void cynet_copy_f(
-            float *__restrict d, const float *__restrict s, Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] = s[i];
-    }
-    static inline CYNET_NO_MEMCPY_IDIOM void cynet_copy_d(
-            double *__restrict d, const double *__restrict s, Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] = s[i];
-    }
     """
     void cynet_add_f(float* d, const float* s, Py_ssize_t n) noexcept nogil
     void cynet_add_d(double* d, const double* s, Py_ssize_t n) noexcept nogil
@@ -76,6 +97,14 @@ cdef void _pad_plane(const floating* x, Py_ssize_t H, Py_ssize_t W, floating* xp
         _copy_row(xp + (y + pt) * Wp + pl, x + y * W, W)
 
 
+cdef void _gather_row(floating* dst, const floating* src, Py_ssize_t n,
+                      Py_ssize_t stride) noexcept nogil:
+    """dst[:n] = src[::stride][:n]."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        dst[k] = src[k * stride]
+
+
 cdef void _im2col_plane(const floating* xp, Py_ssize_t Wp, floating* col, Py_ssize_t ld,
                         Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
                         Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH,
@@ -88,14 +117,12 @@ cdef void _im2col_plane(const floating* xp, Py_ssize_t Wp, floating* col, Py_ssi
         for j in range(kw):
             dst = col + (i * kw + j) * ld
             src = xp + i * dh * Wp + j * dw
-            for oy in range(OH):
-                if sw == 1:
-                    _copy_row(dst, src, OW)
-                else:
-                    for ox in range(OW):
-                        dst[ox] = src[ox * sw]
-                dst += OW
-                src += sh * Wp
+            if sw == 1:
+                for oy in range(OH):
+                    _copy_row(dst + oy * OW, src + oy * sh * Wp, OW)
+            else:
+                for oy in range(OH):
+                    _gather_row(dst + oy * OW, src + oy * sh * Wp, OW, sw)
 
 
 cdef void _col2im_plane(const floating* col, floating* xp, Py_ssize_t Wp, Py_ssize_t ld,
