@@ -503,7 +503,9 @@ def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch):
     chunks = len(calls)
     calls.clear()
     F._conv2d_backward(dy, x, w, reuse_columns=True)
-    assert len(calls) == chunks - threads  # each worker's last chunk is reused
+    # the calling thread's last chunk is reused; so is each pool thread's, when the
+    # same pool thread runs the same worker's chunks again (not promised)
+    assert chunks - threads <= len(calls) <= chunks - 1
     calls.clear()
     F.conv2d_backward(dy, x, w)  # the public function never reuses
     assert len(calls) == chunks
