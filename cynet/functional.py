@@ -81,12 +81,16 @@ class _Columns:
         self.args = (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw,
                      geo.OH, geo.OW)
 
-    def chunk_size(self, n_threads):
-        """Samples per chunk: the largest column/row buffer within budget, one per thread.
+    def plan(self, n_threads):
+        """``(samples per chunk, workers)``: the largest column/row buffer within budget,
+        and as many chunks as a multiple of the workers.
 
         A layer with few output channels and a short kernel (LeNet's first: 6 x 25) gets
         chunks whose GEMMs stay under SMALL_GEMM multiply-adds, as long as that leaves
-        MIN_SMALL_GEMM_COLUMNS columns per GEMM.
+        MIN_SMALL_GEMM_COLUMNS columns per GEMM, and runs them on one worker: OpenBLAS's
+        small-matrix kernels called from two threads at once ran no faster than from one
+        (measured), and each chunk's work is then too short to hand to another thread
+        (LeNet's first layer on 2 threads: backward 0.81 -> 0.55 ms on one worker).
         """
         geo = self.geo
         K = geo.C // geo.groups * geo.kh * geo.kw
@@ -94,8 +98,8 @@ class _Columns:
         samples = max(1, COL_BUDGET // max(budget, 1))
         small = SMALL_GEMM // max(geo.F // geo.groups * K * self.per_sample, 1)
         if small * self.per_sample >= MIN_SMALL_GEMM_COLUMNS:
-            samples = min(samples, small)
-        return chunk_for(geo.N, samples, n_threads)
+            samples, n_threads = min(samples, small), 1
+        return chunk_for(geo.N, samples, n_threads), n_threads
 
     def buffers(self, b, dtype):
         """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
@@ -155,8 +159,8 @@ def _conv2d(x, weight, bias, geo, cols):
         # which runs its chunks last to first, starts with it (see _LastColumns)
         set_contents("col", _LastColumns(x, geo, B, starts[-1]))
 
-    B = cols.chunk_size(n_threads)
-    run_chunks(geo.N, B, n_threads, forward_chunks)
+    B, workers = cols.plan(n_threads)
+    run_chunks(geo.N, B, workers, forward_chunks)
     return y
 
 
@@ -238,7 +242,7 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
                 col2im(col, gx[n0:n0 + b], *args, kernel_threads)
         return gw_sum_t
 
-    B = cols.chunk_size(n_threads)
+    B, workers = cols.plan(n_threads)
     # The weight gradient's GEMM is (K x columns) . (columns x F): with few, short filters
     # it runs in OpenBLAS's small-matrix kernels when cut into pieces of columns (simple.json's
     # first layer, 25 x 32: 2.1 -> 1.1 ms for the batch at 1 thread). Not below
@@ -246,7 +250,7 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
     piece = SMALL_GEMM // max((F // G) * (K // G), 1)
     if piece < MIN_WEIGHT_GRAD_PIECE:
         piece = B * cols.per_sample
-    for part in run_chunks(geo.N, B, n_threads, backward_chunks):
+    for part in run_chunks(geo.N, B, workers, backward_chunks):
         gw_mat += part.transpose(0, 2, 1)
     return gx, gw, gb
 

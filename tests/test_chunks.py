@@ -32,7 +32,7 @@ def test_three_chunks_become_four_on_two_threads():
 def conv_chunk(x_shape, w_shape, threads, **kwargs):
     geo = conv_geometry(x_shape, w_shape, **{"stride": 1, "padding": 0, "dilation": 1,
                                              "groups": 1, **kwargs})
-    return geo, F._Columns(geo).chunk_size(threads)
+    return (geo,) + F._Columns(geo).plan(threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -44,7 +44,8 @@ def conv_chunk(x_shape, w_shape, threads, **kwargs):
     ((3, 512, 64, 64), (8, 512, 3, 3), {}),   # one sample is over the budget
 ])
 def test_conv_chunks_keep_the_columns_within_budget(x_shape, w_shape, kwargs, threads):
-    geo, chunk = conv_chunk(x_shape, w_shape, threads, **kwargs)
+    geo, chunk, workers = conv_chunk(x_shape, w_shape, threads, **kwargs)
+    assert workers == threads
     per_sample = max(geo.C * geo.kh * geo.kw, geo.F) * geo.OH * geo.OW
     assert 1 <= chunk <= geo.N
     assert chunk == 1 or chunk * per_sample <= F.COL_BUDGET
@@ -53,10 +54,10 @@ def test_conv_chunks_keep_the_columns_within_budget(x_shape, w_shape, kwargs, th
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_few_short_filters_get_small_gemm_chunks(threads):
     # LeNet's first layer: 6 x 25 x (chunk * 784) multiply-adds per GEMM
-    geo, chunk = conv_chunk((64, 1, 28, 28), (6, 1, 5, 5), threads, padding=2)
+    geo, chunk, workers = conv_chunk((64, 1, 28, 28), (6, 1, 5, 5), threads, padding=2)
     macs = 6 * 25 * chunk * 784
     assert macs <= F.SMALL_GEMM and chunk * 784 >= F.MIN_SMALL_GEMM_COLUMNS
-    assert chunk == 8
+    assert chunk == 8 and workers == 1  # and on one worker, whatever the threads
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
