@@ -28,7 +28,7 @@ DIRECTIVES = {
 }
 
 # One extension per .pyx; the module lives in the package, the source in layers_pyx/.
-MODULES = ["_activations", "_build_info", "_im2col", "_optim", "_pool"]
+MODULES = ["_activations", "_build_info", "_im2col", "_losses", "_optim", "_pool"]
 
 _OPENMP_PROBE = textwrap.dedent(
     """

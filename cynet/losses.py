@@ -7,14 +7,15 @@ The semantics are those of ``torch.nn.functional.cross_entropy`` and ``mse_loss`
 
 import numpy as np
 
+from . import _losses
 from ._args import as_float_array, check_ndim
 from ._suggest import did_you_mean
 
 __all__ = ["cross_entropy", "mse", "get_loss"]
 
 
-def _check_labels(labels, n, k, name):
-    """``labels`` as an int64 array of shape (n,) with every value in [0, k)."""
+def _label_array(labels, n, name):
+    """``labels`` as an integer array of shape (n,) (values not checked)."""
     arr = np.asarray(labels)
     if arr.dtype.kind not in "iu":
         raise ValueError(
@@ -22,6 +23,12 @@ def _check_labels(labels, n, k, name):
             + (f" (first value {arr.reshape(-1)[0].item()!r})" if arr.size else ""))
     if arr.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), one label per row, got {arr.shape}")
+    return arr
+
+
+def _check_labels(labels, n, k, name):
+    """``labels`` as an int64 array of shape (n,) with every value in [0, k)."""
+    arr = _label_array(labels, n, name)
     bad = (arr < 0) | (arr >= k)
     if bad.any():
         i = int(np.argmax(bad))
@@ -33,25 +40,19 @@ def _check_labels(labels, n, k, name):
 def cross_entropy(logits, labels):
     """Softmax cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,), averaged
     over the batch. Returns ``(loss, dloss/dlogits)``."""
-    logits = as_float_array(logits, "logits")
+    logits = np.ascontiguousarray(as_float_array(logits, "logits"))
     check_ndim(logits, "logits", 2, "(N, K)")
     n, k = logits.shape
     if n == 0 or k == 0:
         raise ValueError(
             f"logits must have at least one row and one class, got shape {logits.shape}")
-    labels = _check_labels(labels, n, k, "labels")
-    rows = np.arange(n)
-
-    # log-softmax = z - max - log(sum(exp(z - max))): no exp() sees a positive argument
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    picked = shifted[rows, labels].astype(np.float64)
-    grad = np.exp(shifted, out=shifted)
-    sums = grad.sum(axis=1, keepdims=True, dtype=np.float64)  # (N, 1), each >= 1
-    loss = float(np.mean(np.log(sums[:, 0]) - picked))
-
-    # (softmax - onehot) / N, without a float64 copy of the (N, K) array
-    grad *= (1.0 / (sums * n)).astype(grad.dtype)
-    grad[rows, labels] -= grad.dtype.type(1.0 / n)
+    arr = _label_array(labels, n, "labels")
+    grad = np.empty_like(logits)
+    # one pass in cynet._losses; it reports the first label outside [0, K) instead
+    loss, bad = _losses.softmax_cross_entropy(
+        logits, np.ascontiguousarray(arr, dtype=np.int64), grad)
+    if bad >= 0:
+        raise ValueError(f"labels[{bad}] = {arr[bad].item()} is not a class index in [0, {k})")
     return loss, grad
 
 

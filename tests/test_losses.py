@@ -142,6 +142,8 @@ def test_cross_entropy_any_layout_and_label_dtype(rng, relayout, dtype):
     pytest.param([[0.0, 1.0, 2.0]] * 2, [0, 3], ValueError, r"labels\[1\] = 3 .*\[0, 3\)",
                  id="label_too_big"),
     pytest.param([[0.0, 1.0]] * 2, [-1, 0], ValueError, r"labels\[0\] = -1", id="label_negative"),
+    pytest.param([[0.0, 1.0]] * 3, np.array([0, 2**63 + 5, 2**64 - 1], np.uint64), ValueError,
+                 r"labels\[1\] = 9223372036854775813 ", id="uint64_label_past_int64"),
     pytest.param([[0.0, 1.0]] * 2, [0.0, 1.5], ValueError, "integer.*float64", id="float_labels"),
     pytest.param([[0.0, 1.0]] * 2, [True, False], ValueError, "integer.*bool", id="bool_labels"),
     pytest.param([[0.0, 1.0]] * 2, [[0], [1]], ValueError, r"labels must have shape \(2,\)",
@@ -281,3 +283,12 @@ def test_get_loss(name, fn):
 def test_get_loss_rejects(name, error, match):
     with pytest.raises(error, match=match):
         losses.get_loss(name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_non_finite_logits_give_a_non_finite_loss(dtype):
+    # the model stops on a non-finite loss; the kernel must not hide one
+    for bad in (np.nan, np.inf):
+        logits = np.array([[0.0, 1.0, 2.0], [bad, 0.0, 1.0]], dtype)
+        loss, grad = cross_entropy(logits, np.array([0, 1]))
+        assert not np.isfinite(loss) and grad.dtype == dtype and grad.shape == logits.shape
