@@ -149,6 +149,7 @@ def _conv2d(x, weight, bias, geo, cols):
 
     def forward_chunks(starts, kernel_threads):
         full = cols.buffers(B, x.dtype)
+        set_contents("col", None)  # until the loop has finished (it may be interrupted)
         for n0 in starts:
             b = min(B, geo.N - n0)
             col, rows, col_g, rows_g = full if b == B else cols.buffers(b, x.dtype)
