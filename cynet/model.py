@@ -68,7 +68,7 @@ class Model:
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         self.epoch = 0
         self.history = []
-        self._relu_into_pool = _relu_pool_pairs(layers)
+        self._fused_for, self._fused = None, frozenset()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -112,6 +112,14 @@ class Model:
                 for k, v in layer.grads.items()}
 
     # ------------------------------------------------------------------ passes
+    @property
+    def _relu_into_pool(self):
+        """The fused ReLUs of the layers as they are now (see ``_relu_pool_pairs``)."""
+        key = tuple(map(id, self.layers))
+        if key != self._fused_for:
+            self._fused_for, self._fused = key, _relu_pool_pairs(self.layers)
+        return self._fused
+
     def forward(self, x, training=False):
         fused = self._relu_into_pool
         for i, layer in enumerate(self.layers):

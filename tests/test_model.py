@@ -569,3 +569,19 @@ def test_only_a_relu_right_before_a_max_pool_is_fused():
     layers[2] = {"type": "AvgPool2D", "kernel_size": 2}       # ReLU -> AvgPool2D: kept
     layers[4:5] = [{"type": "ReLU"}, {"type": "Dropout", "p": 0.1}]  # ReLU -> Dropout
     assert Model.from_dict(doc)._relu_into_pool == frozenset()
+
+
+def test_the_fusion_follows_a_changed_layer_list(rng):
+    from cynet.layers import ReLU
+
+    model = Model.from_dict(lenet(size=16))
+    assert model._relu_into_pool == {1, 4}
+    model.layers[4] = ReLU()  # a new object: still a ReLU before a pool
+    assert model._relu_into_pool == {1, 4}
+    del model.layers[1]       # conv - pool: nothing to fuse there any more
+    assert model._relu_into_pool == {3}
+    x = rng.standard_normal((2, 1, 16, 16)).astype(np.float32)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h, training=True)
+    np.testing.assert_array_equal(model.forward(x, training=True), h)
