@@ -180,11 +180,11 @@ cdef class _Planes:
     def __cinit__(self, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW,
-                  int n_threads, Py_ssize_t itemsize, bint always):
+                  int n_threads, Py_ssize_t itemsize):
         # rows/columns actually read: up to the last output's last tap
         self.Hp = max(H + ph, (OH - 1) * sh + (kh - 1) * dh + 1)
         self.Wp = max(W + pw, (OW - 1) * sw + (kw - 1) * dw + 1)
-        self.padded = always or ph > 0 or pw > 0 or self.Hp > H or self.Wp > W
+        self.padded = ph > 0 or pw > 0 or self.Hp > H or self.Wp > W
         self.size = self.Hp * self.Wp
         self.mem = NULL
         if self.padded:
@@ -209,7 +209,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
     if B * C == 0 or H * W == 0:
         return
     cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
-                                  sizeof(floating), False)
+                                  sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:
@@ -237,7 +237,7 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
     if B * C == 0 or H * W == 0:
         return
     cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
-                                  sizeof(floating), False)
+                                  sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:

@@ -11,6 +11,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 from _parallel cimport floating, ceil_div
+from _relu cimport relu
 
 
 cdef extern from *:
@@ -239,12 +240,9 @@ cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floa
 
 
 cdef void _relu_plane(floating* y, Py_ssize_t n) noexcept nogil:
-    """``y = max(y, 0)`` like ``np.maximum``: NaN stays, -0.0 becomes +0.0."""
     cdef Py_ssize_t p
-    cdef floating v
     for p in range(n):
-        v = y[p]
-        y[p] = v if (v > 0 or v != v) else 0
+        y[p] = relu(y[p])
 
 
 cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
