@@ -3,6 +3,8 @@
     with NpzReader(path, DataError) as npz:
         x = npz.array("x")            # npz.names: every member name
 
+    meta, definition, arrays = read_cynet_file(path, error, "cynet_meta", "weights file", 1)
+
 Nothing is ever unpickled. Every problem -- a missing file, a directory, an empty or
 truncated file, a zip archive that is not an .npz, a damaged member, an object array, a
 metadata text that is not a JSON object -- raises the caller's exception class (a
@@ -15,6 +17,8 @@ import zlib
 
 import numpy as np
 
+# the model definition inside the files cynet writes
+DEFINITION_ARRAY = "definition"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 # what a damaged zip archive or .npy member makes zipfile, zlib and numpy raise
@@ -138,3 +142,17 @@ def check_format_version(meta, path, kind, supported, error):
         raise error(f"{path}: format version {version} is invalid (versions start at 1); "
                     "the file is damaged")
     return version
+
+
+def read_cynet_file(path, error, meta_name, kind, supported):
+    """``(meta, definition, arrays)`` of a file cynet wrote (a weights file, a checkpoint):
+    the JSON object ``meta_name`` with a ``format_version`` this cynet reads (at most
+    ``supported``), the JSON object ``definition``, and every other array by name."""
+    what = f"a cynet {kind}"
+    with NpzReader(path, error) as npz:
+        meta = npz.json_object(meta_name, what)
+        check_format_version(meta, path, kind, supported, error)
+        definition = npz.json_object(DEFINITION_ARRAY, what)
+        arrays = {k: npz.array(k) for k in npz.names
+                  if k not in (meta_name, DEFINITION_ARRAY)}
+    return meta, definition, arrays

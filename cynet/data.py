@@ -309,19 +309,23 @@ def _dataset(name, x_train, y_train, x_test, y_test, source=None, files=None):
     its own file when ``files`` maps the array's key to one."""
     where = os.fspath(source) if source is not None else name
     files = files or {}
-    x_train = _images(x_train, files.get("x_train", where), "x_train")
+
+    def at(key):
+        return files.get(key, where)
+
+    x_train = _images(x_train, at("x_train"), "x_train")
     if len(x_train) == 0:
-        raise DataError(f"{files.get('x_train', where)}: x_train holds no images")
-    y_train = _labels(y_train, len(x_train), files.get("y_train", where), "y_train")
+        raise DataError(f"{at('x_train')}: x_train holds no images")
+    y_train = _labels(y_train, len(x_train), at("y_train"), "y_train")
     if x_test is not None:
-        x_test = _images(x_test, files.get("x_test", where), "x_test")
+        x_test = _images(x_test, at("x_test"), "x_test")
         if len(x_test) == 0:
-            raise DataError(f"{files.get('x_test', where)}: x_test holds no images (leave "
-                            "x_test and y_test out for no test split)")
+            raise DataError(f"{at('x_test')}: x_test holds no images (leave x_test and "
+                            "y_test out for no test split)")
         if x_test.shape[1:] != x_train.shape[1:]:
             raise DataError(f"{where}: x_test images have shape {x_test.shape[1:]}, "
                             f"x_train images {x_train.shape[1:]}")
-        y_test = _labels(y_test, len(x_test), files.get("y_test", where), "y_test")
+        y_test = _labels(y_test, len(x_test), at("y_test"), "y_test")
     return Dataset(name, x_train, y_train, x_test, y_test)
 
 

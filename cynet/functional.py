@@ -9,6 +9,8 @@ This module checks arguments and allocates outputs; the per-element work runs in
 Cython kernels (``cynet._im2col``, ``cynet._pool``) and the matrix products in numpy's
 BLAS, on bounded workspaces that are reused between calls.
 """
+import weakref
+
 import numpy as np
 
 from . import _im2col, _pool
@@ -23,8 +25,6 @@ from ._args import (
 from ._chunks import chunk_for, run_chunks
 from ._geometry import conv_geometry, pool_geometry
 from ._threads import get_num_threads, threads_for
-import weakref
-
 from ._workspace import COL_BUDGET, contents, set_contents, workspace
 
 # OpenBLAS (numpy's wheels, x86-64 with AVX-512) runs a product of at most ~1e6
@@ -92,11 +92,9 @@ class _Columns:
         (measured), and each chunk's work is then too short to hand to another thread
         (LeNet's first layer on 2 threads: backward 0.81 -> 0.55 ms on one worker).
         """
-        geo = self.geo
-        K = geo.C // geo.groups * geo.kh * geo.kw
-        budget = max(K * geo.groups, geo.F) * self.per_sample
-        samples = max(1, COL_BUDGET // max(budget, 1))
-        small = SMALL_GEMM // max(geo.F // geo.groups * K * self.per_sample, 1)
+        geo, G = self.geo, self.G
+        samples = max(1, COL_BUDGET // max(max(self.K, self.F) * self.per_sample, 1))
+        small = SMALL_GEMM // max(self.F // G * (self.K // G) * self.per_sample, 1)
         if small * self.per_sample >= MIN_SMALL_GEMM_COLUMNS:
             samples, n_threads = min(samples, small), 1
         return chunk_for(geo.N, samples, n_threads), n_threads
@@ -128,10 +126,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Returns ``y`` of shape (N, F, OH, OW).
     """
     x, weight, bias, _, geo = _conv_args(x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x, weight, bias, geo, _Columns(geo))
+    return _conv2d(x, weight, bias, geo)
 
 
-def _conv2d(x, weight, bias, geo, cols):
+def _conv2d(x, weight, bias, geo):
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
     n_threads = get_num_threads()
     y = np.empty(geo.out_shape, dtype=x.dtype)
@@ -141,7 +139,7 @@ def _conv2d(x, weight, bias, geo, cols):
         if bias is not None:
             y += bias[:, None, None]
         return y
-    K = w_mat.shape[2] * G
+    cols = _Columns(geo)
     bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
 
     y_rows = y.reshape(geo.N, F, P)
@@ -190,7 +188,7 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
     G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
     n_threads = get_num_threads()
     w_mat = weight.reshape(G, F // G, -1)
-    K = w_mat.shape[2] * G
+    K = cols.K
     gw = np.zeros(weight.shape, dtype=x.dtype)
     gw_mat = gw.reshape(G, F // G, K // G)
     gx = np.empty(x.shape, dtype=x.dtype) if input_grad else None

@@ -40,7 +40,7 @@ def _check_labels(labels, n, k, name):
 def cross_entropy(logits, labels):
     """Softmax cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,), averaged
     over the batch. Returns ``(loss, dloss/dlogits)``."""
-    logits = np.ascontiguousarray(as_float_array(logits, "logits"))
+    logits = as_float_array(logits, "logits")  # C-contiguous, as the kernel needs
     check_ndim(logits, "logits", 2, "(N, K)")
     n, k = logits.shape
     if n == 0 or k == 0:

@@ -8,7 +8,7 @@ import numpy as np
 from . import registry
 from ._atomic import atomic_write
 from ._chunks import kernel_threading
-from ._npzfile import NpzReader, check_format_version
+from ._npzfile import DEFINITION_ARRAY, read_cynet_file
 from ._suggest import did_you_mean
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
@@ -17,7 +17,7 @@ from .schedules import make_schedule
 
 # of the weights files ``Model.save`` writes; a file of a higher version is refused
 FORMAT_VERSION = 1
-WEIGHTS_META, WEIGHTS_DEFINITION = "cynet_meta", "definition"
+WEIGHTS_META = "cynet_meta"
 
 
 class WeightsFileError(ValueError):
@@ -301,8 +301,7 @@ class Model:
         optimizer = self._loaded_optimizer(opt, epoch, fail)
         self.load_state_arrays(model, source)
         self.optimizer = optimizer
-        for generator, state in zip([self.rng] + [layer.rng for layer in self.layers],
-                                    rng_states):
+        for generator, state in rng_states:
             generator.bit_generator.state = state
         self.epoch, self.history = epoch, history
 
@@ -368,7 +367,7 @@ class Model:
         format version and the package of each layer type in its metadata."""
         meta = {"format_version": FORMAT_VERSION, "layers": self._layer_sources()}
         arrays = dict(self.state_arrays())
-        arrays[WEIGHTS_DEFINITION] = np.array(json.dumps(self.definition.to_dict()))
+        arrays[DEFINITION_ARRAY] = np.array(json.dumps(self.definition.to_dict()))
         arrays[WEIGHTS_META] = np.array(json.dumps(meta))
         atomic_savez(path, arrays)
 
@@ -378,13 +377,8 @@ class Model:
         newer cynet or holds arrays that do not fit its definition is a WeightsFileError
         naming the file and the problem (a definition this cynet cannot build, such as one
         needing a plugin that is not installed, a DefinitionError)."""
-        what = "a cynet weights file"
-        with NpzReader(path, WeightsFileError) as npz:
-            meta = npz.json_object(WEIGHTS_META, what)
-            check_format_version(meta, path, "weights file", FORMAT_VERSION, WeightsFileError)
-            doc = npz.json_object(WEIGHTS_DEFINITION, what)
-            arrays = {k: npz.array(k) for k in npz.names
-                      if k not in (WEIGHTS_META, WEIGHTS_DEFINITION)}
+        meta, doc, arrays = read_cynet_file(path, WeightsFileError, WEIGHTS_META,
+                                            "weights file", FORMAT_VERSION)
         try:
             model = cls.from_dict(doc)
         except DefinitionError as exc:
@@ -423,9 +417,6 @@ class Model:
             target[...] = arrays[name]
 
 
-_STATE_NAME = re.compile(r"layers\.(\d+)\.(?:params|buffers)\.(.+)")
-
-
 def _relu_pool_pairs(layers):
     """Indices of the ReLU layers directly followed by a MaxPool2D, which then applies the
     ReLU itself: max-pooling commutes with it, so the ReLU runs on the pooled output (a
@@ -436,6 +427,9 @@ def _relu_pool_pairs(layers):
 
     return frozenset(i for i in range(len(layers) - 1)
                      if type(layers[i]) is ReLU and type(layers[i + 1]) is MaxPool2D)
+
+
+_STATE_NAME = re.compile(r"layers\.(\d+)\.(?:params|buffers)\.(.+)")
 
 
 def _display(name):
@@ -477,8 +471,8 @@ def _checked_progress(meta, fail):
 
 
 def _checked_rng_states(meta, model, fail):
-    """The states of the model's and each layer's random generators, each tried on a
-    generator of the same kind."""
+    """``(generator, state)`` for the model's and each layer's random generator, each
+    state tried on a generator of the same kind."""
     states = meta["layer_rngs"]
     if not isinstance(states, list) or len(states) != len(model.layers):
         count = len(states) if isinstance(states, list) else "no list of"
@@ -492,7 +486,7 @@ def _checked_rng_states(meta, model, fail):
         except (TypeError, ValueError, KeyError) as exc:
             raise fail(f"{place} is not a valid random generator state "
                        f"({exc or type(exc).__name__})") from None
-    return [meta["rng"]] + states
+    return list(zip(generators, [meta["rng"]] + states))
 
 
 def _missing_plugin(meta, doc, exc):

@@ -227,14 +227,13 @@ class SGD(Optimizer):
         return 2 if self.nesterov and self.weight_decay else 1
 
     def _update(self, p, g, slot):
-        buf = slot.buffers.get("momentum_buffer")
-        if all(a.flags.c_contiguous for a in (p, g) + ((buf,) if buf is not None else ())):
-            flat = buf.reshape(-1) if buf is not None else p.reshape(-1)[:0]
-            _optim.sgd_update(p.reshape(-1), g.reshape(-1), flat, self.lr, self.momentum,
-                              self.weight_decay, self.nesterov, slot.steps == 1,
-                              threads_for(p.size))
-            return
-        self._update_numpy(p, g, slot)
+        # the kernel reads buf only with momentum: without, p stands in for it
+        buf = slot.buffers.get("momentum_buffer", p)
+        if not all(a.flags.c_contiguous for a in (p, g, buf)):
+            return self._update_numpy(p, g, slot)
+        _optim.sgd_update(p.reshape(-1), g.reshape(-1), buf.reshape(-1), self.lr,
+                          self.momentum, self.weight_decay, self.nesterov, slot.steps == 1,
+                          threads_for(p.size))
 
     def _update_numpy(self, p, g, slot):
         """The NumPy sequence of the fused kernel: non-contiguous arrays, and the tests."""

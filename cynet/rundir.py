@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
-from ._npzfile import NpzReader, check_format_version
+from ._npzfile import DEFINITION_ARRAY, read_cynet_file
 from .definition import DefinitionError, build_layers, parse
 from .model import WeightsFileError, atomic_savez
 
@@ -29,7 +29,7 @@ WEIGHTS = "weights.npz"
 
 # of checkpoint.npz; a checkpoint of a higher version is refused
 CHECKPOINT_FORMAT_VERSION = 1
-CHECKPOINT_META, CHECKPOINT_DEFINITION = "cynet_checkpoint", "definition"
+CHECKPOINT_META = "cynet_checkpoint"
 
 
 class RunDirError(ValueError):
@@ -120,7 +120,7 @@ class RunDir:
         meta.update(format_version=CHECKPOINT_FORMAT_VERSION, fingerprint=fingerprint(doc))
         arrays = dict(arrays)
         arrays[CHECKPOINT_META] = np.array(json.dumps(meta))
-        arrays[CHECKPOINT_DEFINITION] = np.array(json.dumps(doc))
+        arrays[DEFINITION_ARRAY] = np.array(json.dumps(doc))
         atomic_savez(self.checkpoint_path(), arrays)
 
     def load_checkpoint(self):
@@ -132,14 +132,8 @@ class RunDir:
             raise RunDirError(f"{self.path}: no such run directory")
         if not path.exists():
             raise RunDirError(f"{path} is missing: nothing to resume in {self.path}")
-        what = "a cynet checkpoint"
-        with NpzReader(path, CheckpointError) as npz:
-            meta = npz.json_object(CHECKPOINT_META, what)
-            check_format_version(meta, path, "checkpoint", CHECKPOINT_FORMAT_VERSION,
-                                 CheckpointError)
-            doc = npz.json_object(CHECKPOINT_DEFINITION, what)
-            arrays = {k: npz.array(k) for k in npz.names
-                      if k not in (CHECKPOINT_META, CHECKPOINT_DEFINITION)}
+        meta, doc, arrays = read_cynet_file(path, CheckpointError, CHECKPOINT_META,
+                                            "checkpoint", CHECKPOINT_FORMAT_VERSION)
         try:
             build_layers(parse(doc), 0)
         except DefinitionError as exc:
