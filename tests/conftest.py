@@ -1,6 +1,7 @@
 """Shared fixtures of the kernel tests.
 
-``rng`` (seeded per test), ``assert_close`` (dtype-aware comparison), ``torch_oracle``
+``rng`` (seeded per test), ``restore_threads`` (thread counts put back after the test),
+``assert_close`` (dtype-aware comparison), ``torch_oracle``
 (torch.nn.functional, skipping without torch), ``sweep`` (collects the failing cases of a
 randomised sweep), ``numerical_grad`` (central differences) and ``relayout`` (the same
 values in other memory layouts; tests using it run once per layout).
@@ -32,6 +33,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Relative tolerance, scaled by max(1, max |expected|), per result dtype.
 TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
+
+
+@pytest.fixture
+def restore_threads():
+    """Put cynet's and numpy's BLAS thread counts back as they were after the test."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import cynet
+
+    before = cynet.get_num_threads()
+    blas_before = max([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+                      or [1])
+    yield
+    cynet.set_num_threads(before)
+    threadpool_limits(blas_before, user_api="blas")
 
 
 @pytest.fixture

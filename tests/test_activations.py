@@ -4,17 +4,16 @@ import numpy as np
 import pytest
 
 import cynet
+from cynet import _activations
 from cynet.layers import ReLU
 
-SIZES = [1, 7, 65536 * 2 + 1, 65536 * 5 + 3]  # one block ... several, the last partial
+SIZES = [1, 7, 65536 * 2 + 1, 65536 * 5 + 3]  # up to several threads' shares, uneven
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = cynet.get_num_threads()
+def threads(request, restore_threads):
     cynet.set_num_threads(request.param)
-    yield request.param
-    cynet.set_num_threads(before)
+    return request.param
 
 
 def special_values(rng, n, dtype):
@@ -65,9 +64,9 @@ def test_relu_backward_refuses_a_gradient_of_another_shape(rng):
 
 
 @pytest.mark.parametrize("call", [
-    lambda a: __import__("cynet._activations")._activations.relu_forward(a, a[:-1], 1),
-    lambda a: __import__("cynet._activations")._activations.relu_backward(a, a[:-1], a, 1),
-    lambda a: __import__("cynet._activations")._activations.relu_backward(a, a, a[:-1], 1),
+    lambda a: _activations.relu_forward(a, a[:-1], 1),
+    lambda a: _activations.relu_backward(a, a[:-1], a, 1),
+    lambda a: _activations.relu_backward(a, a, a[:-1], 1),
 ], ids=["forward_out", "backward_y", "backward_out"])
 def test_relu_kernels_refuse_arrays_of_another_length(call):
     with pytest.raises(ValueError):

@@ -459,13 +459,14 @@ def test_reused_columns_give_the_same_gradients_to_the_bit(c, threads, rng, monk
         np.testing.assert_array_equal(g, r, err_msg=name)
 
 
+LENET_CONV2 = pick("lenet_conv2")[0].values[0]
+
+
 @pytest.mark.parametrize("between", ["other_input", "other_layer", "backward"])
 def test_columns_are_not_reused_once_the_buffer_holds_something_else(between, rng,
                                                                       assert_close):
-    c = pick("lenet_conv2")[0].values[0]
-    x, w, b = make_inputs(c, np.float64, rng)
-    dy = rng.standard_normal(F.conv2d(x, w, b).shape)
-    F.conv2d(x, w, b)
+    x, w, b = make_inputs(LENET_CONV2, np.float64, rng)
+    dy = rng.standard_normal(F.conv2d(x, w, b).shape)  # leaves x's columns in the buffer
     if between == "other_input":      # same layer geometry, another array
         F.conv2d(rng.standard_normal(x.shape), w, b)
     elif between == "other_layer":
@@ -479,11 +480,9 @@ def test_columns_are_not_reused_once_the_buffer_holds_something_else(between, rn
 
 def test_a_converted_input_is_never_taken_for_the_original(rng, assert_close):
     # a non-contiguous x is copied for the kernels: its columns belong to the copy
-    c = pick("lenet_conv2")[0].values[0]
-    x, w, b = make_inputs(c, np.float64, rng)
+    x, w, b = make_inputs(LENET_CONV2, np.float64, rng)
     xs = np.asfortranarray(x)
     dy = rng.standard_normal(F.conv2d(xs, w, b).shape)
-    F.conv2d(xs, w, b)
     xs[0, 0, 0, 0] += 1.0  # the caller breaks its promise on the original: still exact
     got = F._conv2d_backward(dy, xs, w, reuse_columns=True)
     for name, g, r in zip(GRAD_NAMES, got, ref.conv2d_backward(dy, xs, w)):
@@ -493,13 +492,11 @@ def test_a_converted_input_is_never_taken_for_the_original(rng, assert_close):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch):
     monkeypatch.setattr(F, "get_num_threads", lambda: threads)
-    c = pick("lenet_conv2")[0].values[0]
-    x, w, b = make_inputs(c, np.float32, rng)
-    dy = rng.standard_normal(F.conv2d(x, w, b).shape).astype(np.float32)
+    x, w, b = make_inputs(LENET_CONV2, np.float32, rng)
     calls = []
     real = F._im2col.im2col
     monkeypatch.setattr(F._im2col, "im2col", lambda *a: calls.append(1) or real(*a))
-    F.conv2d(x, w, b)
+    dy = rng.standard_normal(F.conv2d(x, w, b).shape).astype(np.float32)
     chunks = len(calls)
     calls.clear()
     F._conv2d_backward(dy, x, w, reuse_columns=True)

@@ -152,21 +152,23 @@ def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, rng, assert_c
     check_avg_pool(x, kw, assert_close, ref_avg_oracle, rng)
 
 
+def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep):
+    """``n`` random cases of ``kind`` pooling checked against ``oracle``; for max, half of
+    them integer-valued, so that the tie rule is compared too."""
+    check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
+    for i in range(n):
+        c = ref.random_pool_case(rng, kind)
+        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
+        sweep.check(f"case {i}: {c}", lambda: check(x, c["kwargs"], assert_close, oracle, rng))
+    sweep.assert_none(n)
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pool_random_sweep_matches_reference(kind, dtype, assert_close, sweep):
     rng = np.random.default_rng({"max": 31, "avg": 32}[kind] + (dtype is np.float64))
-    n = 150
-    for i in range(n):
-        c = ref.random_pool_case(rng, kind)
-        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
-        if kind == "max":
-            sweep.check(f"case {i}: {c}", lambda: check_max_pool(
-                x, c["kwargs"], assert_close, ref_max_oracle, rng))
-        else:
-            sweep.check(f"case {i}: {c}", lambda: check_avg_pool(
-                x, c["kwargs"], assert_close, ref_avg_oracle, rng))
-    sweep.assert_none(n)
+    oracle = {"max": ref_max_oracle, "avg": ref_avg_oracle}[kind]
+    pool_sweep(kind, dtype, rng, 150, oracle, assert_close, sweep)
 
 
 @pytest.mark.parametrize("x_shape, kw, out_hw", [
@@ -583,20 +585,13 @@ TORCH_SWEEP_CASES = 200  # per dtype and pooling
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pool2d_matches_torch_random_sweep(kind, dtype, torch_oracle, assert_close, sweep):
     seed = {"max": 4040, "avg": 5050}[kind] + (dtype is not np.float32)
-    rng = np.random.default_rng(seed)
-    check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
     torch_pool = getattr(torch_oracle, f"{kind}_pool2d")
 
     def oracle(x, dy, **kw):
         return torch_pool(x, grad_out=dy, **kw)
 
-    for i in range(TORCH_SWEEP_CASES):
-        c = ref.random_pool_case(rng, kind)
-        # for max, half the cases integer-valued, so that torch's tie rule is compared too
-        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
-        sweep.check(f"case {i}: {c}",
-                    lambda: check(x, c["kwargs"], assert_close, oracle, rng))
-    sweep.assert_none(TORCH_SWEEP_CASES)
+    pool_sweep(kind, dtype, np.random.default_rng(seed), TORCH_SWEEP_CASES, oracle,
+               assert_close, sweep)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -653,7 +648,7 @@ def test_max_pool2d_with_fused_relu_equals_relu_then_pool(c, special, dtype, rng
     kw = c["kwargs"]
     x = rng.standard_normal(c["x_shape"]).astype(dtype)
     if special == "ties":
-        x = rng.integers(-2, 3, size=x.shape).astype(dtype)
+        x = make_x(x.shape, dtype, rng, "ties")
         x[x == 0] = -0.0 if dtype == np.float64 else 0.0
     elif special == "nan":
         x[rng.random(x.shape) < 0.1] = np.nan

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 from cli_fixtures import (N_CLASSES, SIZE, banded_images, definition, error_lines, load_npz,
                           read_metrics, write_dataset, write_json)
-from cynet.cli import main
 from cynet.data import DataError, load_data, load_inputs
 from cynet.definition import DefinitionError
 from cynet.model import FORMAT_VERSION, Model, WeightsFileError
 from cynet.rundir import (CHECKPOINT_FORMAT_VERSION, CheckpointError, RunDir, RunDirError,
                           fingerprint)
 from cynet.training_run import DataMismatchError, check_data, load_trained
+from test_cli import run as cli
+from test_data import idx_bytes
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -44,7 +43,7 @@ class Good:
         self.run = base / "run"
         result = cli("train", self.model, "--epochs", 1, "--out", self.run)
         assert result.exit_code == 0, result.output
-        self.weights, self.checkpoint = self.run / "weights.npz", self.run / "checkpoint.npz"
+        self.weights = self.run / "weights.npz"
         self.inputs = base / "inputs.npz"
         np.savez(self.inputs, x=banded_images(5)[0])
         self.idx = base / "idx"
@@ -57,17 +56,6 @@ class Good:
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     return Good(tmp_path_factory.mktemp("good"))
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args],
-                              env={"CYNET_DEBUG": None, "CYNET_DISABLE_PLUGIN_AUTOLOAD": None})
-
-
-def idx_bytes(array, type_code=0x08):
-    array = np.asarray(array, dtype=np.uint8)
-    return bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) \
-        + array.tobytes()
 
 
 # --------------------------------------------------------------------------- damage
@@ -614,8 +602,9 @@ def test_labels_beyond_the_models_classes(good, tmp_path, label):
 def test_idx_images_of_the_wrong_size_for_the_model(good, tmp_path):
     directory = tmp_path / "idx"
     directory.mkdir()
+    arrays = load_npz(good.data)
     for name in IDX_NAMES:
-        shape = (len(load_npz(good.data)["y_train" if "train" in name else "y_test"]),)
+        shape = (len(arrays["y_train" if "train" in name else "y_test"]),)
         content = np.zeros(shape + ((10, 10) if "images" in name else ()), np.uint8)
         (directory / name).write_bytes(idx_bytes(content))
     for args in commands("idx", directory, good, tmp_path):

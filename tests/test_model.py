@@ -531,36 +531,32 @@ def test_uint8_batches_scale_to_the_nearest_float32_of_value_over_255():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_relu_fused_into_max_pool_changes_no_value_or_gradient(threads, rng):
+def test_relu_fused_into_max_pool_changes_no_value_or_gradient(threads, rng, restore_threads):
     # Model runs each ReLU directly followed by a MaxPool2D inside the pooling; layer by
     # layer (unfused) gives the same outputs and gradients, to the bit
     import cynet
 
-    before = cynet.get_num_threads()
     cynet.set_num_threads(threads)
-    try:
-        model = Model.from_dict(lenet(size=16))
-        assert model._relu_into_pool == {1, 4}
-        x = rng.standard_normal((9, 1, 16, 16)).astype(np.float32)
-        x[0, 0, :4] = -1.0  # whole windows without a positive value
-        out = model.forward(x, training=True)
-        grad_out = rng.standard_normal(out.shape).astype(np.float32)
-        model.backward(grad_out)
-        fused = {k: g.copy() for k, g in model.gradients().items()}
+    model = Model.from_dict(lenet(size=16))
+    assert model._relu_into_pool == {1, 4}
+    x = rng.standard_normal((9, 1, 16, 16)).astype(np.float32)
+    x[0, 0, :4] = -1.0  # whole windows without a positive value
+    out = model.forward(x, training=True)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    model.backward(grad_out)
+    fused = {k: g.copy() for k, g in model.gradients().items()}
 
-        h = x
-        for layer in model.layers:
-            h = layer.forward(h, training=True)
-        np.testing.assert_array_equal(h, out)
-        g = grad_out
-        for layer in reversed(model.layers):
-            g = layer.backward(g)
-            if g is None:
-                break
-        for k, want in model.gradients().items():
-            np.testing.assert_array_equal(fused[k], want, err_msg=k)
-    finally:
-        cynet.set_num_threads(before)
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h, training=True)
+    np.testing.assert_array_equal(h, out)
+    g = grad_out
+    for layer in reversed(model.layers):
+        g = layer.backward(g)
+        if g is None:
+            break
+    for k, want in model.gradients().items():
+        np.testing.assert_array_equal(fused[k], want, err_msg=k)
 
 
 def test_only_a_relu_right_before_a_max_pool_is_fused():

@@ -162,18 +162,12 @@ def test_matches_torch(torch, rng, assert_close, config, dtype):
     assert_params_close(actual, expected, dtype, RTOL["torch"][dtype], assert_close)
 
 
-ADAM_CONFIGS = [c for c in CONFIGS if c.values[0]["type"] != "sgd"]
-
-
 def _strided(a):
     """The same values in a non-contiguous array (every other element of a buffer)."""
     buf = np.zeros((a.size * 2,), a.dtype)
     view = buf[::2].reshape(a.shape) if a.ndim else buf[:1].reshape(())
     view[...] = a
     return view
-
-
-SGD_CONFIGS = [c for c in CONFIGS if c.values[0]["type"] == "sgd"]
 
 
 def _numpy_path(config, monkeypatch, calls):
@@ -192,7 +186,7 @@ def _numpy_path(config, monkeypatch, calls):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("config", ADAM_CONFIGS + SGD_CONFIGS)
+@pytest.mark.parametrize("config", CONFIGS)
 def test_fused_kernels_are_bit_identical_to_the_numpy_sequence(rng, config, dtype,
                                                                monkeypatch):
     # contiguous parameters take the fused kernel (cynet._optim); non-contiguous ones

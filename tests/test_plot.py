@@ -151,10 +151,10 @@ def assert_panels(figure, expected):
 @pytest.mark.parametrize("kind", ["validation", "no validation"])
 def test_figure_lines_carry_the_metrics(runs, kind):
     metrics = read_metrics(runs.dirs[kind])  # parsed here, independently of cynet.plot
-    assert [m["epoch"] for m in metrics] == list(range(1, EPOCHS + 1))
+    epochs = [m["epoch"] for m in metrics]
+    assert epochs == list(range(1, EPOCHS + 1))
     records = plot.read_metrics(runs.dirs[kind])
     assert records == metrics
-    epochs = [m["epoch"] for m in metrics]
     expected = {}
     for title, key in (("Loss", "loss"), ("Accuracy", "accuracy")):
         lines = {"train": (epochs, [m[key] for m in metrics])}
@@ -208,17 +208,12 @@ def test_validation_is_drawn_only_where_present(tmp_path):
 # --------------------------------------------------------------------------- user errors
 
 
-def _metrics_lines(runs):
-    text = (runs.dirs["validation"] / "metrics.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines()]
-
-
 def _with_metrics(runs, tmp_path, content):
     """A copy of the validation run whose metrics.jsonl is ``content`` (text or bytes, or
     a function of the real records giving a list of records/raw lines)."""
     run_dir = runs.copy("validation", tmp_path)
     if callable(content):
-        lines = content(_metrics_lines(runs))
+        lines = content(read_metrics(runs.dirs["validation"]))
         content = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines)
     path = run_dir / "metrics.jsonl"
     if isinstance(content, bytes):

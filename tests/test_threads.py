@@ -10,17 +10,6 @@ def _blas_threads():
     return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
 
-@pytest.fixture
-def restore_threads():
-    before = cynet.get_num_threads()
-    blas_before = max(_blas_threads() or {1})
-    yield
-    cynet.set_num_threads(before)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(blas_before, user_api="blas")
-
-
 @pytest.mark.parametrize("n", [1, 2])
 def test_set_num_threads_sets_kernels_and_blas(n, restore_threads):
     cynet.set_num_threads(n)
