@@ -10,10 +10,12 @@ children import them only after their environment is set.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -213,3 +215,31 @@ def peak_rss_kib() -> int | None:
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # macOS counts bytes
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command as run from the repository root (naming no path on this machine)."""
+    return "python " + script + "".join(" " + shlex.quote(a) for a in argv)
+
+
+def report_facts(script: str, argv: Sequence[str], markdown: bool) -> list:
+    """The first facts of every report: the command, the date and the CPU."""
+    command = command_line(script, argv)
+    return [("command", f"`{command}`" if markdown else command),
+            ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+            ("CPU", f"{cpu_model()}, {core_counts()}")]
+
+
+def facts_text(facts: Sequence[tuple], markdown: bool) -> str:
+    """``(name, value)`` facts as a markdown list or as aligned plain text."""
+    if markdown:
+        return "\n".join(f"- {k}: {v}" for k, v in facts)
+    width = max(len(k) for k, _ in facts)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts)
+
+
+def fmt(value, digits: int, missing: str = "") -> str:
+    """``value`` with ``digits`` decimals; ``missing`` for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return f"{value:.{digits}f}"

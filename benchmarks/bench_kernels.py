@@ -28,24 +28,25 @@ Without torch the benchmark still runs and prints cynet's times only.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
 import platform
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 try:
-    from _timing import (FULL, QUICK, OtherLoadProbe, core_counts, cpu_model, emit_result,
-                         geomean, render_table, run_worker, summarize, time_call)
+    from _timing import (FULL, QUICK, OtherLoadProbe, command_line, emit_result, facts_text,
+                         fmt, geomean, render_table, report_facts, run_worker, summarize,
+                         time_call)
 except ImportError:  # run as ``python -m benchmarks.bench_kernels``
-    from benchmarks._timing import (FULL, QUICK, OtherLoadProbe, core_counts, cpu_model,
-                                    emit_result, geomean, render_table, run_worker,
-                                    summarize, time_call)
+    from benchmarks._timing import (FULL, QUICK, OtherLoadProbe, command_line, emit_result,
+                                    facts_text, fmt, geomean, render_table, report_facts,
+                                    run_worker, summarize, time_call)
+
+SCRIPT_NAME = "benchmarks/bench_kernels.py"
 
 # --------------------------------------------------------------------------- shapes
 # name, description, input (N, Cin, H, W), Cout, kernel, stride, padding; all with bias
@@ -363,12 +364,6 @@ def merge_results(results):
 
 
 # --------------------------------------------------------------------------- report
-def _fmt(value, digits):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{value:.{digits}f}"
-
-
 def _ms(seconds):
     return None if seconds is None else seconds * 1e3
 
@@ -424,9 +419,9 @@ def report(result, markdown):
                                    else "ERROR", "", "", "", "", ""])
             continue
         table_rows.append([
-            shape, r["pass"], _fmt(r["ms"]["cynet"], 3), _fmt(r["ms"]["torch"], 3),
-            _fmt(r["ratio"], 2), _fmt(r["gflops"]["cynet"], 1),
-            _fmt(r["gflops"]["torch"], 1), _spread_text(r["spread"], result["repeats"]),
+            shape, r["pass"], fmt(r["ms"]["cynet"], 3), fmt(r["ms"]["torch"], 3),
+            fmt(r["ratio"], 2), fmt(r["gflops"]["cynet"], 1),
+            fmt(r["gflops"]["torch"], 1), _spread_text(r["spread"], result["repeats"]),
         ])
 
     cy = result["cynet"]
@@ -484,19 +479,10 @@ def report(result, markdown):
     return "\n".join(out), ok
 
 
-def command_line(argv):
-    """The command as run from the repository root (naming no path on this machine)."""
-    return "python benchmarks/bench_kernels.py" + "".join(" " + shlex.quote(a) for a in argv)
-
-
 def header(results, argv, markdown):
     first = results[0]
     cy = first["cynet"]
-    cmd = command_line(argv)
-    facts = [
-        ("command", f"`{cmd}`" if markdown else cmd),
-        ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        ("CPU", f"{cpu_model()}, {core_counts()}"),
+    facts = report_facts(SCRIPT_NAME, argv, markdown) + [
         ("Python", first["python"]),
         ("numpy", f"{first['numpy']} ({first['blas']})"),
         ("torch", first["torch"] or ("not used (--no-torch)" if "--no-torch" in argv
@@ -512,11 +498,8 @@ def header(results, argv, markdown):
                    "gradients (input, weight, bias); spread = (max - min) / median"
                    if "--quick" not in argv else "--quick: too few calls to trust"),
     ]
-    if markdown:
-        return "\n".join(["## cynet kernels vs torch (CPU, float32, NCHW)", ""]
-                         + [f"- {k}: {v}" for k, v in facts]) + "\n"
-    width = max(len(k) for k, _ in facts)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts) + "\n"
+    title = "## cynet kernels vs torch (CPU, float32, NCHW)\n\n" if markdown else ""
+    return title + facts_text(facts, markdown) + "\n"
 
 
 # --------------------------------------------------------------------------- main
@@ -587,7 +570,8 @@ def main(argv=None):
     results = [merge_results(runs[n]) for n in args.thread_counts]
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"command": command_line(argv), "results": results}, f, indent=1)
+            json.dump({"command": command_line(SCRIPT_NAME, argv), "results": results}, f,
+                      indent=1)
 
     sections, all_ok = [header(results, argv, args.markdown)], True
     for result in results:

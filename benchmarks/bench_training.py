@@ -50,24 +50,22 @@ GFLOP/s count three times the forward FLOPs of the convolution and dense layers
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
-import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import time
 
 try:
-    from _timing import (OtherLoadProbe, core_counts, cpu_model, emit_result, peak_rss_kib,
-                         render_table, run_worker, summarize, thread_env)
+    from _timing import (OtherLoadProbe, command_line, emit_result, facts_text, fmt,
+                         peak_rss_kib, render_table, report_facts, run_worker, summarize,
+                         thread_env)
 except ImportError:  # run as ``python -m benchmarks.bench_training``
-    from benchmarks._timing import (OtherLoadProbe, core_counts, cpu_model, emit_result,
-                                    peak_rss_kib, render_table, run_worker, summarize,
-                                    thread_env)
+    from benchmarks._timing import (OtherLoadProbe, command_line, emit_result, facts_text,
+                                    fmt, peak_rss_kib, render_table, report_facts,
+                                    run_worker, summarize, thread_env)
 
 SCRIPT_NAME = "benchmarks/bench_training.py"
 SIMPLE_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
@@ -245,7 +243,7 @@ def torch_optimizer(config, params, torch):
     """The torch optimizer for a cynet ``optimizer`` config (sgd, adam, adamw)."""
     config = dict(config or {"type": "sgd", "lr": 0.01})
     kind = config.pop("type", None)
-    config.pop("schedule", None)  # sets the lr per epoch: no effect on an epoch's cost
+    config.pop("schedule", None)  # the lr per epoch: torch_scheduler
     known = {"sgd": ("lr", "momentum", "nesterov", "weight_decay"),
              "adam": ("lr", "betas", "eps", "weight_decay"),
              "adamw": ("lr", "betas", "eps", "weight_decay")}
@@ -269,7 +267,8 @@ def torch_scheduler(config, optimizer, epochs, torch):
     """The torch per-epoch lr scheduler for a cynet ``optimizer`` config's ``schedule``
     (None when it has none); call its ``step()`` after each epoch. cynet's schedules are
     the closed forms of ``StepLR`` and ``CosineAnnealingLR`` (``T_max=epochs``)."""
-    schedule = dict((config or {}).get("schedule") or {"type": "constant"})
+    given = (config or {}).get("schedule")
+    schedule = dict(given or {"type": "constant"})
     kind = schedule.pop("type", None)
     sched = torch.optim.lr_scheduler
     if kind == "constant" and not schedule:
@@ -279,7 +278,22 @@ def torch_scheduler(config, optimizer, epochs, torch):
     if kind == "cosine" and not schedule:
         return sched.CosineAnnealingLR(optimizer, T_max=epochs)
     raise ValueError(f"optimizer.schedule: the torch translator does not know "
-                     f"{(config or {}).get('schedule')!r} (known: constant, step, cosine)")
+                     f"{given!r} (known: constant, step, cosine)")
+
+
+def torch_evaluate(model, x, y, torch, batch=256):
+    """``(mean cross-entropy, accuracy)`` of a torch model on uint8 images ``x`` (scaled
+    by 1/255, as cynet does) and labels ``y``, in eval mode and batches of ``batch``."""
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for b0 in range(0, len(x), batch):
+            out = model(torch.from_numpy(x[b0:b0 + batch]).float().div_(255))
+            yb = torch.from_numpy(y[b0:b0 + batch])
+            loss += torch.nn.functional.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+    model.train()
+    return loss / len(x), correct / len(x)
 
 
 def load_simple(path):
@@ -328,16 +342,7 @@ class TorchRunner:
         return total / len(x)
 
     def loss(self, x, y):
-        torch = self.torch
-        self.model.eval()
-        total = 0.0
-        with torch.no_grad():
-            for b0 in range(0, len(x), 256):
-                xb = torch.from_numpy(x[b0:b0 + 256]).float().div_(255)
-                yb = torch.from_numpy(y[b0:b0 + 256])
-                total += self.F.cross_entropy(self.model(xb), yb, reduction="sum").item()
-        self.model.train()
-        return total / len(x)
+        return torch_evaluate(self.model, x, y, self.torch)[0]
 
 
 def run_phase(name, doc, n_images, args, np, cynet, torch, log):
@@ -552,12 +557,6 @@ def _short_location(line):
 
 
 # --------------------------------------------------------------------------- report
-def _fmt(value, digits):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return f"{value:.{digits}f}"
-
-
 def _spread(spread, repeats):
     return "" if repeats < 2 or spread is None else f"{spread * 100:.0f}%"
 
@@ -583,10 +582,10 @@ def phase_table(results, phase, repeats, markdown):
         other = [b["other_cores"] for b in ph["background"] if b["other_cores"] is not None]
         steal = [b["steal_cores"] for b in ph["background"] if b["steal_cores"] is not None]
         rows.append([
-            str(res["threads"]), _fmt(med["cynet"], 3), _fmt(med["torch"], 3),
-            _fmt(ratio, 2) + ("" if ratio <= target else " (miss)"),
-            _fmt(ph["images"] / med["cynet"], 0), _fmt(ph["images"] / med["torch"], 0),
-            _fmt(flops_epoch / med["cynet"] / 1e9, 2), _fmt(flops_epoch / med["torch"] / 1e9, 2),
+            str(res["threads"]), fmt(med["cynet"], 3), fmt(med["torch"], 3),
+            fmt(ratio, 2) + ("" if ratio <= target else " (miss)"),
+            fmt(ph["images"] / med["cynet"], 0), fmt(ph["images"] / med["torch"], 0),
+            fmt(flops_epoch / med["cynet"] / 1e9, 2), fmt(flops_epoch / med["torch"] / 1e9, 2),
             " / ".join(_spread(spr[i], repeats) for i in IMPLS).strip(" /"),
             loss_txt["cynet"], loss_txt["torch"],
             ", ".join(f"{o:.2f}/{t:.2f}" for o, t in zip(other, steal)) if other else "?",
@@ -629,9 +628,9 @@ def rss_table(rss, markdown):
         if r["framework"] == "cynet" and mib["steps"] is not None \
                 and mib["steps"] > TARGETS["rss_mib"]:
             target += " (miss)"
-        rows.append([r["framework"], str(r["threads"]), _fmt(mib["import"], 1),
-                     _fmt(mib["setup"], 1), _fmt(mib["steps"], 1), target,
-                     _fmt(r["seconds_per_step"] * 1e3, 1),
+        rows.append([r["framework"], str(r["threads"]), fmt(mib["import"], 1),
+                     fmt(mib["setup"], 1), fmt(mib["steps"], 1), target,
+                     fmt(r["seconds_per_step"] * 1e3, 1),
                      f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}"])
         if r["framework"] == "cynet" and r["torch_imported"]:
             notes.append("WARNING: torch was imported in the cynet-only process")
@@ -662,7 +661,7 @@ def import_table(imports, markdown):
         if module == "cynet":
             target = f"<= {TARGETS['import_s']:g}" + ("" if med <= TARGETS["import_s"]
                                                        else " (miss)")
-        rows.append([module, _fmt(med, 3), ", ".join(f"{t:.3f}" for t in runs), target])
+        rows.append([module, fmt(med, 3), ", ".join(f"{t:.3f}" for t in runs), target])
     title = "Import time"
     out = [f"### {title}" if markdown else f"== {title}", "",
            "`python -c \"import time; t=time.perf_counter(); import MODULE; "
@@ -683,17 +682,9 @@ def profile_text(prof, markdown):
     return f"== {title}\n\n{body}"
 
 
-def command_line(argv):
-    return "python " + SCRIPT_NAME + "".join(" " + shlex.quote(a) for a in argv)
-
-
 def header(results, argv, args, markdown):
     first = results[0] if results else None
-    facts = [("command", f"`{command_line(argv)}`" if markdown else command_line(argv)),
-             ("date", datetime.datetime.now(datetime.timezone.utc)
-              .strftime("%Y-%m-%d %H:%M UTC")),
-             ("CPU", f"{cpu_model()}, {core_counts()}"),
-             ("Python", platform.python_version())]
+    facts = report_facts(SCRIPT_NAME, argv, markdown) + [("Python", platform.python_version())]
     if first is not None:
         cy = first["cynet"]
         openmp = {True: "on", False: "off", None: "?"}[cy["openmp"]]
@@ -715,11 +706,8 @@ def header(results, argv, args, markdown):
                   "spread = (max - min) / median; ratio = cynet / torch (< 1: cynet "
                   "faster); GFLOP/s = 3 x forward conv + dense FLOPs / epoch time"
                   + ("; --quick: a smoke run, do not quote" if args.quick else "")))
-    if markdown:
-        return "\n".join(["## cynet training vs torch (CPU)", ""]
-                         + [f"- {k}: {v}" for k, v in facts])
-    width = max(len(k) for k, _ in facts)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts)
+    title = "## cynet training vs torch (CPU)\n\n" if markdown else ""
+    return title + facts_text(facts, markdown)
 
 
 # --------------------------------------------------------------------------- main
@@ -822,7 +810,7 @@ def main(argv=None):
         prof = run_worker(script, ["--profile-worker", *_child_args(args, n)], n)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"command": command_line(argv), "training": results, "rss": rss,
+            json.dump({"command": command_line(SCRIPT_NAME, argv), "training": results, "rss": rss,
                        "import": imports, "profile": prof}, f, indent=1)
 
     sections, all_ok = [header(results, argv, args, args.markdown)], True

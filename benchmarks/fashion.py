@@ -62,7 +62,6 @@ for comparison only).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -75,11 +74,11 @@ import tempfile
 import time
 
 try:
-    from _timing import (OtherLoadProbe, core_counts, cpu_model, emit_result, render_table,
-                         run_worker, thread_env)
+    from _timing import (OtherLoadProbe, emit_result, facts_text, fmt, render_table,
+                         report_facts, run_worker, thread_env)
 except ImportError:  # run as ``python -m benchmarks.fashion``
-    from benchmarks._timing import (OtherLoadProbe, core_counts, cpu_model, emit_result,
-                                    render_table, run_worker, thread_env)
+    from benchmarks._timing import (OtherLoadProbe, emit_result, facts_text, fmt,
+                                    render_table, report_facts, run_worker, thread_env)
 
 SCRIPT_NAME = "benchmarks/fashion.py"
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
@@ -114,37 +113,32 @@ def read_metrics(run_dir):
 
 
 def train_count():
-    """Training images in the full set (from its IDX label file's header)."""
-    import gzip
+    """Training images in the full set (the length of its training labels)."""
+    from cynet.data import IDX_FILES, _find_idx, find_fashion_mnist, read_idx
 
-    from cynet.data import IDX_FILES, find_fashion_mnist
-
-    base = os.path.join(find_fashion_mnist(), IDX_FILES["train"][1])
-    for path, opener in ((base, open), (base + ".gz", gzip.open)):
-        if os.path.exists(path):
-            with opener(path, "rb") as f:
-                return int.from_bytes(f.read(8)[4:8], "big")
-    raise FileNotFoundError(f"{base}[.gz]")
+    return len(read_idx(_find_idx(find_fashion_mnist(), IDX_FILES["train"][1]), ndim=1))
 
 
-def finished_run(name, run_dir):
-    """Whether ``run_dir`` holds a finished ``cynet train`` of models/NAME.json on DATA."""
+def finished_run(doc, run_dir):
+    """Whether ``run_dir`` holds a finished ``cynet train`` of the definition ``doc`` on
+    DATA."""
     try:
         with open(os.path.join(run_dir, "model.json"), encoding="utf-8") as f:
             trained = json.load(f)
     except (OSError, ValueError):
         return False
     return (os.path.exists(os.path.join(run_dir, "weights.npz"))
-            and trained == {**load_doc(name), "data": DATA}
+            and trained == {**doc, "data": DATA}
             and len(read_metrics(run_dir)) == trained["training"]["epochs"])
 
 
-def run_cynet(name, run_dir, threads):
+def run_cynet(name, run_dir, threads, cynet, n_total):
     """Train (unless ``run_dir`` already holds that finished run) and evaluate
-    models/NAME.json with the CLI; a result row."""
-    cynet = cynet_command()
+    models/NAME.json with the ``cynet`` command; a result row. ``n_total``: the training
+    images of the full set."""
     env = thread_env(threads)
-    reused = finished_run(name, run_dir)
+    doc = load_doc(name)
+    reused = finished_run(doc, run_dir)
     if reused:
         print(f"[cynet {name}] {run_dir} holds a finished run of models/{name}.json: "
               "evaluating it without retraining", file=sys.stderr, flush=True)
@@ -170,16 +164,18 @@ def run_cynet(name, run_dir, threads):
     if proc.returncode != 0 or match is None:
         raise RuntimeError(f"cynet evaluate {name} failed (exit status {proc.returncode}): "
                            f"{proc.stdout.strip()}")
-    row = _row("cynet", name, read_metrics(run_dir), _train_images(load_doc(name), train_count()),
-               wall, float(match.group(1)), float(match.group(2)))
+    row = _row("cynet", name, read_metrics(run_dir), _train_images(doc, n_total), wall,
+               float(match.group(1)), float(match.group(2)))
     row.update(reused=reused, other_cores=other)
     return row
 
 
 def _train_images(doc, n_total):
     """How many of ``n_total`` images train after the definition's validation split."""
-    split = doc.get("training", {}).get("validation_split") or 0.0
-    return n_total - (max(1, int(round(n_total * split))) if split > 0 else 0)
+    from cynet.model import validation_count
+
+    return n_total - validation_count(n_total, doc.get("training", {}).get("validation_split")
+                                      or 0.0)
 
 
 def _row(framework, name, metrics, n_train, wall, test_loss, test_acc):
@@ -203,9 +199,10 @@ def torch_worker(args):
     import torch
 
     try:
-        from bench_training import torch_optimizer, torch_scheduler, torch_twin
+        from bench_training import torch_evaluate, torch_optimizer, torch_scheduler, torch_twin
     except ImportError:
-        from benchmarks.bench_training import torch_optimizer, torch_scheduler, torch_twin
+        from benchmarks.bench_training import (torch_evaluate, torch_optimizer,
+                                               torch_scheduler, torch_twin)
 
     torch.set_num_threads(args.threads)
     F = torch.nn.functional
@@ -220,18 +217,6 @@ def torch_worker(args):
     x_tr, y_tr, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     if len(x_val) == 0:  # no split: the val_ metrics are the test split's, as in cynet
         x_val, y_val = data.x_test, data.y_test
-
-    def evaluate(model, xs, ys):
-        model.eval()
-        loss, correct = 0.0, 0
-        with torch.no_grad():
-            for b0 in range(0, len(xs), EVAL_BATCH):
-                out = model(torch.from_numpy(xs[b0:b0 + EVAL_BATCH]).float().div_(255))
-                yb = torch.from_numpy(ys[b0:b0 + EVAL_BATCH])
-                loss += F.cross_entropy(out, yb, reduction="sum").item()
-                correct += (out.argmax(1) == yb).sum().item()
-        model.train()
-        return loss / len(xs), correct / len(xs)
 
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -257,7 +242,7 @@ def torch_worker(args):
             correct += (out.argmax(1) == yb).sum().item()
         if sched is not None:
             sched.step()
-        val_loss, val_acc = evaluate(model, x_val, y_val)
+        val_loss, val_acc = torch_evaluate(model, x_val, y_val, torch, EVAL_BATCH)
         metrics.append({"epoch": epoch + 1, "loss": total / n_train,
                         "accuracy": correct / n_train, "val_loss": val_loss,
                         "val_accuracy": val_acc, "seconds": time.perf_counter() - t0})
@@ -265,7 +250,7 @@ def torch_worker(args):
               f"val_accuracy {val_acc:.4f}  {metrics[-1]['seconds']:.1f} s",
               file=sys.stderr, flush=True)
     wall = time.perf_counter() - start
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    test_loss, test_acc = torch_evaluate(model, data.x_test, data.y_test, torch, EVAL_BATCH)
     row = _row("torch", name, metrics, n_train, wall, test_loss, test_acc)
     row.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     emit_result(row)
@@ -283,10 +268,6 @@ def run_torch(name, threads):
 
 
 # --------------------------------------------------------------------------- report
-def _fmt(value, digits):
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def table(rows, markdown):
     headers = ["model", "framework", "epochs", "train images", "best val acc (epoch)",
                "final val acc", "test acc", "target", "wall s", "img/s", "other cores"]
@@ -304,10 +285,10 @@ def table(rows, markdown):
         best = (f"{r['best_val_accuracy']:.4f} ({r['best_val_epoch']})"
                 if r["best_val_accuracy"] is not None else "-")
         lines.append([f"{r['model']}.json", r["framework"], str(r["epochs"]),
-                      f"{r['train_images']}", best, _fmt(r["final_val_accuracy"], 4),
-                      _fmt(r["test_accuracy"], 4), verdict,
-                      _fmt(r["wall"], 0) + (" *" if r.get("reused") else ""),
-                      _fmt(r["images_per_second"], 0), _fmt(r.get("other_cores"), 2)])
+                      f"{r['train_images']}", best, fmt(r["final_val_accuracy"], 4, "-"),
+                      fmt(r["test_accuracy"], 4, "-"), verdict,
+                      fmt(r["wall"], 0, "-") + (" *" if r.get("reused") else ""),
+                      fmt(r["images_per_second"], 0, "-"), fmt(r.get("other_cores"), 2, "-")])
     text = render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 8, 9, 10},
                         markdown=markdown)
     if any(r.get("reused") for r in rows):
@@ -318,27 +299,18 @@ def table(rows, markdown):
 
 
 def header(argv, args, rows, markdown):
+    from cynet import __version__ as cynet_version
+
     torch_version = next((r["torch"] for r in rows if r["framework"] == "torch"), None)
-    try:
-        import cynet
-        cynet_version = getattr(cynet, "__version__", "unknown")
-    except ImportError:
-        cynet_version = "?"
-    command = "python " + SCRIPT_NAME + "".join(" " + shlex.quote(a) for a in argv)
-    facts = [("command", f"`{command}`" if markdown else command),
-             ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-             ("CPU", f"{cpu_model()}, {core_counts()}"),
-             ("threads", f"{args.threads} (CYNET_NUM_THREADS / OMP / BLAS; torch.set_num_threads)"),
-             ("Python", platform.python_version()),
-             ("cynet", cynet_version)]
+    facts = report_facts(SCRIPT_NAME, argv, markdown) + [
+        ("threads", f"{args.threads} (CYNET_NUM_THREADS / OMP / BLAS; torch.set_num_threads)"),
+        ("Python", platform.python_version()),
+        ("cynet", cynet_version)]
     if torch_version:
         facts.append(("torch", torch_version))
     facts.append(("data", "fashion-mnist, 60,000 train / 10,000 test; val = the last "
                           "validation_split of the training images"))
-    if markdown:
-        return "\n".join(f"- {k}: {v}" for k, v in facts)
-    width = max(len(k) for k, _ in facts)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts)
+    return facts_text(facts, markdown)
 
 
 # --------------------------------------------------------------------------- main
@@ -380,8 +352,10 @@ def main(argv=None):
     out_dir = args.out_dir or tempfile.mkdtemp(prefix="cynet-fashion-")
     rows = []
     try:
+        cynet, n_total = cynet_command(), train_count()
         for name in args.model_names:
-            rows.append(run_cynet(name, os.path.join(out_dir, name), args.threads))
+            rows.append(run_cynet(name, os.path.join(out_dir, name), args.threads, cynet,
+                                  n_total))
         if not args.skip_torch:
             for name in args.model_names:
                 rows.append(run_torch(name, args.threads))

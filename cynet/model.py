@@ -202,7 +202,7 @@ class Model:
         y = self._check_labels(y, len(x))
         split = training.get("validation_split") or 0.0
         if validation_data is None and split > 0:
-            n_val = max(1, int(round(len(x) * split)))
+            n_val = validation_count(len(x), split)
             x, y, validation_data = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
         if len(x) == 0:
             raise ValueError("no training samples")
@@ -415,6 +415,12 @@ class Model:
                                    + "; ".join(problems[:3]) + more)
         for name, target in expected.items():
             target[...] = arrays[name]
+
+
+def validation_count(n, split):
+    """How many of ``n`` samples a ``validation_split`` of ``split`` holds out (the last
+    ones): at least one when ``split > 0``."""
+    return max(1, int(round(n * split))) if split > 0 else 0
 
 
 def _relu_pool_pairs(layers):
