@@ -78,8 +78,9 @@ def plugin_site(tmp_path_factory):
     shutil.copytree(PLUGIN_SOURCE, source,
                     ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     run = _pip_install(source, target, isolated=False)
-    if run.returncode != 0 and importlib.util.find_spec("setuptools") is None:
-        # no build backend in this environment: let pip fetch one in an isolated build
+    if run.returncode != 0:
+        # this environment cannot build it (no setuptools, or one too old to build a wheel
+        # without the wheel package, as in a fresh venv): let pip fetch a backend
         first = run
         run = _pip_install(source, target, isolated=True)
         run.stdout = first.stdout + first.stderr + "\n--- isolated build:\n" + run.stdout
