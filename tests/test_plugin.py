@@ -11,7 +11,6 @@ the same name twice, and ``CYNET_DISABLE_PLUGIN_AUTOLOAD``.
 ``fake_dist`` and the autouse ``restore_registry`` are also used by test_registry.py.
 """
 import importlib
-import importlib.util
 import inspect
 import shutil
 import subprocess
