@@ -28,7 +28,7 @@ DIRECTIVES = {
 }
 
 # One extension per .pyx; the module lives in the package, the source in layers_pyx/.
-MODULES = ["_activations", "_build_info", "_im2col", "_losses", "_optim", "_pool"]
+MODULES = ["_activations", "_build_info", "_direct", "_im2col", "_losses", "_optim", "_pool"]
 
 _OPENMP_PROBE = textwrap.dedent(
     """
@@ -103,6 +103,7 @@ extensions = [
     Extension(
         f"cynet.{name}",
         [f"layers_pyx/{name}.pyx"],
+        include_dirs=["layers_pyx"],  # C headers of the kernels
         extra_compile_args=(["-O3", "-fno-math-errno", "-ffp-contract=off"] if os.name != "nt"
                             else ["/O2"]),
         define_macros=[("CYNET_DEBUG_BUILD", "1")] if DEBUG else [],

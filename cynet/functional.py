@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from . import _im2col, _pool
+from . import _direct, _im2col, _pool
 from ._args import (
     as_bool,
     as_float_array,
@@ -34,6 +34,16 @@ from ._workspace import COL_BUDGET, contents, set_contents, workspace
 SMALL_GEMM = 950_000
 MIN_SMALL_GEMM_COLUMNS = 2048
 MIN_WEIGHT_GRAD_PIECE = 512
+
+# Direct convolution (cynet._direct: AVX-512, output channels as vector lanes) for
+# float32 layers with at least MIN_DIRECT_CHANNELS output channels per group; it needs
+# no column matrix and skips the padding rows. Measured against im2col + BLAS at 1
+# thread: simple.json's 32 -> 64 5x5 on 14x14 forward 15.9 -> 10.5 ms, LeNet's 6 -> 16
+# 5x5 0.72 -> 0.33 ms; with 6 output channels (LeNet's first) it lost, 0.55 vs 0.38 ms.
+DIRECT_CONV = _direct.available()
+MIN_DIRECT_CHANNELS = 16
+# A direct convolution of fewer multiply-adds stays on the calling thread.
+MIN_PARALLEL_DIRECT_MACS = 1 << 22
 
 __all__ = [
     "conv2d",
@@ -118,6 +128,43 @@ class _LastColumns:
         return self.x() is x and self.key == (geo, chunk, n0, x.dtype)
 
 
+def _direct_conv(x, weight, bias, y, geo, transposed=False):
+    """``y`` = the convolution of ``geo`` by :mod:`cynet._direct`; ``transposed``: the
+    input gradient of a stride-1 convolution (``x`` is then ``grad_out`` and ``y`` the
+    input's gradient), the same kernel with swapped, flipped weights."""
+    G, kh, kw = geo.groups, geo.kh, geo.kw
+    out_per_group, in_per_group = geo.F // G, geo.C // G
+    pt, pl = geo.pt, geo.pl
+    if transposed:
+        out_per_group, in_per_group = in_per_group, out_per_group
+        pt, pl = geo.dh * (kh - 1) - pt, geo.dw * (kw - 1) - pl
+    packed = np.zeros(_direct.packed_size(G, out_per_group, in_per_group, kh, kw), np.float32)
+    _direct.pack_weights(weight, packed, G, transposed)
+    macs = y.size * in_per_group * kh * kw
+    n_threads = get_num_threads() if macs >= MIN_PARALLEL_DIRECT_MACS else 1
+    _direct.conv(x, packed, np.empty(0, np.float32) if bias is None else bias, y, G, kh, kw,
+                 geo.sh, geo.sw, pt, pl, geo.dh, geo.dw, n_threads)
+    return y
+
+
+def _direct_forward_fits(geo, weight):
+    """Direct forward: float32, enough output channels, and finite weights (the kernel
+    skips padding rows, where im2col multiplies zeros: an inf weight must give NaN there
+    as in PyTorch's reference semantics)."""
+    return (DIRECT_CONV and weight.dtype == np.float32 and not geo.is_pointwise
+            and geo.F // geo.groups >= MIN_DIRECT_CHANNELS and np.isfinite(weight).all())
+
+
+def _direct_input_grad_fits(geo, weight):
+    """The input gradient as a direct convolution: as for the forward, with stride 1 (a
+    strided one would skip taps), enough input channels, and padding within the kernel's
+    reach."""
+    return (DIRECT_CONV and weight.dtype == np.float32 and not geo.is_pointwise
+            and geo.sh == geo.sw == 1 and geo.C // geo.groups >= MIN_DIRECT_CHANNELS
+            and geo.pt <= geo.dh * (geo.kh - 1) and geo.pl <= geo.dw * (geo.kw - 1)
+            and np.isfinite(weight).all())
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C // groups, kh, kw).
 
@@ -139,6 +186,9 @@ def _conv2d(x, weight, bias, geo):
         if bias is not None:
             y += bias[:, None, None]
         return y
+    if _direct_forward_fits(geo, weight):
+        set_contents("col", None)  # no columns to hand to the backward
+        return _direct_conv(x, weight, bias, y, geo)
     cols = _Columns(geo)
     bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
 
@@ -192,6 +242,7 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
     gw = np.zeros(weight.shape, dtype=x.dtype)
     gw_mat = gw.reshape(G, F // G, K // G)
     gx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    direct_gx = input_grad and _direct_input_grad_fits(geo, weight)
     gb = None
     if bias:
         gb = np.empty(F, dtype=x.dtype)
@@ -205,6 +256,9 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
             np.matmul(w_mat.transpose(0, 2, 1), dy, out=gx.reshape(geo.N, G, C // G, P))
         return gx, gw, gb
 
+    if direct_gx:
+        _direct_conv(grad_out, weight, None, gx, geo, transposed=True)
+    chunk_gx = input_grad and not direct_gx
     dy_batch = grad_out.reshape(geo.N, F, P)
     im2col, col2im, batch_to_rows = _im2col.im2col, _im2col.col2im, _im2col.batch_to_rows
     args = cols.args
@@ -235,7 +289,7 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
                 np.matmul(col_g[:, :, a:a + piece], dy_rows[:, :, a:a + piece].transpose(0, 2, 1),
                           out=gw_part_t)
                 gw_sum_t += gw_part_t
-            if input_grad:
+            if chunk_gx:
                 # dcol = W^T . dY, written over col (no longer needed), then folded into dx
                 np.matmul(w_t, dy_rows, out=col_g)
                 col2im(col, gx[n0:n0 + b], *args, kernel_threads)

@@ -1,0 +1,141 @@
+"""Direct float32 convolution on CPUs with AVX-512 (the micro-kernel: _direct_conv.h).
+
+Output channels are the vector lanes: a tile of 16 or 32 channels times a block of up to
+14 pixels of one output row stays in registers while the kernel runs over input channels
+and taps. Weights are packed once per call into tiles, ``(G, tiles, C/G, kh, kw, lanes)``
+with zero lanes past the last channel; a task is one (sample, group), which copies its
+input channels into a zero-bordered per-thread scratch (column padding) and skips input
+rows that fall in the padding. The input gradient of a stride-1 convolution is the same
+kernel run on ``grad_out`` with the weights swapped (in <-> out) and flipped.
+
+The caller checks that :func:`available` is true before calling :func:`conv`.
+"""
+from cython.parallel cimport prange
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
+
+from _parallel cimport omp_get_thread_num
+
+
+cdef extern from "_direct_conv.h" nogil:
+    int cynet_direct_conv_available()
+    void cynet_dc_tile(const float *xs, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wp,
+                       const float *w, int tv, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                       Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t dh, Py_ssize_t dw,
+                       Py_ssize_t OH, Py_ssize_t OW, float *out, const float *bias,
+                       Py_ssize_t nv)
+
+
+def available():
+    """True when this build and this CPU run the direct kernels."""
+    return cynet_direct_conv_available() != 0
+
+
+cdef inline Py_ssize_t _tile_lanes(Py_ssize_t remaining) noexcept nogil:
+    """Lanes of the tile that starts with ``remaining`` channels left: two vectors while
+    more than one is needed, then one."""
+    return 32 if remaining > 16 else 16
+
+
+def packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_group,
+                Py_ssize_t kh, Py_ssize_t kw):
+    """Floats in the packed weights: full tiles of 32 lanes, the last of 16 or 32."""
+    cdef Py_ssize_t taps = in_per_group * kh * kw
+    cdef Py_ssize_t full = (out_per_group - 1) // 32  # tiles before the last one
+    return groups * (full * 32 + _tile_lanes(out_per_group - full * 32)) * taps
+
+
+def pack_weights(const float[:, :, :, ::1] w, float[::1] out, Py_ssize_t groups,
+                 bint transposed):
+    """Pack ``w`` (F, C/G, kh, kw) into ``out`` (zeroed by the caller).
+
+    ``transposed``: the weights of the input gradient, a convolution from F/G to C/G
+    channels per group with each kernel flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]``.
+    """
+    cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t Fg = F // groups
+    cdef Py_ssize_t n_out = Cg if transposed else Fg   # per group, lanes
+    cdef Py_ssize_t n_in = Fg if transposed else Cg
+    cdef Py_ssize_t g, o, k, i, j, lanes, tile_base, group_size
+    if groups < 1 or F % groups:
+        raise ValueError(f"groups {groups} must divide the {F} filters")
+    group_size = packed_size(1, n_out, n_in, kh, kw)
+    if out.shape[0] != groups * group_size:
+        raise ValueError(f"out has {out.shape[0]} floats, expected {groups * group_size}")
+    with nogil:
+        for g in range(groups):
+            for o in range(n_out):
+                lanes = _tile_lanes(n_out - (o // 32) * 32)
+                tile_base = g * group_size + (o // 32) * 32 * n_in * kh * kw
+                for k in range(n_in):
+                    for i in range(kh):
+                        for j in range(kw):
+                            out[tile_base + ((k * kh + i) * kw + j) * lanes + o % 32] = (
+                                w[g * Fg + k, o, kh - 1 - i, kw - 1 - j] if transposed
+                                else w[g * Fg + o, k, i, j])
+
+
+def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] bias,
+         float[:, :, :, ::1] y, Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw,
+         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t dh,
+         Py_ssize_t dw, int n_threads):
+    """``y = conv2d(x, w) + bias`` with ``w`` packed by :func:`pack_weights`; ``bias``
+    may be empty. Padding ``pt`` may be of any sign (rows outside ``x`` are skipped),
+    ``pl >= 0``; the output size is ``y``'s."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = y.shape[1], OH = y.shape[2], OW = y.shape[3]
+    if y.shape[0] != N:
+        raise ValueError(f"y has {y.shape[0]} samples, x has {N}")
+    if groups < 1 or C % groups or F % groups:
+        raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
+    if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
+        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
+                         f"must be positive, left padding {pl} >= 0")
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    if packed.shape[0] != packed_size(groups, Fg, Cg, kh, kw):
+        raise ValueError(f"packed has {packed.shape[0]} floats, expected "
+                         f"{packed_size(groups, Fg, Cg, kh, kw)}")
+    cdef bint has_bias = bias.shape[0] > 0
+    if has_bias and bias.shape[0] != F:
+        raise ValueError(f"bias has {bias.shape[0]} values, expected {F}")
+    if N == 0 or F == 0 or OH == 0 or OW == 0:
+        return
+    if C == 0 or H == 0 or W == 0:
+        raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
+    # columns read: up to the last output's last tap, in a zero-bordered copy of the rows
+    cdef Py_ssize_t Wp = max(W + pl, (OW - 1) * sw + (kw - 1) * dw + 1)
+    cdef bint copy = Wp != W
+    cdef Py_ssize_t plane = Cg * H * Wp, group_size = packed.shape[0] // groups
+    cdef Py_ssize_t taps = Cg * kh * kw
+    cdef float* scratch = NULL
+    if copy:
+        scratch = <float*>calloc(max(n_threads, 1) * plane, sizeof(float))
+        if scratch == NULL:
+            raise MemoryError(f"no memory for {n_threads} input copies of {plane} floats")
+    cdef Py_ssize_t task, n, g, c, r, f0, nv
+    cdef const float* xs
+    cdef float* own
+    try:
+        with nogil:
+            for task in prange(N * groups, schedule="static", num_threads=n_threads):
+                n = task // groups
+                g = task % groups
+                if copy:
+                    own = scratch + omp_get_thread_num() * plane
+                    for c in range(Cg):
+                        for r in range(H):
+                            memcpy(own + (c * H + r) * Wp + pl, &x[n, g * Cg + c, r, 0],
+                                   W * sizeof(float))
+                    xs = own
+                else:
+                    xs = &x[n, g * Cg, 0, 0]
+                f0 = 0
+                while f0 < Fg:
+                    nv = min(Fg - f0, 32)
+                    cynet_dc_tile(xs, Cg, H, Wp, &packed[g * group_size + f0 * taps],
+                                  _tile_lanes(Fg - f0) // 16, kh, kw, sh, sw, pt, dh, dw,
+                                  OH, OW, &y[n, g * Fg + f0, 0, 0],
+                                  &bias[g * Fg + f0] if has_bias else NULL, nv)
+                    f0 = f0 + 32
+    finally:
+        free(scratch)

@@ -1,0 +1,172 @@
+/* Direct float32 convolution with AVX-512, vectorised over output channels.
+ *
+ * The GEMM route (im2col, then BLAS) writes every tap of every pixel to memory, lets
+ * BLAS copy it again into its own panels, and multiplies the zeros of the padding as
+ * well. Here a block of PB output pixels along one output row, times 16 or 32 output
+ * channels, stays in registers (PB x 1 or 2 vectors) while the kernel runs over input
+ * channels and taps: each step loads the tap's weights for the channel tile (one or two
+ * vectors) and broadcasts one input value per pixel. Input rows that fall in the
+ * padding are skipped for the whole block; columns read a zero-bordered copy of the
+ * input rows. Any stride and dilation work the same way, since each broadcast is a
+ * scalar load.
+ *
+ * Only built into code that runs after cynet_direct_conv_available() said yes.
+ */
+#ifndef CYNET_DIRECT_CONV_H
+#define CYNET_DIRECT_CONV_H
+
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define CYNET_DIRECT_CONV 1
+#include <immintrin.h>
+#define CYNET_AVX512 __attribute__((target("avx512f")))
+#define CYNET_INLINE static inline __attribute__((always_inline))
+
+static int cynet_direct_conv_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* The lanes of one channel tile: TV vectors of 16 output channels. */
+#define CYNET_TILE(TV) ((TV) * 16)
+
+/* Most pixels per block: the accumulators are PB x TV vectors of the 32 registers. */
+#define CYNET_DC_MOST_2 12
+#define CYNET_DC_MOST_1 14
+
+/* One block: out[v * ldo + p] = bias[v] + sum over c, valid i, j of
+ *   w[((c * kh + i) * kw + j) * 16 TV + v] * x[c * plane + (row0 + i dh) * Wp + p sw + j dw]
+ * for p < PB and v < nv. x points at the block's first pixel (column already applied). */
+CYNET_INLINE CYNET_AVX512 void cynet_dc_block(
+    const float *x, ptrdiff_t plane, ptrdiff_t Wp, const float *w, ptrdiff_t C,
+    ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t row0, ptrdiff_t sw,
+    ptrdiff_t dh, ptrdiff_t dw, float *out, ptrdiff_t ldo, const float *bias, ptrdiff_t nv,
+    const int PB, const int TV)
+{
+    __m512 acc[14][2];
+    float tmp[14 * 32];
+#pragma GCC unroll 14
+    for (int p = 0; p < PB; ++p) {
+        acc[p][0] = _mm512_setzero_ps();
+        if (TV > 1) acc[p][1] = _mm512_setzero_ps();
+    }
+    const ptrdiff_t lanes = CYNET_TILE(TV);
+    for (ptrdiff_t c = 0; c < C; ++c) {
+        const float *xc = x + c * plane;
+        const float *wc = w + (c * kh + i0) * kw * lanes;
+        for (ptrdiff_t i = i0; i < i1; ++i) {
+            const float *xr = xc + (row0 + i * dh) * Wp;
+            for (ptrdiff_t j = 0; j < kw; ++j, wc += lanes) {
+                const float *xj = xr + j * dw;
+                const __m512 w0 = _mm512_loadu_ps(wc);
+                const __m512 w1 = TV > 1 ? _mm512_loadu_ps(wc + 16) : w0;
+#pragma GCC unroll 14
+                for (int p = 0; p < PB; ++p) {
+                    const __m512 b = _mm512_set1_ps(xj[p * sw]);
+                    acc[p][0] = _mm512_fmadd_ps(w0, b, acc[p][0]);
+                    if (TV > 1) acc[p][1] = _mm512_fmadd_ps(w1, b, acc[p][1]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 14
+    for (int p = 0; p < PB; ++p) {
+        _mm512_storeu_ps(tmp + p * lanes, acc[p][0]);
+        if (TV > 1) _mm512_storeu_ps(tmp + p * lanes + 16, acc[p][1]);
+    }
+    if (nv > lanes) nv = lanes;  /* the caller's promise, kept for the compiler */
+    for (ptrdiff_t v = 0; v < nv; ++v) {
+        const float beta = bias ? bias[v] : 0.0f;
+        float *o = out + v * ldo;
+        for (int p = 0; p < PB; ++p) o[p] = tmp[p * lanes + v] + beta;
+    }
+}
+
+#define CYNET_DC_CASE(N, TV) \
+    case N: cynet_dc_block(x, plane, Wp, w, C, kh, kw, i0, i1, row0, sw, dh, dw, out, ldo, \
+                           bias, nv, N, TV); break;
+
+/* cynet_dc_block with a run-time PB; a wider block than the registers hold is done in
+ * pieces (cynet_dc_block_width never asks for one). */
+static CYNET_AVX512 void cynet_dc_block_any(
+    const float *x, ptrdiff_t plane, ptrdiff_t Wp, const float *w, ptrdiff_t C,
+    ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t row0, ptrdiff_t sw,
+    ptrdiff_t dh, ptrdiff_t dw, float *out, ptrdiff_t ldo, const float *bias, ptrdiff_t nv,
+    int pb, int tv)
+{
+    if (tv == 2) {
+        switch (pb) {
+            CYNET_DC_CASE(1, 2) CYNET_DC_CASE(2, 2) CYNET_DC_CASE(3, 2) CYNET_DC_CASE(4, 2)
+            CYNET_DC_CASE(5, 2) CYNET_DC_CASE(6, 2) CYNET_DC_CASE(7, 2) CYNET_DC_CASE(8, 2)
+            CYNET_DC_CASE(9, 2) CYNET_DC_CASE(10, 2) CYNET_DC_CASE(11, 2) CYNET_DC_CASE(12, 2)
+            default:
+                for (int q = 0; q < pb; q += CYNET_DC_MOST_2)
+                    cynet_dc_block_any(x + q * sw, plane, Wp, w, C, kh, kw, i0, i1, row0, sw,
+                                       dh, dw, out + q, ldo, bias, nv,
+                                       pb - q < CYNET_DC_MOST_2 ? pb - q : CYNET_DC_MOST_2, tv);
+        }
+    } else {
+        switch (pb) {
+            CYNET_DC_CASE(1, 1) CYNET_DC_CASE(2, 1) CYNET_DC_CASE(3, 1) CYNET_DC_CASE(4, 1)
+            CYNET_DC_CASE(5, 1) CYNET_DC_CASE(6, 1) CYNET_DC_CASE(7, 1) CYNET_DC_CASE(8, 1)
+            CYNET_DC_CASE(9, 1) CYNET_DC_CASE(10, 1) CYNET_DC_CASE(11, 1) CYNET_DC_CASE(12, 1)
+            CYNET_DC_CASE(13, 1) CYNET_DC_CASE(14, 1)
+            default:
+                for (int q = 0; q < pb; q += CYNET_DC_MOST_1)
+                    cynet_dc_block_any(x + q * sw, plane, Wp, w, C, kh, kw, i0, i1, row0, sw,
+                                       dh, dw, out + q, ldo, bias, nv,
+                                       pb - q < CYNET_DC_MOST_1 ? pb - q : CYNET_DC_MOST_1, tv);
+        }
+    }
+}
+
+/* Pixels per block for a row of OW outputs: as even as possible, at most
+ * CYNET_DC_MOST_2 (two vectors of channels) or CYNET_DC_MOST_1 (one). */
+static inline int cynet_dc_block_width(ptrdiff_t OW, int tv) {
+    const ptrdiff_t most = tv == 2 ? CYNET_DC_MOST_2 : CYNET_DC_MOST_1;
+    const ptrdiff_t blocks = (OW + most - 1) / most;
+    return (int)((OW + blocks - 1) / blocks);
+}
+
+/* One sample, one group, one channel tile: all OH x OW outputs of nv channels.
+ * xs: the group's C input planes with rows of Wp values, the left padding pl already
+ * applied (column ow * sw + j * dw of a row is the tap's input or a zero).
+ * out: the tile's first channel in (F, OH, OW) order. */
+static CYNET_AVX512 void cynet_dc_tile(
+    const float *xs, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wp, const float *w, int tv,
+    ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt, ptrdiff_t dh,
+    ptrdiff_t dw, ptrdiff_t OH, ptrdiff_t OW, float *out, const float *bias, ptrdiff_t nv)
+{
+    const ptrdiff_t plane = H * Wp, ldo = OH * OW;
+    const int pb = cynet_dc_block_width(OW, tv);
+    for (ptrdiff_t oh = 0; oh < OH; ++oh) {
+        const ptrdiff_t row0 = oh * sh - pt;      /* input row of tap 0 */
+        ptrdiff_t i0 = 0, i1 = kh;
+        if (row0 < 0) i0 = (-row0 + dh - 1) / dh;
+        if (row0 + (kh - 1) * dh >= H) i1 = row0 >= H ? 0 : (H - 1 - row0) / dh + 1;
+        if (i1 < i0) i1 = i0;
+        for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += pb) {
+            const int n = (int)(OW - ow0 < pb ? OW - ow0 : pb);
+            cynet_dc_block_any(xs + ow0 * sw, plane, Wp, w, C, kh, kw, i0, i1, row0, sw, dh,
+                               dw, out + oh * OW + ow0, ldo, bias, nv, n, tv);
+        }
+    }
+}
+
+#else
+#define CYNET_DIRECT_CONV 0
+static int cynet_direct_conv_available(void) { return 0; }
+static void cynet_dc_tile(
+    const float *xs, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wp, const float *w, int tv,
+    ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt, ptrdiff_t dh,
+    ptrdiff_t dw, ptrdiff_t OH, ptrdiff_t OW, float *out, const float *bias, ptrdiff_t nv)
+{
+    (void)xs; (void)C; (void)H; (void)Wp; (void)w; (void)tv; (void)kh; (void)kw; (void)sh;
+    (void)sw; (void)pt; (void)dh; (void)dw; (void)OH; (void)OW; (void)out; (void)bias;
+    (void)nv;
+}
+#endif
+
+#endif

@@ -1,0 +1,213 @@
+"""The direct float32 convolution (cynet._direct), as cynet.functional uses it: the forward
+of layers with >= 16 output channels per group, and the input gradient of stride-1 layers
+with >= 16 input channels per group.
+
+Checked against the NumPy reference, with exact integer-valued numerical gradients (the
+kernel is float32 only), the adjoint identity, shapes at the edges of its tiles and
+blocks, and the guards of the private kernel. Every case asserts which route it took.
+"""
+import numpy as np
+import pytest
+
+import reference as ref
+from cynet import _direct
+from cynet import functional as F
+from test_functional_conv import GRAD_NAMES, case, check_conv, make_inputs
+
+pytestmark = pytest.mark.skipif(not _direct.available(),
+                                reason="this CPU or build has no direct (AVX-512) kernels")
+
+
+def direct_case(case_id, x_shape, w_shape, direct_gx, **kwargs):
+    """A conv case and whether its input gradient is computed by the direct kernel too."""
+    p = case(case_id, x_shape, w_shape, **kwargs)
+    p.values[0]["direct_gx"] = direct_gx
+    return p
+
+
+# (N, C, H, W), (F, C // groups, kh, kw), direct input gradient?, options
+CASES = [
+    direct_case("16_filters_few_inputs", (2, 3, 7, 6), (16, 3, 3, 3), False, padding=1),
+    direct_case("17_filters", (2, 16, 6, 7), (17, 16, 3, 3), True, padding=1),
+    direct_case("33_filters", (1, 16, 5, 9), (33, 16, 2, 3), True, padding="same"),
+    direct_case("48_filters_no_bias", (2, 20, 6, 5), (48, 20, 3, 3), True, bias=False,
+                padding=(1, 0)),
+    # several blocks per row, on a tile of two vectors and one of one
+    direct_case("rows_of_31", (2, 16, 5, 31), (40, 16, 3, 3), True, padding=1),
+    direct_case("rows_of_25", (1, 16, 3, 25), (32, 16, 1, 3), True, padding=(0, 1)),
+    direct_case("one_column", (2, 16, 6, 1), (16, 16, 3, 3), True, padding=1),
+    direct_case("stride_dilation", (2, 4, 11, 12), (20, 4, 3, 2), False, stride=(2, 3),
+                dilation=(2, 1), padding=(2, 1)),
+    direct_case("stride_not_dividing", (1, 16, 9, 10), (16, 16, 4, 3), False, stride=(3, 2)),
+    direct_case("same_even_dilated", (1, 16, 9, 8), (16, 16, 4, 2), True, padding="same",
+                dilation=2),
+    direct_case("groups", (2, 32, 6, 6), (32, 16, 3, 3), True, groups=2, padding=1),
+    direct_case("groups_few_inputs", (2, 8, 5, 6), (32, 4, 3, 3), False, groups=2,
+                padding=1),
+    # some outputs see only padding rows; others one input row
+    direct_case("rows_wholly_in_padding", (2, 16, 1, 5), (16, 16, 5, 3), True,
+                padding=(3, 1)),
+    # padding beyond the kernel's reach: the input gradient takes the im2col route
+    direct_case("padding_beyond_kernel", (1, 16, 4, 4), (16, 16, 2, 2), False, padding=2),
+    direct_case("valid_kernel_equals_input", (2, 16, 5, 4), (16, 16, 5, 4), True),
+    direct_case("batch1", (1, 64, 9, 9), (64, 64, 3, 3), True, padding=1),
+    direct_case("simple_json_conv2", (3, 32, 14, 14), (64, 32, 5, 5), True, padding=2),
+    direct_case("simple_json_conv1", (3, 1, 28, 28), (32, 1, 5, 5), False, padding="same"),
+]
+
+SMALL = ["17_filters", "33_filters", "one_column", "same_even_dilated", "groups",
+         "rows_wholly_in_padding", "stride_not_dividing"]
+
+
+@pytest.fixture
+def routes(monkeypatch):
+    """Counts the direct kernel's calls: ``routes.calls`` (reset by ``routes.clear()``)."""
+
+    class Routes:
+        calls = 0
+
+        def clear(self):
+            self.calls = 0
+
+    counted = Routes()
+    real = _direct.conv
+
+    def conv(*args):
+        counted.calls += 1
+        return real(*args)
+
+    monkeypatch.setattr(_direct, "conv", conv)
+    return counted
+
+
+def _ref_backward(dy, x, w, b, **kw):
+    return ref.conv2d_backward(dy, x, w, **kw)
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_direct_conv_matches_reference(c, rng, assert_close, routes):
+    check_conv(c, np.float32, rng, assert_close, ref.conv2d, _ref_backward)
+    # one forward, then one backward whose input gradient is direct or not
+    assert routes.calls == 1 + c["direct_gx"]
+
+
+@pytest.mark.parametrize("c", [p for p in CASES if p.id in SMALL])
+def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, rng, routes):
+    # small integers: every product and sum is exact in float32, so the results equal
+    # the reference's, and <conv(x), dy> is linear in x: a central difference with a
+    # step of 1 is its exact gradient
+    x = rng.integers(-3, 4, size=c["x_shape"]).astype(np.float32)
+    w = rng.integers(-3, 4, size=c["w_shape"]).astype(np.float32)
+    b = rng.integers(-3, 4, size=c["w_shape"][0]).astype(np.float32) if c["bias"] else None
+    kw = c["kwargs"]
+    y = F.conv2d(x, w, b, **kw)
+    np.testing.assert_array_equal(y, ref.conv2d(x, w, b, **kw))
+    dy = rng.integers(-3, 4, size=y.shape).astype(np.float32)
+    gx, _, _ = F.conv2d_backward(dy, x, w, **kw)
+    np.testing.assert_array_equal(gx, ref.conv2d_backward(dy, x, w, **kw)[0])
+    routes.clear()
+    numerical = np.zeros_like(x)
+    flat = x.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + 1
+        up = np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
+        flat[i] = old - 1
+        down = np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
+        flat[i] = old
+        numerical.reshape(-1)[i] = (up - down) / 2
+    np.testing.assert_array_equal(gx, numerical)
+    assert routes.calls == 2 * flat.size  # every forward ran the direct kernel
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_direct_conv_backward_is_adjoint(c, rng, routes):
+    x, w, _ = make_inputs(c, np.float32, rng)
+    kw = c["kwargs"]
+    y = F.conv2d(x, w, **kw)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    gx, _, _ = F.conv2d_backward(dy, x, w, bias=False, **kw)
+    products = [y.astype(np.float64) * dy, x.astype(np.float64) * gx]
+    scale = max(np.abs(p).sum() for p in products)
+    assert abs(products[0].sum() - products[1].sum()) <= 1e-5 * scale
+    assert routes.calls == 1 + c["direct_gx"]
+
+
+@pytest.mark.parametrize("c", [p for p in CASES if p.id in ("batch1", "simple_json_conv2",
+                                                            "groups", "rows_of_31")])
+def test_direct_conv_gives_the_same_bits_on_one_and_two_threads(c, rng, monkeypatch):
+    monkeypatch.setattr(F, "MIN_PARALLEL_DIRECT_MACS", 0)
+    x, w, b = make_inputs(c, np.float32, rng)
+    kw = c["kwargs"]
+    dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+        results.append((F.conv2d(x, w, b, **kw), F.conv2d_backward(dy, x, w, **kw)[0]))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
+                                                            "33_filters")])
+def test_direct_and_im2col_routes_agree(c, rng, assert_close, monkeypatch):
+    x, w, b = make_inputs(c, np.float32, rng)
+    kw = c["kwargs"]
+    dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
+    direct = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
+    monkeypatch.setattr(F, "DIRECT_CONV", False)
+    gemm = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
+    for name, d, g in zip(("y",) + GRAD_NAMES, direct, gemm):
+        assert_close(d, g, np.float32, name)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_non_finite_weights_take_the_route_that_multiplies_the_padding(bad, rng, routes):
+    # an inf weight times a padding zero is NaN in the reference (and im2col); the direct
+    # kernel skips padding rows, so it must not be used then
+    c = CASES[[p.id for p in CASES].index("simple_json_conv2")].values[0]
+    x, w, b = make_inputs(c, np.float32, rng)
+    w[3, 2, 0, 1] = bad
+    kw = c["kwargs"]
+    with np.errstate(invalid="ignore"):  # inf * 0
+        y = F.conv2d(x, w, b, **kw)
+    want = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b, **kw)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = F.conv2d_backward(dy, x, w, **kw)[0]
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(ref.conv2d_backward(dy, x, w, **kw)[0]))
+    assert routes.calls == 0
+
+
+def _kernel_args(x_shape=(2, 16, 5, 5), w_shape=(16, 16, 3, 3), groups=1):
+    x = np.ones(x_shape, np.float32)
+    w = np.ones(w_shape, np.float32)
+    packed = np.zeros(_direct.packed_size(groups, w_shape[0] // groups, w_shape[1], 3, 3),
+                      np.float32)
+    _direct.pack_weights(w, packed, groups, False)
+    y = np.empty((x_shape[0], w_shape[0], 5, 5), np.float32)
+    return dict(x=x, packed=packed, bias=np.empty(0, np.float32), y=y, groups=groups)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
+    (dict(bias=np.zeros(3, np.float32)), "bias has 3 values"),
+    (dict(groups=3), "groups 3 must divide"),
+    (dict(y=np.empty((1, 16, 5, 5), np.float32)), "y has 1 samples"),
+    (dict(pl=-1), "left padding -1"),
+    (dict(kh=0), "must be positive"),
+])
+def test_the_private_kernel_refuses_misfitting_arguments(change, message):
+    a = _kernel_args()
+    geometry = dict(kh=3, kw=3, sh=1, sw=1, pt=1, pl=1, dh=1, dw=1)
+    a.update((k, v) for k, v in change.items() if k in a)
+    geometry.update((k, v) for k, v in change.items() if k in geometry)
+    with pytest.raises(ValueError, match=message):
+        _direct.conv(a["x"], a["packed"], a["bias"], a["y"], a["groups"], *geometry.values(),
+                     1)
+
+
+def test_pack_weights_refuses_a_wrong_size():
+    w = np.ones((16, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="out has 7 floats"):
+        _direct.pack_weights(w, np.zeros(7, np.float32), 1, False)
