@@ -42,6 +42,12 @@ MIN_WEIGHT_GRAD_PIECE = 512
 # 5x5 0.72 -> 0.33 ms; with 6 output channels (LeNet's first) it lost, 0.55 vs 0.38 ms.
 DIRECT_CONV = _direct.available()
 MIN_DIRECT_CHANNELS = 16
+# The direct weight gradient runs (input channel, kernel column) taps of one kernel row
+# through the registers; with fewer than MIN_DIRECT_WEIGHT_GRAD_TAPS of them, transposing
+# grad_out costs more than it saves (1 thread, measured against im2col + BLAS: 32 -> 64
+# 5x5 on 14x14 12.3 vs 16.4 ms; 8 -> 32 3x3 on 28x28, 24 taps, 3.7 vs 4.7 ms; 4 -> 32, 12
+# taps, 2.5 vs 2.2 ms; simple.json's first layer, 5 taps, 2.1 vs 1.7 ms).
+MIN_DIRECT_WEIGHT_GRAD_TAPS = 16
 # A direct convolution of fewer multiply-adds stays on the calling thread.
 MIN_PARALLEL_DIRECT_MACS = 1 << 22
 
@@ -140,11 +146,32 @@ def _direct_conv(x, weight, bias, y, geo, transposed=False):
         pt, pl = geo.dh * (kh - 1) - pt, geo.dw * (kw - 1) - pl
     packed = np.zeros(_direct.packed_size(G, out_per_group, in_per_group, kh, kw), np.float32)
     _direct.pack_weights(weight, packed, G, transposed)
-    macs = y.size * in_per_group * kh * kw
-    n_threads = get_num_threads() if macs >= MIN_PARALLEL_DIRECT_MACS else 1
+    n_threads = _direct_threads(y.size * in_per_group * kh * kw)
     _direct.conv(x, packed, np.empty(0, np.float32) if bias is None else bias, y, G, kh, kw,
                  geo.sh, geo.sw, pt, pl, geo.dh, geo.dw, n_threads)
     return y
+
+
+def _direct_threads(macs):
+    return get_num_threads() if macs >= MIN_PARALLEL_DIRECT_MACS else 1
+
+
+def _direct_weight_grad(x, grad_out, gw, geo):
+    """``gw`` = the weight gradient of ``geo``'s convolution by :mod:`cynet._direct`."""
+    G = geo.groups
+    packed = np.zeros(_direct.packed_size(G, geo.F // G, geo.C // G, geo.kh, geo.kw),
+                      np.float32)
+    _direct.conv_weight_grad(x, grad_out, packed, G, geo.kh, geo.kw, geo.sh, geo.sw, geo.pt,
+                             geo.pl, geo.dh, geo.dw, _direct_threads(grad_out.size * gw[0].size))
+    _direct.unpack_weights(packed, gw, G)
+
+
+def _direct_weight_grad_fits(geo, dtype):
+    """Direct weight gradient: float32, enough output channels and taps per kernel row (the
+    caller checks that grad_out is finite)."""
+    return (DIRECT_CONV and dtype == np.float32 and not geo.is_pointwise
+            and geo.F // geo.groups >= MIN_DIRECT_CHANNELS
+            and geo.C // geo.groups * geo.kw >= MIN_DIRECT_WEIGHT_GRAD_TAPS)
 
 
 def _direct_forward_fits(geo, weight):
@@ -258,7 +285,15 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
 
     if direct_gx:
         _direct_conv(grad_out, weight, None, gx, geo, transposed=True)
+    # the direct weight gradient skips padding rows: with a non-finite grad_out (so a
+    # non-finite sum) the im2col route multiplies them, as the reference does
+    finite = np.isfinite(gb).all() if bias else np.isfinite(np.sum(grad_out))
+    direct_gw = finite and _direct_weight_grad_fits(geo, x.dtype)
+    if direct_gw:
+        _direct_weight_grad(x, grad_out, gw, geo)
     chunk_gx = input_grad and not direct_gx
+    if direct_gw and not chunk_gx:
+        return gx, gw, gb
     dy_batch = grad_out.reshape(geo.N, F, P)
     im2col, col2im, batch_to_rows = _im2col.im2col, _im2col.col2im, _im2col.batch_to_rows
     args = cols.args
@@ -266,12 +301,12 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
     def backward_chunks(starts, kernel_threads):
         """This worker's chunks; returns its share of the weight gradient, transposed (a
         new array: the caller sums it after the worker may have moved on to another
-        call's work)."""
+        call's work), or None when the direct kernel computed it."""
         # col . dY^T gives the transposed partial: OpenBLAS runs this operand order
         # 1.2-2x faster than dY . col^T for these skinny shapes (few rows, long inner dim).
         # The partials are summed in that layout too (a contiguous add; adding each one
         # transposed cost 0.9 ms of simple.json's 33 ms conv2 backward).
-        gw_sum_t = np.zeros((G, K // G, F // G), dtype=x.dtype)
+        gw_sum_t = None if direct_gw else np.zeros((G, K // G, F // G), dtype=x.dtype)
         gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
         w_t = w_mat.transpose(0, 2, 1)
         full = cols.buffers(B, x.dtype)
@@ -281,14 +316,15 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
             b = min(B, geo.N - n0)
             width = b * P
             col, rows, col_g, dy_rows = full if b == B else cols.buffers(b, x.dtype)
-            if not (reuse_columns and kept is not None and kept.holds(x, geo, B, n0)):
-                im2col(x[n0:n0 + b], col, *args, kernel_threads)
-            kept = None
             batch_to_rows(dy_batch[n0:n0 + b], rows, kernel_threads)
-            for a in range(0, width, piece):  # (dY . col^T)^T
-                np.matmul(col_g[:, :, a:a + piece], dy_rows[:, :, a:a + piece].transpose(0, 2, 1),
-                          out=gw_part_t)
-                gw_sum_t += gw_part_t
+            if not direct_gw:
+                if not (reuse_columns and kept is not None and kept.holds(x, geo, B, n0)):
+                    im2col(x[n0:n0 + b], col, *args, kernel_threads)
+                for a in range(0, width, piece):  # (dY . col^T)^T
+                    np.matmul(col_g[:, :, a:a + piece],
+                              dy_rows[:, :, a:a + piece].transpose(0, 2, 1), out=gw_part_t)
+                    gw_sum_t += gw_part_t
+            kept = None
             if chunk_gx:
                 # dcol = W^T . dY, written over col (no longer needed), then folded into dx
                 np.matmul(w_t, dy_rows, out=col_g)
@@ -304,7 +340,8 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
     if piece < MIN_WEIGHT_GRAD_PIECE:
         piece = B * cols.per_sample
     for part in run_chunks(geo.N, B, workers, backward_chunks):
-        gw_mat += part.transpose(0, 2, 1)
+        if part is not None:
+            gw_mat += part.transpose(0, 2, 1)
     return gx, gw, gb
 
 

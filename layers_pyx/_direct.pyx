@@ -6,7 +6,10 @@ and taps. Weights are packed once per call into tiles, ``(G, tiles, C/G, kh, kw,
 with zero lanes past the last channel; a task is one (sample, group), which copies its
 input channels into a zero-bordered per-thread scratch (column padding) and skips input
 rows that fall in the padding. The input gradient of a stride-1 convolution is the same
-kernel run on ``grad_out`` with the weights swapped (in <-> out) and flipped.
+kernel run on ``grad_out`` with the weights swapped (in <-> out) and flipped. The weight
+gradient keeps a tile of channels times the taps of one kernel row in registers over
+every pixel of a sample, from ``grad_out`` transposed to channels-innermost, and adds it
+into a packed gradient that :func:`unpack_weights` turns back into ``(F, C/G, kh, kw)``.
 
 The caller checks that :func:`available` is true before calling :func:`conv`.
 """
@@ -24,6 +27,10 @@ cdef extern from "_direct_conv.h" nogil:
                        Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t dh, Py_ssize_t dw,
                        Py_ssize_t OH, Py_ssize_t OW, float *out, const float *bias,
                        Py_ssize_t nv)
+    void cynet_dcw_tile(const float *xs, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wp,
+                        const float *dyT, Py_ssize_t ld, int tv, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t dh,
+                        Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW, float *gw)
 
 
 def available():
@@ -137,5 +144,105 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
                                   OH, OW, &y[n, g * Fg + f0, 0, 0],
                                   &bias[g * Fg + f0] if has_bias else NULL, nv)
                     f0 = f0 + 32
+    finally:
+        free(scratch)
+
+
+def unpack_weights(const float[::1] packed, float[:, :, :, ::1] w, Py_ssize_t groups):
+    """The inverse of ``pack_weights(w, packed, groups, False)``: fills ``w``."""
+    cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t Fg, o, k, i, j, lanes, tile_base, group_size, g
+    if groups < 1 or F % groups:
+        raise ValueError(f"groups {groups} must divide the {F} filters")
+    Fg = F // groups
+    group_size = packed_size(1, Fg, Cg, kh, kw)
+    if packed.shape[0] != groups * group_size:
+        raise ValueError(f"packed has {packed.shape[0]} floats, expected {groups * group_size}")
+    with nogil:
+        for g in range(groups):
+            for o in range(Fg):
+                lanes = _tile_lanes(Fg - (o // 32) * 32)
+                tile_base = g * group_size + (o // 32) * 32 * Cg * kh * kw
+                for k in range(Cg):
+                    for i in range(kh):
+                        for j in range(kw):
+                            w[g * Fg + o, k, i, j] = packed[
+                                tile_base + ((k * kh + i) * kw + j) * lanes + o % 32]
+
+
+def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad_out,
+                     float[::1] packed, Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw,
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
+                     Py_ssize_t dh, Py_ssize_t dw, int n_threads):
+    """Add the weight gradient of ``y = conv2d(x, w)`` given ``grad_out`` = dL/dy into
+    ``packed`` (zeroed by the caller; laid out as :func:`pack_weights` packs ``w``).
+    With several threads each sums its own samples, then the partial sums are added in
+    thread order (the same result on every run with the same thread count)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t F = grad_out.shape[1], OH = grad_out.shape[2], OW = grad_out.shape[3]
+    if grad_out.shape[0] != N:
+        raise ValueError(f"grad_out has {grad_out.shape[0]} samples, x has {N}")
+    if groups < 1 or C % groups or F % groups:
+        raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
+    if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
+        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
+                         f"must be positive, left padding {pl} >= 0")
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    cdef Py_ssize_t size = packed_size(groups, Fg, Cg, kh, kw)
+    if packed.shape[0] != size:
+        raise ValueError(f"packed has {packed.shape[0]} floats, expected {size}")
+    if N == 0 or F == 0 or OH == 0 or OW == 0 or C == 0:
+        return
+    if H == 0 or W == 0:
+        raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
+    cdef Py_ssize_t Wp = max(W + pl, (OW - 1) * sw + (kw - 1) * dw + 1)
+    cdef bint copy = Wp != W
+    cdef Py_ssize_t plane = Cg * H * Wp, P = OH * OW, taps = Cg * kh * kw
+    cdef Py_ssize_t group_size = size // groups
+    cdef Py_ssize_t ld = group_size // taps  # lanes of all the tiles of a group
+    n_threads = max(1, min(n_threads, N * groups))
+    # per thread: the input copy, the transposed gradient (lanes past Fg stay zero) and,
+    # with several threads, its own partial sums
+    cdef Py_ssize_t own_size = (plane if copy else 0) + P * ld + (size if n_threads > 1 else 0)
+    cdef float* scratch = <float*>calloc(n_threads * own_size, sizeof(float))
+    if scratch == NULL:
+        raise MemoryError(f"no memory for {n_threads} work areas of {own_size} floats")
+    cdef Py_ssize_t task, n, g, c, r, f, p, f0, t, e
+    cdef float* own
+    cdef float* dyT
+    cdef float* acc
+    cdef const float* xs
+    cdef const float* src
+    try:
+        with nogil:
+            for task in prange(N * groups, schedule="static", num_threads=n_threads):
+                n = task // groups
+                g = task % groups
+                own = scratch + omp_get_thread_num() * own_size
+                dyT = own + (plane if copy else 0)
+                acc = dyT + P * ld if n_threads > 1 else &packed[0]
+                if copy:
+                    for c in range(Cg):
+                        for r in range(H):
+                            memcpy(own + (c * H + r) * Wp + pl, &x[n, g * Cg + c, r, 0],
+                                   W * sizeof(float))
+                    xs = own
+                else:
+                    xs = &x[n, g * Cg, 0, 0]
+                for f in range(Fg):
+                    src = &grad_out[n, g * Fg + f, 0, 0]
+                    for p in range(P):
+                        dyT[p * ld + f] = src[p]
+                f0 = 0
+                while f0 < Fg:
+                    cynet_dcw_tile(xs, Cg, H, Wp, dyT + f0, ld, _tile_lanes(Fg - f0) // 16,
+                                   kh, kw, sh, sw, pt, dh, dw, OH, OW,
+                                   acc + g * group_size + f0 * taps)
+                    f0 = f0 + 32
+            if n_threads > 1:
+                for t in range(n_threads):
+                    acc = scratch + t * own_size + (plane if copy else 0) + P * ld
+                    for e in range(size):
+                        packed[e] += acc[e]
     finally:
         free(scratch)

@@ -155,6 +155,112 @@ static CYNET_AVX512 void cynet_dc_tile(
     }
 }
 
+/* The weight gradient, vectorised over output channels the same way.
+ *
+ * For one sample and one kernel row i, a run of NJ taps (input channel, kernel column)
+ * of a channel tile accumulates in registers over every output pixel whose input row
+ * lies in the input; each pixel loads its gradient for the tile once (one or two
+ * vectors) and broadcasts one input value per tap:
+ *   gw[gofs[q] + v] += sum over pixels of dyT[pixel * ld + v] * x[row * Wp + ow sw + xofs[q]]
+ * with x the input plane of channel 0 and row = oh sh + rowi (dyT: the sample's output
+ * gradient with channels innermost, ld floats per pixel). */
+#define CYNET_DCW_MOST_2 12
+#define CYNET_DCW_MOST_1 24
+
+CYNET_INLINE CYNET_AVX512 void cynet_dcw_taps(
+    const float *x, ptrdiff_t Wp, ptrdiff_t H, const float *dyT, ptrdiff_t ld,
+    ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t rowi,
+    const ptrdiff_t *xofs, const ptrdiff_t *gofs, float *gw, const int NJ, const int TV)
+{
+    __m512 acc[CYNET_DCW_MOST_1][2];
+#pragma GCC unroll 24
+    for (int q = 0; q < NJ; ++q) {
+        acc[q][0] = _mm512_setzero_ps();
+        if (TV > 1) acc[q][1] = _mm512_setzero_ps();
+    }
+    for (ptrdiff_t oh = 0; oh < OH; ++oh) {
+        const ptrdiff_t r = oh * sh + rowi;      /* input row of this kernel row */
+        if (r < 0 || r >= H) continue;
+        const float *xr = x + r * Wp;
+        const float *d = dyT + oh * OW * ld;
+        for (ptrdiff_t ow = 0; ow < OW; ++ow, d += ld) {
+            const __m512 d0 = _mm512_loadu_ps(d);
+            const __m512 d1 = TV > 1 ? _mm512_loadu_ps(d + 16) : d0;
+            const float *xo = xr + ow * sw;
+#pragma GCC unroll 24
+            for (int q = 0; q < NJ; ++q) {
+                const __m512 b = _mm512_set1_ps(xo[xofs[q]]);
+                acc[q][0] = _mm512_fmadd_ps(d0, b, acc[q][0]);
+                if (TV > 1) acc[q][1] = _mm512_fmadd_ps(d1, b, acc[q][1]);
+            }
+        }
+    }
+#pragma GCC unroll 24
+    for (int q = 0; q < NJ; ++q) {
+        float *g = gw + gofs[q];
+        _mm512_storeu_ps(g, _mm512_add_ps(_mm512_loadu_ps(g), acc[q][0]));
+        if (TV > 1)
+            _mm512_storeu_ps(g + 16, _mm512_add_ps(_mm512_loadu_ps(g + 16), acc[q][1]));
+    }
+}
+
+#define CYNET_DCW_CASE(N, TV) \
+    case N: cynet_dcw_taps(x, Wp, H, dyT, ld, OH, OW, sh, sw, rowi, xofs, gofs, gw, N, TV); \
+    break;
+
+/* cynet_dcw_taps with a run-time nj (at most CYNET_DCW_MOST_2 or _1). */
+static CYNET_AVX512 void cynet_dcw_taps_any(
+    const float *x, ptrdiff_t Wp, ptrdiff_t H, const float *dyT, ptrdiff_t ld,
+    ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t rowi,
+    const ptrdiff_t *xofs, const ptrdiff_t *gofs, float *gw, int nj, int tv)
+{
+    if (tv == 2) {
+        switch (nj) {
+            CYNET_DCW_CASE(1, 2) CYNET_DCW_CASE(2, 2) CYNET_DCW_CASE(3, 2)
+            CYNET_DCW_CASE(4, 2) CYNET_DCW_CASE(5, 2) CYNET_DCW_CASE(6, 2)
+            CYNET_DCW_CASE(7, 2) CYNET_DCW_CASE(8, 2) CYNET_DCW_CASE(9, 2)
+            CYNET_DCW_CASE(10, 2) CYNET_DCW_CASE(11, 2) CYNET_DCW_CASE(12, 2)
+        }
+    } else {
+        switch (nj) {
+            CYNET_DCW_CASE(1, 1) CYNET_DCW_CASE(2, 1) CYNET_DCW_CASE(3, 1)
+            CYNET_DCW_CASE(4, 1) CYNET_DCW_CASE(5, 1) CYNET_DCW_CASE(6, 1)
+            CYNET_DCW_CASE(7, 1) CYNET_DCW_CASE(8, 1) CYNET_DCW_CASE(9, 1)
+            CYNET_DCW_CASE(10, 1) CYNET_DCW_CASE(11, 1) CYNET_DCW_CASE(12, 1)
+            CYNET_DCW_CASE(13, 1) CYNET_DCW_CASE(14, 1) CYNET_DCW_CASE(15, 1)
+            CYNET_DCW_CASE(16, 1) CYNET_DCW_CASE(17, 1) CYNET_DCW_CASE(18, 1)
+            CYNET_DCW_CASE(19, 1) CYNET_DCW_CASE(20, 1) CYNET_DCW_CASE(21, 1)
+            CYNET_DCW_CASE(22, 1) CYNET_DCW_CASE(23, 1) CYNET_DCW_CASE(24, 1)
+        }
+    }
+}
+
+/* One sample, one group, one channel tile: adds its weight gradient into gw, laid out
+ * like the packed weights of the tile ((C, kh, kw, lanes)). xs as for cynet_dc_tile;
+ * dyT: the tile's first channel of the sample's (OH * OW, ld) output gradient. For each
+ * kernel row, the (channel, column) taps go through the registers in runs. */
+static CYNET_AVX512 void cynet_dcw_tile(
+    const float *xs, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wp, const float *dyT, ptrdiff_t ld,
+    int tv, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt,
+    ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t OH, ptrdiff_t OW, float *gw)
+{
+    const ptrdiff_t lanes = CYNET_TILE(tv), most = tv == 2 ? CYNET_DCW_MOST_2 : CYNET_DCW_MOST_1;
+    const ptrdiff_t taps = C * kw;
+    ptrdiff_t xofs[CYNET_DCW_MOST_1], gofs[CYNET_DCW_MOST_1];
+    for (ptrdiff_t i = 0; i < kh; ++i) {
+        for (ptrdiff_t t0 = 0; t0 < taps; t0 += most) {
+            const int n = (int)(taps - t0 < most ? taps - t0 : most);
+            for (int q = 0; q < n; ++q) {
+                const ptrdiff_t c = (t0 + q) / kw, j = (t0 + q) % kw;
+                xofs[q] = c * H * Wp + j * dw;
+                gofs[q] = ((c * kh + i) * kw + j) * lanes;
+            }
+            cynet_dcw_taps_any(xs, Wp, H, dyT, ld, OH, OW, sh, sw, i * dh - pt, xofs, gofs,
+                               gw, n, tv);
+        }
+    }
+}
+
 #else
 #define CYNET_DIRECT_CONV 0
 static int cynet_direct_conv_available(void) { return 0; }
@@ -166,6 +272,14 @@ static void cynet_dc_tile(
     (void)xs; (void)C; (void)H; (void)Wp; (void)w; (void)tv; (void)kh; (void)kw; (void)sh;
     (void)sw; (void)pt; (void)dh; (void)dw; (void)OH; (void)OW; (void)out; (void)bias;
     (void)nv;
+}
+static void cynet_dcw_tile(
+    const float *xs, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wp, const float *dyT, ptrdiff_t ld,
+    int tv, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t pt,
+    ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t OH, ptrdiff_t OW, float *gw)
+{
+    (void)xs; (void)C; (void)H; (void)Wp; (void)dyT; (void)ld; (void)tv; (void)kh; (void)kw;
+    (void)sh; (void)sw; (void)pt; (void)dh; (void)dw; (void)OH; (void)OW; (void)gw;
 }
 #endif
 

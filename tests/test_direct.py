@@ -1,6 +1,6 @@
 """The direct float32 convolution (cynet._direct), as cynet.functional uses it: the forward
-of layers with >= 16 output channels per group, and the input gradient of stride-1 layers
-with >= 16 input channels per group.
+and the weight gradient of layers with >= 16 output channels per group, and the input
+gradient of stride-1 layers with >= 16 input channels per group.
 
 Checked against the NumPy reference, with exact integer-valued numerical gradients (the
 kernel is float32 only), the adjoint identity, shapes at the edges of its tiles and
@@ -18,16 +18,20 @@ pytestmark = pytest.mark.skipif(not _direct.available(),
                                 reason="this CPU or build has no direct (AVX-512) kernels")
 
 
-def direct_case(case_id, x_shape, w_shape, direct_gx, **kwargs):
-    """A conv case and whether its input gradient is computed by the direct kernel too."""
+def direct_case(case_id, x_shape, w_shape, direct_gx, direct_gw=True, **kwargs):
+    """A conv case (whose forward the direct kernel computes) and whether its input and
+    weight gradients are computed by the direct kernels too (the weight gradient: with at
+    least 16 taps per kernel row, input channels per group x kernel width)."""
     p = case(case_id, x_shape, w_shape, **kwargs)
-    p.values[0]["direct_gx"] = direct_gx
+    p.values[0].update(direct_gx=direct_gx, direct_gw=direct_gw)
     return p
 
 
-# (N, C, H, W), (F, C // groups, kh, kw), direct input gradient?, options
+# (N, C, H, W), (F, C // groups, kh, kw), direct input gradient?, [direct weight
+# gradient?], options
 CASES = [
-    direct_case("16_filters_few_inputs", (2, 3, 7, 6), (16, 3, 3, 3), False, padding=1),
+    direct_case("16_filters_few_inputs", (2, 3, 7, 6), (16, 3, 3, 3), False, False,
+                padding=1),
     direct_case("17_filters", (2, 16, 6, 7), (17, 16, 3, 3), True, padding=1),
     direct_case("33_filters", (1, 16, 5, 9), (33, 16, 2, 3), True, padding="same"),
     direct_case("48_filters_no_bias", (2, 20, 6, 5), (48, 20, 3, 3), True, bias=False,
@@ -36,14 +40,16 @@ CASES = [
     direct_case("rows_of_31", (2, 16, 5, 31), (40, 16, 3, 3), True, padding=1),
     direct_case("rows_of_25", (1, 16, 3, 25), (32, 16, 1, 3), True, padding=(0, 1)),
     direct_case("one_column", (2, 16, 6, 1), (16, 16, 3, 3), True, padding=1),
-    direct_case("stride_dilation", (2, 4, 11, 12), (20, 4, 3, 2), False, stride=(2, 3),
+    direct_case("stride_dilation", (2, 4, 11, 12), (20, 4, 3, 2), False, False, stride=(2, 3),
                 dilation=(2, 1), padding=(2, 1)),
     direct_case("stride_not_dividing", (1, 16, 9, 10), (16, 16, 4, 3), False, stride=(3, 2)),
     direct_case("same_even_dilated", (1, 16, 9, 8), (16, 16, 4, 2), True, padding="same",
                 dilation=2),
     direct_case("groups", (2, 32, 6, 6), (32, 16, 3, 3), True, groups=2, padding=1),
-    direct_case("groups_few_inputs", (2, 8, 5, 6), (32, 4, 3, 3), False, groups=2,
+    direct_case("groups_few_inputs", (2, 8, 5, 6), (32, 4, 3, 3), False, False, groups=2,
                 padding=1),
+    direct_case("strided_weight_gradient", (2, 8, 9, 11), (16, 8, 3, 2), False, stride=(2, 3),
+                dilation=(1, 2), padding=(1, 2)),
     # some outputs see only padding rows; others one input row
     direct_case("rows_wholly_in_padding", (2, 16, 1, 5), (16, 16, 5, 3), True,
                 padding=(3, 1)),
@@ -52,31 +58,34 @@ CASES = [
     direct_case("valid_kernel_equals_input", (2, 16, 5, 4), (16, 16, 5, 4), True),
     direct_case("batch1", (1, 64, 9, 9), (64, 64, 3, 3), True, padding=1),
     direct_case("simple_json_conv2", (3, 32, 14, 14), (64, 32, 5, 5), True, padding=2),
-    direct_case("simple_json_conv1", (3, 1, 28, 28), (32, 1, 5, 5), False, padding="same"),
+    direct_case("simple_json_conv1", (3, 1, 28, 28), (32, 1, 5, 5), False, False,
+                padding="same"),
 ]
 
 SMALL = ["17_filters", "33_filters", "one_column", "same_even_dilated", "groups",
-         "rows_wholly_in_padding", "stride_not_dividing"]
+         "rows_wholly_in_padding", "stride_not_dividing", "strided_weight_gradient"]
 
 
 @pytest.fixture
 def routes(monkeypatch):
-    """Counts the direct kernel's calls: ``routes.calls`` (reset by ``routes.clear()``)."""
+    """Counts the direct kernels' calls: ``routes.conv`` (forward and input gradient) and
+    ``routes.weight_grad``; ``routes.clear()`` resets both."""
 
     class Routes:
-        calls = 0
+        conv = weight_grad = 0
 
         def clear(self):
-            self.calls = 0
+            self.conv = self.weight_grad = 0
 
     counted = Routes()
-    real = _direct.conv
+    for name in ("conv", "weight_grad"):
+        real = getattr(_direct, "conv_weight_grad" if name == "weight_grad" else name)
 
-    def conv(*args):
-        counted.calls += 1
-        return real(*args)
+        def call(*args, name=name, real=real):
+            setattr(counted, name, getattr(counted, name) + 1)
+            return real(*args)
 
-    monkeypatch.setattr(_direct, "conv", conv)
+        monkeypatch.setattr(_direct, real.__name__, call)
     return counted
 
 
@@ -88,14 +97,29 @@ def _ref_backward(dy, x, w, b, **kw):
 def test_direct_conv_matches_reference(c, rng, assert_close, routes):
     check_conv(c, np.float32, rng, assert_close, ref.conv2d, _ref_backward)
     # one forward, then one backward whose input gradient is direct or not
-    assert routes.calls == 1 + c["direct_gx"]
+    assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], c["direct_gw"])
+
+
+def _exact_central_differences(loss, a):
+    """The gradient of ``loss``, linear in ``a`` with small integer values everywhere: a
+    central difference with a step of 1 is exact."""
+    g = np.zeros_like(a)
+    flat = a.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + 1
+        up = loss()
+        flat[i] = old - 1
+        down = loss()
+        flat[i] = old
+        g.reshape(-1)[i] = (up - down) / 2
+    return g
 
 
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in SMALL])
 def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, rng, routes):
     # small integers: every product and sum is exact in float32, so the results equal
-    # the reference's, and <conv(x), dy> is linear in x: a central difference with a
-    # step of 1 is its exact gradient
+    # the reference's, and <conv(x, w), dy> is linear in x and in w
     x = rng.integers(-3, 4, size=c["x_shape"]).astype(np.float32)
     w = rng.integers(-3, 4, size=c["w_shape"]).astype(np.float32)
     b = rng.integers(-3, 4, size=c["w_shape"][0]).astype(np.float32) if c["bias"] else None
@@ -103,21 +127,19 @@ def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, r
     y = F.conv2d(x, w, b, **kw)
     np.testing.assert_array_equal(y, ref.conv2d(x, w, b, **kw))
     dy = rng.integers(-3, 4, size=y.shape).astype(np.float32)
-    gx, _, _ = F.conv2d_backward(dy, x, w, **kw)
-    np.testing.assert_array_equal(gx, ref.conv2d_backward(dy, x, w, **kw)[0])
+    gx, gw, _ = F.conv2d_backward(dy, x, w, **kw)
+    want_gx, want_gw, _ = ref.conv2d_backward(dy, x, w, **kw)
+    np.testing.assert_array_equal(gx, want_gx)
+    np.testing.assert_array_equal(gw, want_gw)
+    assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], c["direct_gw"])
     routes.clear()
-    numerical = np.zeros_like(x)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + 1
-        up = np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
-        flat[i] = old - 1
-        down = np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
-        flat[i] = old
-        numerical.reshape(-1)[i] = (up - down) / 2
-    np.testing.assert_array_equal(gx, numerical)
-    assert routes.calls == 2 * flat.size  # every forward ran the direct kernel
+
+    def loss():
+        return np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
+
+    np.testing.assert_array_equal(gx, _exact_central_differences(loss, x))
+    np.testing.assert_array_equal(gw, _exact_central_differences(loss, w))
+    assert routes.conv == 2 * (x.size + w.size)  # every forward ran the direct kernel
 
 
 @pytest.mark.parametrize("c", CASES)
@@ -126,26 +148,36 @@ def test_direct_conv_backward_is_adjoint(c, rng, routes):
     kw = c["kwargs"]
     y = F.conv2d(x, w, **kw)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    gx, _, _ = F.conv2d_backward(dy, x, w, bias=False, **kw)
-    products = [y.astype(np.float64) * dy, x.astype(np.float64) * gx]
+    gx, gw, _ = F.conv2d_backward(dy, x, w, bias=False, **kw)
+    products = [y.astype(np.float64) * dy, x.astype(np.float64) * gx,
+                w.astype(np.float64) * gw]
+    sums = [p.sum() for p in products]
     scale = max(np.abs(p).sum() for p in products)
-    assert abs(products[0].sum() - products[1].sum()) <= 1e-5 * scale
-    assert routes.calls == 1 + c["direct_gx"]
+    assert abs(sums[0] - sums[1]) <= 1e-5 * scale, ("<x, dx>", sums)
+    assert abs(sums[0] - sums[2]) <= 1e-5 * scale, ("<w, dw>", sums)
+    # with bias=False the weight gradient checks that grad_out is finite by its own sum
+    assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], c["direct_gw"])
 
 
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in ("batch1", "simple_json_conv2",
                                                             "groups", "rows_of_31")])
-def test_direct_conv_gives_the_same_bits_on_one_and_two_threads(c, rng, monkeypatch):
+def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch):
+    # y and the input gradient: the same bits (each task computes its own outputs); the
+    # weight gradient: the same bits run to run, each thread's partial sum added in order
     monkeypatch.setattr(F, "MIN_PARALLEL_DIRECT_MACS", 0)
     x, w, b = make_inputs(c, np.float32, rng)
     kw = c["kwargs"]
     dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 2):
         monkeypatch.setattr(F, "get_num_threads", lambda: threads)
-        results.append((F.conv2d(x, w, b, **kw), F.conv2d_backward(dy, x, w, **kw)[0]))
-    for one, two in zip(*results):
+        results.append((F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw)[:2]))
+    (y1, gx1, gw1), (y2, gx2, gw2), (y3, gx3, gw3) = results
+    for one, two, three in ((y1, y2, y3), (gx1, gx2, gx3)):
         np.testing.assert_array_equal(one, two)
+        np.testing.assert_array_equal(two, three)
+    np.testing.assert_array_equal(gw2, gw3)
+    assert_close(gw1, gw2, np.float32, "grad_weight")
 
 
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
@@ -176,7 +208,24 @@ def test_non_finite_weights_take_the_route_that_multiplies_the_padding(bad, rng,
     dy = rng.standard_normal(y.shape).astype(np.float32)
     gx = F.conv2d_backward(dy, x, w, **kw)[0]
     np.testing.assert_array_equal(np.isnan(gx), np.isnan(ref.conv2d_backward(dy, x, w, **kw)[0]))
-    assert routes.calls == 0
+    assert routes.conv == 0
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_a_non_finite_grad_out_takes_the_weight_gradient_route_that_multiplies_the_padding(
+        bad, bias, rng, routes):
+    c = CASES[[p.id for p in CASES].index("simple_json_conv2")].values[0]
+    x, w, _ = make_inputs(c, np.float32, rng)
+    kw = c["kwargs"]
+    dy = rng.standard_normal(F.conv2d(x, w, **kw).shape).astype(np.float32)
+    dy[1, 5, 0, 3] = bad  # an output in the first row: taps above it are padding
+    with np.errstate(invalid="ignore"):
+        gw = F.conv2d_backward(dy, x, w, bias=bias, **kw)[1]
+    want = ref.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w, **kw)[1]
+    np.testing.assert_array_equal(np.isnan(gw), np.isnan(want))
+    assert np.isnan(want).any()
+    assert routes.weight_grad == 0
 
 
 def _kernel_args(x_shape=(2, 16, 5, 5), w_shape=(16, 16, 3, 3), groups=1):
@@ -187,6 +236,31 @@ def _kernel_args(x_shape=(2, 16, 5, 5), w_shape=(16, 16, 3, 3), groups=1):
     _direct.pack_weights(w, packed, groups, False)
     y = np.empty((x_shape[0], w_shape[0], 5, 5), np.float32)
     return dict(x=x, packed=packed, bias=np.empty(0, np.float32), y=y, groups=groups)
+
+
+def _weight_grad_args(x_shape=(2, 16, 5, 5), F_=16, groups=1):
+    x = np.ones(x_shape, np.float32)
+    dy = np.ones((x_shape[0], F_, 5, 5), np.float32)
+    packed = np.zeros(_direct.packed_size(groups, F_ // groups, x_shape[1] // groups, 3, 3),
+                      np.float32)
+    return dict(x=x, grad_out=dy, packed=packed, groups=groups)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
+    (dict(groups=3), "groups 3 must divide"),
+    (dict(grad_out=np.ones((1, 16, 5, 5), np.float32)), "grad_out has 1 samples"),
+    (dict(pl=-1), "left padding -1"),
+    (dict(dw=0), "must be positive"),
+])
+def test_the_private_weight_gradient_kernel_refuses_misfitting_arguments(change, message):
+    a = _weight_grad_args()
+    geometry = dict(kh=3, kw=3, sh=1, sw=1, pt=1, pl=1, dh=1, dw=1)
+    a.update((k, v) for k, v in change.items() if k in a)
+    geometry.update((k, v) for k, v in change.items() if k in geometry)
+    with pytest.raises(ValueError, match=message):
+        _direct.conv_weight_grad(a["x"], a["grad_out"], a["packed"], a["groups"],
+                                 *geometry.values(), 1)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -207,7 +281,20 @@ def test_the_private_kernel_refuses_misfitting_arguments(change, message):
                      1)
 
 
-def test_pack_weights_refuses_a_wrong_size():
+def test_packing_refuses_a_wrong_size():
     w = np.ones((16, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match="out has 7 floats"):
         _direct.pack_weights(w, np.zeros(7, np.float32), 1, False)
+    with pytest.raises(ValueError, match="packed has 7 floats"):
+        _direct.unpack_weights(np.zeros(7, np.float32), w, 1)
+
+
+def test_unpack_inverts_pack(rng):
+    for shape, groups in [((17, 3, 2, 3), 1), ((96, 5, 3, 1), 2), ((16, 1, 1, 4), 16)]:
+        w = rng.standard_normal(shape).astype(np.float32)
+        packed = np.zeros(_direct.packed_size(groups, shape[0] // groups, shape[1], *shape[2:]),
+                          np.float32)
+        _direct.pack_weights(w, packed, groups, False)
+        back = np.empty_like(w)
+        _direct.unpack_weights(packed, back, groups)
+        np.testing.assert_array_equal(back, w)
