@@ -52,23 +52,19 @@ def packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_g
     return groups * (full * 32 + _tile_lanes(out_per_group - full * 32)) * taps
 
 
-def pack_weights(const float[:, :, :, ::1] w, float[::1] out, Py_ssize_t groups,
-                 bint transposed):
-    """Pack ``w`` (F, C/G, kh, kw) into ``out`` (zeroed by the caller).
-
-    ``transposed``: the weights of the input gradient, a convolution from F/G to C/G
-    channels per group with each kernel flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]``.
-    """
-    cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+cdef int _transfer(float* packed, Py_ssize_t packed_len, float* w, Py_ssize_t F,
+                   Py_ssize_t Cg, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t groups,
+                   bint transposed, bint into_packed) except -1:
+    """Copy between ``w`` (F, Cg, kh, kw) and its packed tiles, either way."""
+    if groups < 1 or F % groups:
+        raise ValueError(f"groups {groups} must divide the {F} filters")
     cdef Py_ssize_t Fg = F // groups
     cdef Py_ssize_t n_out = Cg if transposed else Fg   # per group, lanes
     cdef Py_ssize_t n_in = Fg if transposed else Cg
-    cdef Py_ssize_t g, o, k, i, j, lanes, tile_base, group_size
-    if groups < 1 or F % groups:
-        raise ValueError(f"groups {groups} must divide the {F} filters")
-    group_size = packed_size(1, n_out, n_in, kh, kw)
-    if out.shape[0] != groups * group_size:
-        raise ValueError(f"out has {out.shape[0]} floats, expected {groups * group_size}")
+    cdef Py_ssize_t group_size = packed_size(1, n_out, n_in, kh, kw)
+    cdef Py_ssize_t g, o, k, i, j, lanes, tile_base, at, w_at
+    if packed_len != groups * group_size:
+        raise ValueError(f"packed has {packed_len} floats, expected {groups * group_size}")
     with nogil:
         for g in range(groups):
             for o in range(n_out):
@@ -77,9 +73,69 @@ def pack_weights(const float[:, :, :, ::1] w, float[::1] out, Py_ssize_t groups,
                 for k in range(n_in):
                     for i in range(kh):
                         for j in range(kw):
-                            out[tile_base + ((k * kh + i) * kw + j) * lanes + o % 32] = (
-                                w[g * Fg + k, o, kh - 1 - i, kw - 1 - j] if transposed
-                                else w[g * Fg + o, k, i, j])
+                            at = tile_base + ((k * kh + i) * kw + j) * lanes + o % 32
+                            if transposed:
+                                w_at = (((g * Fg + k) * Cg + o) * kh + kh - 1 - i) * kw + kw - 1 - j
+                            else:
+                                w_at = (((g * Fg + o) * Cg + k) * kh + i) * kw + j
+                            if into_packed:
+                                packed[at] = w[w_at]
+                            else:
+                                w[w_at] = packed[at]
+    return 0
+
+
+def pack_weights(const float[:, :, :, ::1] w, float[::1] packed, Py_ssize_t groups,
+                 bint transposed):
+    """Pack ``w`` (F, C/G, kh, kw) into ``packed`` (zeroed by the caller).
+
+    ``transposed``: the weights of the input gradient, a convolution from F/G to C/G
+    channels per group with each kernel flipped, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]``.
+    """
+    if w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] == 0:
+        raise ValueError(f"w of shape {(w.shape[0], w.shape[1], w.shape[2], w.shape[3])} is empty")
+    _transfer(&packed[0] if packed.shape[0] else NULL, packed.shape[0], <float*>&w[0, 0, 0, 0],
+              w.shape[0], w.shape[1], w.shape[2], w.shape[3], groups, transposed, True)
+
+
+def unpack_weights(const float[::1] packed, float[:, :, :, ::1] w, Py_ssize_t groups):
+    """The inverse of ``pack_weights(w, packed, groups, False)``: fills ``w``."""
+    if w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3] == 0:
+        raise ValueError(f"w of shape {(w.shape[0], w.shape[1], w.shape[2], w.shape[3])} is empty")
+    _transfer(<float*>(&packed[0] if packed.shape[0] else NULL), packed.shape[0],
+              &w[0, 0, 0, 0], w.shape[0], w.shape[1], w.shape[2], w.shape[3], groups, False,
+              False)
+
+
+cdef int _check_call(str other, Py_ssize_t other_n, Py_ssize_t N, Py_ssize_t C, Py_ssize_t F,
+                     Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
+                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pl,
+                     Py_ssize_t packed_len) except -1:
+    """Guard the kernels against a caller's shape mistakes (no out-of-bounds access)."""
+    if other_n != N:
+        raise ValueError(f"{other} has {other_n} samples, x has {N}")
+    if groups < 1 or C % groups or F % groups:
+        raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
+    if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
+        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
+                         f"must be positive, left padding {pl} >= 0")
+    cdef Py_ssize_t size = packed_size(groups, F // groups, C // groups, kh, kw)
+    if packed_len != size:
+        raise ValueError(f"packed has {packed_len} floats, expected {size}")
+    return 0
+
+
+cdef const float* _rows(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t Wp, Py_ssize_t pl, float* own) noexcept nogil:
+    """C planes of (H, W) with rows of Wp values, the left padding ``pl`` applied: a copy
+    into ``own`` (whose borders stay zero) when ``Wp != W``, else ``x`` itself."""
+    cdef Py_ssize_t c, r
+    if Wp == W:
+        return x
+    for c in range(C):
+        for r in range(H):
+            memcpy(own + (c * H + r) * Wp + pl, x + (c * H + r) * W, W * sizeof(float))
+    return own
 
 
 def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] bias,
@@ -91,17 +147,8 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
     ``pl >= 0``; the output size is ``y``'s."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = y.shape[1], OH = y.shape[2], OW = y.shape[3]
-    if y.shape[0] != N:
-        raise ValueError(f"y has {y.shape[0]} samples, x has {N}")
-    if groups < 1 or C % groups or F % groups:
-        raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
-    if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
-        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
-                         f"must be positive, left padding {pl} >= 0")
+    _check_call("y", y.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pl, packed.shape[0])
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    if packed.shape[0] != packed_size(groups, Fg, Cg, kh, kw):
-        raise ValueError(f"packed has {packed.shape[0]} floats, expected "
-                         f"{packed_size(groups, Fg, Cg, kh, kw)}")
     cdef bint has_bias = bias.shape[0] > 0
     if has_bias and bias.shape[0] != F:
         raise ValueError(f"bias has {bias.shape[0]} values, expected {F}")
@@ -119,23 +166,15 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
         scratch = <float*>calloc(max(n_threads, 1) * plane, sizeof(float))
         if scratch == NULL:
             raise MemoryError(f"no memory for {n_threads} input copies of {plane} floats")
-    cdef Py_ssize_t task, n, g, c, r, f0, nv
+    cdef Py_ssize_t task, n, g, f0, nv
     cdef const float* xs
-    cdef float* own
     try:
         with nogil:
             for task in prange(N * groups, schedule="static", num_threads=n_threads):
                 n = task // groups
                 g = task % groups
-                if copy:
-                    own = scratch + omp_get_thread_num() * plane
-                    for c in range(Cg):
-                        for r in range(H):
-                            memcpy(own + (c * H + r) * Wp + pl, &x[n, g * Cg + c, r, 0],
-                                   W * sizeof(float))
-                    xs = own
-                else:
-                    xs = &x[n, g * Cg, 0, 0]
+                xs = _rows(&x[n, g * Cg, 0, 0], Cg, H, W, Wp, pl,
+                           scratch + omp_get_thread_num() * plane if copy else NULL)
                 f0 = 0
                 while f0 < Fg:
                     nv = min(Fg - f0, 32)
@@ -148,28 +187,6 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
         free(scratch)
 
 
-def unpack_weights(const float[::1] packed, float[:, :, :, ::1] w, Py_ssize_t groups):
-    """The inverse of ``pack_weights(w, packed, groups, False)``: fills ``w``."""
-    cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
-    cdef Py_ssize_t Fg, o, k, i, j, lanes, tile_base, group_size, g
-    if groups < 1 or F % groups:
-        raise ValueError(f"groups {groups} must divide the {F} filters")
-    Fg = F // groups
-    group_size = packed_size(1, Fg, Cg, kh, kw)
-    if packed.shape[0] != groups * group_size:
-        raise ValueError(f"packed has {packed.shape[0]} floats, expected {groups * group_size}")
-    with nogil:
-        for g in range(groups):
-            for o in range(Fg):
-                lanes = _tile_lanes(Fg - (o // 32) * 32)
-                tile_base = g * group_size + (o // 32) * 32 * Cg * kh * kw
-                for k in range(Cg):
-                    for i in range(kh):
-                        for j in range(kw):
-                            w[g * Fg + o, k, i, j] = packed[
-                                tile_base + ((k * kh + i) * kw + j) * lanes + o % 32]
-
-
 def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad_out,
                      float[::1] packed, Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pl,
@@ -180,17 +197,9 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     thread order (the same result on every run with the same thread count)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = grad_out.shape[1], OH = grad_out.shape[2], OW = grad_out.shape[3]
-    if grad_out.shape[0] != N:
-        raise ValueError(f"grad_out has {grad_out.shape[0]} samples, x has {N}")
-    if groups < 1 or C % groups or F % groups:
-        raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
-    if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
-        raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
-                         f"must be positive, left padding {pl} >= 0")
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    cdef Py_ssize_t size = packed_size(groups, Fg, Cg, kh, kw)
-    if packed.shape[0] != size:
-        raise ValueError(f"packed has {packed.shape[0]} floats, expected {size}")
+    _check_call("grad_out", grad_out.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pl,
+                packed.shape[0])
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups, size = packed.shape[0]
     if N == 0 or F == 0 or OH == 0 or OW == 0 or C == 0:
         return
     if H == 0 or W == 0:
@@ -207,7 +216,7 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     cdef float* scratch = <float*>calloc(n_threads * own_size, sizeof(float))
     if scratch == NULL:
         raise MemoryError(f"no memory for {n_threads} work areas of {own_size} floats")
-    cdef Py_ssize_t task, n, g, c, r, f, p, f0, t, e
+    cdef Py_ssize_t task, n, g, f, p, f0, t, e
     cdef float* own
     cdef float* dyT
     cdef float* acc
@@ -221,14 +230,7 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
                 own = scratch + omp_get_thread_num() * own_size
                 dyT = own + (plane if copy else 0)
                 acc = dyT + P * ld if n_threads > 1 else &packed[0]
-                if copy:
-                    for c in range(Cg):
-                        for r in range(H):
-                            memcpy(own + (c * H + r) * Wp + pl, &x[n, g * Cg + c, r, 0],
-                                   W * sizeof(float))
-                    xs = own
-                else:
-                    xs = &x[n, g * Cg, 0, 0]
+                xs = _rows(&x[n, g * Cg, 0, 0], Cg, H, W, Wp, pl, own)
                 for f in range(Fg):
                     src = &grad_out[n, g * Fg + f, 0, 0]
                     for p in range(P):

@@ -228,62 +228,43 @@ def test_a_non_finite_grad_out_takes_the_weight_gradient_route_that_multiplies_t
     assert routes.weight_grad == 0
 
 
-def _kernel_args(x_shape=(2, 16, 5, 5), w_shape=(16, 16, 3, 3), groups=1):
-    x = np.ones(x_shape, np.float32)
-    w = np.ones(w_shape, np.float32)
-    packed = np.zeros(_direct.packed_size(groups, w_shape[0] // groups, w_shape[1], 3, 3),
-                      np.float32)
-    _direct.pack_weights(w, packed, groups, False)
-    y = np.empty((x_shape[0], w_shape[0], 5, 5), np.float32)
-    return dict(x=x, packed=packed, bias=np.empty(0, np.float32), y=y, groups=groups)
+def _kernel_call(kernel, change):
+    """Call the private kernel ``kernel`` on fitting arguments with ``change`` applied."""
+    x = np.ones((2, 16, 5, 5), np.float32)
+    args = dict(x=x, packed=np.zeros(_direct.packed_size(1, 16, 16, 3, 3), np.float32))
+    if kernel == "conv":
+        args.update(bias=np.empty(0, np.float32), y=np.empty((2, 16, 5, 5), np.float32))
+    else:
+        args.update(grad_out=np.ones((2, 16, 5, 5), np.float32))
+    args.update(groups=1, kh=3, kw=3, sh=1, sw=1, pt=1, pl=1, dh=1, dw=1, n_threads=1)
+    args.update(change)
+    if kernel == "conv":
+        return _direct.conv(**args)
+    return _direct.conv_weight_grad(**args)
 
 
-def _weight_grad_args(x_shape=(2, 16, 5, 5), F_=16, groups=1):
-    x = np.ones(x_shape, np.float32)
-    dy = np.ones((x_shape[0], F_, 5, 5), np.float32)
-    packed = np.zeros(_direct.packed_size(groups, F_ // groups, x_shape[1] // groups, 3, 3),
-                      np.float32)
-    return dict(x=x, grad_out=dy, packed=packed, groups=groups)
-
-
-@pytest.mark.parametrize("change, message", [
-    (dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
-    (dict(groups=3), "groups 3 must divide"),
-    (dict(grad_out=np.ones((1, 16, 5, 5), np.float32)), "grad_out has 1 samples"),
-    (dict(pl=-1), "left padding -1"),
-    (dict(dw=0), "must be positive"),
+@pytest.mark.parametrize("kernel, change, message", [
+    ("conv", dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
+    ("conv", dict(bias=np.zeros(3, np.float32)), "bias has 3 values"),
+    ("conv", dict(groups=3), "groups 3 must divide"),
+    ("conv", dict(y=np.empty((1, 16, 5, 5), np.float32)), "y has 1 samples"),
+    ("conv", dict(pl=-1), "left padding -1"),
+    ("conv", dict(kh=0), "must be positive"),
+    ("weight_grad", dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
+    ("weight_grad", dict(groups=3), "groups 3 must divide"),
+    ("weight_grad", dict(grad_out=np.ones((1, 16, 5, 5), np.float32)), "grad_out has 1 samples"),
+    ("weight_grad", dict(pl=-1), "left padding -1"),
+    ("weight_grad", dict(dw=0), "must be positive"),
 ])
-def test_the_private_weight_gradient_kernel_refuses_misfitting_arguments(change, message):
-    a = _weight_grad_args()
-    geometry = dict(kh=3, kw=3, sh=1, sw=1, pt=1, pl=1, dh=1, dw=1)
-    a.update((k, v) for k, v in change.items() if k in a)
-    geometry.update((k, v) for k, v in change.items() if k in geometry)
+def test_the_private_kernels_refuse_misfitting_arguments(kernel, change, message):
+    _kernel_call(kernel, {})  # the unchanged arguments fit
     with pytest.raises(ValueError, match=message):
-        _direct.conv_weight_grad(a["x"], a["grad_out"], a["packed"], a["groups"],
-                                 *geometry.values(), 1)
-
-
-@pytest.mark.parametrize("change, message", [
-    (dict(packed=np.zeros(5, np.float32)), "packed has 5 floats"),
-    (dict(bias=np.zeros(3, np.float32)), "bias has 3 values"),
-    (dict(groups=3), "groups 3 must divide"),
-    (dict(y=np.empty((1, 16, 5, 5), np.float32)), "y has 1 samples"),
-    (dict(pl=-1), "left padding -1"),
-    (dict(kh=0), "must be positive"),
-])
-def test_the_private_kernel_refuses_misfitting_arguments(change, message):
-    a = _kernel_args()
-    geometry = dict(kh=3, kw=3, sh=1, sw=1, pt=1, pl=1, dh=1, dw=1)
-    a.update((k, v) for k, v in change.items() if k in a)
-    geometry.update((k, v) for k, v in change.items() if k in geometry)
-    with pytest.raises(ValueError, match=message):
-        _direct.conv(a["x"], a["packed"], a["bias"], a["y"], a["groups"], *geometry.values(),
-                     1)
+        _kernel_call(kernel, change)
 
 
 def test_packing_refuses_a_wrong_size():
     w = np.ones((16, 2, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="out has 7 floats"):
+    with pytest.raises(ValueError, match="packed has 7 floats"):
         _direct.pack_weights(w, np.zeros(7, np.float32), 1, False)
     with pytest.raises(ValueError, match="packed has 7 floats"):
         _direct.unpack_weights(np.zeros(7, np.float32), w, 1)
