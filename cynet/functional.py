@@ -287,8 +287,8 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
         _direct_conv(grad_out, weight, None, gx, geo, transposed=True)
     # the direct weight gradient skips padding rows: with a non-finite grad_out (so a
     # non-finite sum) the im2col route multiplies them, as the reference does
-    finite = np.isfinite(gb).all() if bias else np.isfinite(np.sum(grad_out))
-    direct_gw = finite and _direct_weight_grad_fits(geo, x.dtype)
+    direct_gw = _direct_weight_grad_fits(geo, x.dtype) and (
+        np.isfinite(gb).all() if bias else np.isfinite(np.sum(grad_out)))
     if direct_gw:
         _direct_weight_grad(x, grad_out, gw, geo)
     chunk_gx = input_grad and not direct_gx

@@ -111,7 +111,11 @@ cdef int _check_call(str other, Py_ssize_t other_n, Py_ssize_t N, Py_ssize_t C, 
                      Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
                      Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pl,
                      Py_ssize_t packed_len) except -1:
-    """Guard the kernels against a caller's shape mistakes (no out-of-bounds access)."""
+    """Guard the kernels against a caller's mistakes (no out-of-bounds access, no
+    AVX-512 instruction on a CPU without it)."""
+    if not cynet_direct_conv_available():
+        raise RuntimeError("the direct convolution kernels need a CPU with AVX-512 "
+                           "(cynet._direct.available() is False here)")
     if other_n != N:
         raise ValueError(f"{other} has {other_n} samples, x has {N}")
     if groups < 1 or C % groups or F % groups:
@@ -162,8 +166,9 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
     cdef Py_ssize_t plane = Cg * H * Wp, group_size = packed.shape[0] // groups
     cdef Py_ssize_t taps = Cg * kh * kw
     cdef float* scratch = NULL
+    n_threads = max(1, min(n_threads, N * groups))  # 0 would ask OpenMP for its default
     if copy:
-        scratch = <float*>calloc(max(n_threads, 1) * plane, sizeof(float))
+        scratch = <float*>calloc(n_threads * plane, sizeof(float))
         if scratch == NULL:
             raise MemoryError(f"no memory for {n_threads} input copies of {plane} floats")
     cdef Py_ssize_t task, n, g, f0, nv
@@ -194,7 +199,9 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     """Add the weight gradient of ``y = conv2d(x, w)`` given ``grad_out`` = dL/dy into
     ``packed`` (zeroed by the caller; laid out as :func:`pack_weights` packs ``w``).
     With several threads each sums its own samples, then the partial sums are added in
-    thread order (the same result on every run with the same thread count)."""
+    thread order: the same result on every run with the same team of threads (OpenMP may
+    give fewer threads than asked, e.g. with OMP_DYNAMIC, and then the sums differ in
+    rounding)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = grad_out.shape[1], OH = grad_out.shape[2], OW = grad_out.shape[3]
     _check_call("grad_out", grad_out.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pl,

@@ -146,6 +146,7 @@ static CYNET_AVX512 void cynet_dc_tile(
         ptrdiff_t i0 = 0, i1 = kh;
         if (row0 < 0) i0 = (-row0 + dh - 1) / dh;
         if (row0 + (kh - 1) * dh >= H) i1 = row0 >= H ? 0 : (H - 1 - row0) / dh + 1;
+        if (i0 > kh) i0 = kh;  /* padding beyond the kernel: no tap reaches the input */
         if (i1 < i0) i1 = i0;
         for (ptrdiff_t ow0 = 0; ow0 < OW; ow0 += pb) {
             const int n = (int)(OW - ow0 < pb ? OW - ow0 : pb);

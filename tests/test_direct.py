@@ -4,7 +4,9 @@ gradient of stride-1 layers with >= 16 input channels per group.
 
 Checked against the NumPy reference, with exact integer-valued numerical gradients (the
 kernel is float32 only), the adjoint identity, shapes at the edges of its tiles and
-blocks, and the guards of the private kernel. Every case asserts which route it took.
+blocks, and the guards of the private kernel. Every comparison asserts which route it
+took. (test_functional_conv.py runs its float32 cases with >= 16 filters through these
+kernels too on such a CPU; its float64 cases always take the im2col route.)
 """
 import numpy as np
 import pytest
@@ -159,9 +161,10 @@ def test_direct_conv_backward_is_adjoint(c, rng, routes):
     assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], c["direct_gw"])
 
 
-@pytest.mark.parametrize("c", [p for p in CASES if p.id in ("batch1", "simple_json_conv2",
-                                                            "groups", "rows_of_31")])
-def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch):
+# several tasks (samples x groups) each, so that two threads share the work
+@pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
+                                                            "rows_of_31", "33_filters")])
+def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch, routes):
     # y and the input gradient: the same bits (each task computes its own outputs); the
     # weight gradient: the same bits run to run, each thread's partial sum added in order
     monkeypatch.setattr(F, "MIN_PARALLEL_DIRECT_MACS", 0)
@@ -178,17 +181,21 @@ def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch):
         np.testing.assert_array_equal(two, three)
     np.testing.assert_array_equal(gw2, gw3)
     assert_close(gw1, gw2, np.float32, "grad_weight")
+    assert (routes.conv, routes.weight_grad) == (1 + 3 * (1 + c["direct_gx"]), 3)
 
 
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
                                                             "33_filters")])
-def test_direct_and_im2col_routes_agree(c, rng, assert_close, monkeypatch):
+def test_direct_and_im2col_routes_agree(c, rng, assert_close, monkeypatch, routes):
     x, w, b = make_inputs(c, np.float32, rng)
     kw = c["kwargs"]
     dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
+    routes.clear()
     direct = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
+    assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], 1)
     monkeypatch.setattr(F, "DIRECT_CONV", False)
     gemm = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
+    assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], 1)  # no more calls
     for name, d, g in zip(("y",) + GRAD_NAMES, direct, gemm):
         assert_close(d, g, np.float32, name)
 
@@ -209,6 +216,28 @@ def test_non_finite_weights_take_the_route_that_multiplies_the_padding(bad, rng,
     gx = F.conv2d_backward(dy, x, w, **kw)[0]
     np.testing.assert_array_equal(np.isnan(gx), np.isnan(ref.conv2d_backward(dy, x, w, **kw)[0]))
     assert routes.conv == 0
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_inputs_stay_on_the_direct_route_and_propagate_like_the_reference(
+        bad, rng, routes):
+    # x is only read where it exists, so the skipped padding changes nothing
+    c = CASES[[p.id for p in CASES].index("simple_json_conv2")].values[0]
+    x, w, b = make_inputs(c, np.float32, rng)
+    x[0, 3, 0, 1] = bad
+    x[2, 7, 13, 13] = bad
+    kw = c["kwargs"]
+    with np.errstate(invalid="ignore"):
+        y = F.conv2d(x, w, b, **kw)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        got = F.conv2d_backward(dy, x, w, **kw)
+        want_y = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b, **kw)
+        want = ref.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w, **kw)
+    for name, g, r in zip(("y",) + GRAD_NAMES, (y,) + got, (want_y,) + want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(r), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(g), np.isinf(r), err_msg=name)
+    assert not np.isfinite(y).all()
+    assert (routes.conv, routes.weight_grad) == (2, 1)
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -270,6 +299,19 @@ def test_packing_refuses_a_wrong_size():
         _direct.unpack_weights(np.zeros(7, np.float32), w, 1)
 
 
+def test_transposed_packing_swaps_and_flips_each_kernel(rng):
+    # w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j] per group, packed like a forward's weights
+    groups, shape = 2, (6, 17, 2, 3)  # F = 6 (3 per group), C/G = 17: tiles of 16 and 1
+    w = rng.standard_normal(shape).astype(np.float32)
+    flipped = np.concatenate([
+        w[g * 3:(g + 1) * 3, :, ::-1, ::-1].transpose(1, 0, 2, 3) for g in range(groups)])
+    packed = np.zeros(_direct.packed_size(groups, 17, 3, 2, 3), np.float32)
+    _direct.pack_weights(w, packed, groups, True)
+    want = np.zeros_like(packed)
+    _direct.pack_weights(np.ascontiguousarray(flipped), want, groups, False)
+    np.testing.assert_array_equal(packed, want)
+
+
 def test_unpack_inverts_pack(rng):
     for shape, groups in [((17, 3, 2, 3), 1), ((96, 5, 3, 1), 2), ((16, 1, 1, 4), 16)]:
         w = rng.standard_normal(shape).astype(np.float32)
@@ -279,3 +321,22 @@ def test_unpack_inverts_pack(rng):
         back = np.empty_like(w)
         _direct.unpack_weights(packed, back, groups)
         np.testing.assert_array_equal(back, w)
+
+
+@pytest.mark.parametrize("kernel", ["conv", "weight_grad"])
+def test_the_private_kernels_take_a_thread_count_below_one_as_one(kernel, rng):
+    # prange's num_threads=0 would mean OpenMP's default team, larger than the scratch
+    x = rng.standard_normal((4, 16, 5, 5)).astype(np.float32)
+    results = []
+    for n_threads in (1, 0, -3):
+        out = np.zeros(_direct.packed_size(1, 16, 16, 3, 3), np.float32)
+        y = np.zeros((4, 16, 5, 5), np.float32)
+        if kernel == "conv":
+            _kernel_call(kernel, dict(x=x, y=y, packed=out + 1, n_threads=n_threads))
+            results.append(y)
+        else:
+            _kernel_call(kernel, dict(x=x, grad_out=x, packed=out, n_threads=n_threads))
+            results.append(out)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    assert np.abs(results[0]).sum() > 0
