@@ -166,28 +166,33 @@ def _direct_weight_grad(x, grad_out, gw, geo):
     _direct.unpack_weights(packed, gw, G)
 
 
+def _direct_fits(geo, dtype):
+    """What every direct route needs: a CPU and build with the kernels, float32, and a
+    kernel larger than 1x1 (a pointwise convolution is a plain matmul)."""
+    return DIRECT_CONV and dtype == np.float32 and not geo.is_pointwise
+
+
 def _direct_weight_grad_fits(geo, dtype):
-    """Direct weight gradient: float32, enough output channels and taps per kernel row (the
+    """Direct weight gradient: enough output channels and taps per kernel row (the
     caller checks that grad_out is finite)."""
-    return (DIRECT_CONV and dtype == np.float32 and not geo.is_pointwise
-            and geo.F // geo.groups >= MIN_DIRECT_CHANNELS
+    return (_direct_fits(geo, dtype) and geo.F // geo.groups >= MIN_DIRECT_CHANNELS
             and geo.C // geo.groups * geo.kw >= MIN_DIRECT_WEIGHT_GRAD_TAPS)
 
 
 def _direct_forward_fits(geo, weight):
-    """Direct forward: float32, enough output channels, and finite weights (the kernel
-    skips padding rows, where im2col multiplies zeros: an inf weight must give NaN there
-    as in PyTorch's reference semantics)."""
-    return (DIRECT_CONV and weight.dtype == np.float32 and not geo.is_pointwise
-            and geo.F // geo.groups >= MIN_DIRECT_CHANNELS and np.isfinite(weight).all())
+    """Direct forward: enough output channels, and finite weights (the kernel skips
+    padding rows, where im2col multiplies zeros: an inf weight must give NaN there as in
+    PyTorch's reference semantics)."""
+    return (_direct_fits(geo, weight.dtype) and geo.F // geo.groups >= MIN_DIRECT_CHANNELS
+            and np.isfinite(weight).all())
 
 
 def _direct_input_grad_fits(geo, weight):
-    """The input gradient as a direct convolution: as for the forward, with stride 1 (a
-    strided one would skip taps), enough input channels, and padding within the kernel's
-    reach."""
-    return (DIRECT_CONV and weight.dtype == np.float32 and not geo.is_pointwise
-            and geo.sh == geo.sw == 1 and geo.C // geo.groups >= MIN_DIRECT_CHANNELS
+    """The input gradient as a direct convolution: finite weights as for the forward,
+    stride 1 (a strided one would skip taps), enough input channels, and padding within
+    the kernel's reach."""
+    return (_direct_fits(geo, weight.dtype) and geo.sh == geo.sw == 1
+            and geo.C // geo.groups >= MIN_DIRECT_CHANNELS
             and geo.pt <= geo.dh * (geo.kh - 1) and geo.pl <= geo.dw * (geo.kw - 1)
             and np.isfinite(weight).all())
 
@@ -214,7 +219,6 @@ def _conv2d(x, weight, bias, geo):
             y += bias[:, None, None]
         return y
     if _direct_forward_fits(geo, weight):
-        set_contents("col", None)  # no columns to hand to the backward
         return _direct_conv(x, weight, bias, y, geo)
     cols = _Columns(geo)
     bias_or_empty = np.empty(0, dtype=x.dtype) if bias is None else bias
@@ -306,8 +310,10 @@ def _conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, group
         # 1.2-2x faster than dY . col^T for these skinny shapes (few rows, long inner dim).
         # The partials are summed in that layout too (a contiguous add; adding each one
         # transposed cost 0.9 ms of simple.json's 33 ms conv2 backward).
-        gw_sum_t = None if direct_gw else np.zeros((G, K // G, F // G), dtype=x.dtype)
-        gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
+        gw_sum_t = gw_part_t = None
+        if not direct_gw:
+            gw_sum_t = np.zeros((G, K // G, F // G), dtype=x.dtype)
+            gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
         w_t = w_mat.transpose(0, 2, 1)
         full = cols.buffers(B, x.dtype)
         kept = contents("col")

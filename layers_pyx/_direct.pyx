@@ -129,6 +129,13 @@ cdef int _check_call(str other, Py_ssize_t other_n, Py_ssize_t N, Py_ssize_t C, 
     return 0
 
 
+cdef inline Py_ssize_t _row_width(Py_ssize_t W, Py_ssize_t pl, Py_ssize_t OW, Py_ssize_t sw,
+                                  Py_ssize_t kw, Py_ssize_t dw) noexcept nogil:
+    """Values per row that the kernels read: the input after the left padding, and up to
+    the last output's last tap (zeros past the input)."""
+    return max(W + pl, (OW - 1) * sw + (kw - 1) * dw + 1)
+
+
 cdef const float* _rows(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                         Py_ssize_t Wp, Py_ssize_t pl, float* own) noexcept nogil:
     """C planes of (H, W) with rows of Wp values, the left padding ``pl`` applied: a copy
@@ -160,8 +167,7 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
         return
     if C == 0 or H == 0 or W == 0:
         raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
-    # columns read: up to the last output's last tap, in a zero-bordered copy of the rows
-    cdef Py_ssize_t Wp = max(W + pl, (OW - 1) * sw + (kw - 1) * dw + 1)
+    cdef Py_ssize_t Wp = _row_width(W, pl, OW, sw, kw, dw)
     cdef bint copy = Wp != W
     cdef Py_ssize_t plane = Cg * H * Wp, group_size = packed.shape[0] // groups
     cdef Py_ssize_t taps = Cg * kh * kw
@@ -211,7 +217,7 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
         return
     if H == 0 or W == 0:
         raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
-    cdef Py_ssize_t Wp = max(W + pl, (OW - 1) * sw + (kw - 1) * dw + 1)
+    cdef Py_ssize_t Wp = _row_width(W, pl, OW, sw, kw, dw)
     cdef bint copy = Wp != W
     cdef Py_ssize_t plane = Cg * H * Wp, P = OH * OW, taps = Cg * kh * kw
     cdef Py_ssize_t group_size = size // groups

@@ -16,10 +16,8 @@
 #define CYNET_DIRECT_CONV_H
 
 #include <stddef.h>
-#include <string.h>
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define CYNET_DIRECT_CONV 1
 #include <immintrin.h>
 #define CYNET_AVX512 __attribute__((target("avx512f")))
 #define CYNET_INLINE static inline __attribute__((always_inline))
@@ -88,8 +86,8 @@ CYNET_INLINE CYNET_AVX512 void cynet_dc_block(
     case N: cynet_dc_block(x, plane, Wp, w, C, kh, kw, i0, i1, row0, sw, dh, dw, out, ldo, \
                            bias, nv, N, TV); break;
 
-/* cynet_dc_block with a run-time PB; a wider block than the registers hold is done in
- * pieces (cynet_dc_block_width never asks for one). */
+/* cynet_dc_block with a run-time PB, at most CYNET_DC_MOST_2 or _1 (as
+ * cynet_dc_block_width gives). */
 static CYNET_AVX512 void cynet_dc_block_any(
     const float *x, ptrdiff_t plane, ptrdiff_t Wp, const float *w, ptrdiff_t C,
     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t row0, ptrdiff_t sw,
@@ -101,11 +99,6 @@ static CYNET_AVX512 void cynet_dc_block_any(
             CYNET_DC_CASE(1, 2) CYNET_DC_CASE(2, 2) CYNET_DC_CASE(3, 2) CYNET_DC_CASE(4, 2)
             CYNET_DC_CASE(5, 2) CYNET_DC_CASE(6, 2) CYNET_DC_CASE(7, 2) CYNET_DC_CASE(8, 2)
             CYNET_DC_CASE(9, 2) CYNET_DC_CASE(10, 2) CYNET_DC_CASE(11, 2) CYNET_DC_CASE(12, 2)
-            default:
-                for (int q = 0; q < pb; q += CYNET_DC_MOST_2)
-                    cynet_dc_block_any(x + q * sw, plane, Wp, w, C, kh, kw, i0, i1, row0, sw,
-                                       dh, dw, out + q, ldo, bias, nv,
-                                       pb - q < CYNET_DC_MOST_2 ? pb - q : CYNET_DC_MOST_2, tv);
         }
     } else {
         switch (pb) {
@@ -113,11 +106,6 @@ static CYNET_AVX512 void cynet_dc_block_any(
             CYNET_DC_CASE(5, 1) CYNET_DC_CASE(6, 1) CYNET_DC_CASE(7, 1) CYNET_DC_CASE(8, 1)
             CYNET_DC_CASE(9, 1) CYNET_DC_CASE(10, 1) CYNET_DC_CASE(11, 1) CYNET_DC_CASE(12, 1)
             CYNET_DC_CASE(13, 1) CYNET_DC_CASE(14, 1)
-            default:
-                for (int q = 0; q < pb; q += CYNET_DC_MOST_1)
-                    cynet_dc_block_any(x + q * sw, plane, Wp, w, C, kh, kw, i0, i1, row0, sw,
-                                       dh, dw, out + q, ldo, bias, nv,
-                                       pb - q < CYNET_DC_MOST_1 ? pb - q : CYNET_DC_MOST_1, tv);
         }
     }
 }
@@ -263,7 +251,6 @@ static CYNET_AVX512 void cynet_dcw_tile(
 }
 
 #else
-#define CYNET_DIRECT_CONV 0
 static int cynet_direct_conv_available(void) { return 0; }
 static void cynet_dc_tile(
     const float *xs, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wp, const float *w, int tv,

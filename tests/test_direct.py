@@ -102,26 +102,12 @@ def test_direct_conv_matches_reference(c, rng, assert_close, routes):
     assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], c["direct_gw"])
 
 
-def _exact_central_differences(loss, a):
-    """The gradient of ``loss``, linear in ``a`` with small integer values everywhere: a
-    central difference with a step of 1 is exact."""
-    g = np.zeros_like(a)
-    flat = a.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + 1
-        up = loss()
-        flat[i] = old - 1
-        down = loss()
-        flat[i] = old
-        g.reshape(-1)[i] = (up - down) / 2
-    return g
-
-
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in SMALL])
-def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, rng, routes):
+def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, rng, routes,
+                                                                           numerical_grad):
     # small integers: every product and sum is exact in float32, so the results equal
-    # the reference's, and <conv(x, w), dy> is linear in x and in w
+    # the reference's, and <conv(x, w), dy> is linear in x and in w: a central
+    # difference with a step of 1 is its exact gradient
     x = rng.integers(-3, 4, size=c["x_shape"]).astype(np.float32)
     w = rng.integers(-3, 4, size=c["w_shape"]).astype(np.float32)
     b = rng.integers(-3, 4, size=c["w_shape"][0]).astype(np.float32) if c["bias"] else None
@@ -139,8 +125,8 @@ def test_direct_conv_integer_valued_is_exact_with_exact_numerical_gradients(c, r
     def loss():
         return np.vdot(F.conv2d(x, w, b, **kw).astype(np.float64), dy)
 
-    np.testing.assert_array_equal(gx, _exact_central_differences(loss, x))
-    np.testing.assert_array_equal(gw, _exact_central_differences(loss, w))
+    np.testing.assert_array_equal(gx, numerical_grad(loss, x, 1.0))
+    np.testing.assert_array_equal(gw, numerical_grad(loss, w, 1.0))
     assert routes.conv == 2 * (x.size + w.size)  # every forward ran the direct kernel
 
 
