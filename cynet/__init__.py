@@ -5,14 +5,9 @@
     model.fit(x, y)
 
 Public names: ``Model``, ``Layer``, ``register_layer``, ``registry``, ``functional``,
-``DefinitionError``, ``set_num_threads``, ``get_num_threads``, ``testing``.
+``engine``, the exceptions ``DefinitionError``, ``DataError``, ``WeightsFileError`` and
+``CheckpointError``, ``set_num_threads``, ``get_num_threads``, ``testing``.
 """
-import os as _os
-
-# OpenMP threads that spin while waiting fight numpy's OpenBLAS threads for the same cores
-# (measured: 20x slower alternating im2col and GEMM). Must be set before the kernels load.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from importlib.metadata import PackageNotFoundError as _NotFound, version as _version
 
 try:
@@ -20,15 +15,19 @@ try:
 except _NotFound:  # a source tree without installed metadata
     __version__ = "0+unknown"
 
-from . import functional, registry  # noqa: E402
-from ._threads import get_num_threads, set_num_threads  # noqa: E402
+from . import engine, functional, registry  # noqa: E402  (engine first: it loads the kernels)
+from .checkpoint import CheckpointError  # noqa: E402
+from .data import DataError  # noqa: E402
 from .definition import DefinitionError  # noqa: E402
+from .engine import get_num_threads, set_num_threads  # noqa: E402
 from .layers.base import Layer  # noqa: E402
 from .model import Model  # noqa: E402
 from .registry import register_layer  # noqa: E402
+from .weights import WeightsFileError  # noqa: E402
 
 __all__ = [
-    "Model", "Layer", "register_layer", "registry", "functional", "DefinitionError",
+    "Model", "Layer", "register_layer", "registry", "functional", "engine",
+    "DefinitionError", "DataError", "WeightsFileError", "CheckpointError",
     "set_num_threads", "get_num_threads", "testing", "__version__",
 ]
 

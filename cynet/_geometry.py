@@ -152,3 +152,36 @@ def _has_empty_window(size, k, s, p, d, out):
         if first >= k or start + first * d >= size:
             return True
     return False
+
+
+_NO_GRAD = object()
+
+
+def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_GRAD):
+    """``(x, weight, bias, grad_out, geometry)`` of one convolution: checked C-contiguous
+    arrays of one float dtype (``grad_out`` None when not given) and the geometry."""
+    from ._args import as_float_arrays, check_ndim
+
+    named = [("x", x), ("weight", weight), ("bias", bias)]
+    if grad_out is not _NO_GRAD:
+        named.append(("grad_out", grad_out))
+    x, weight, bias, *rest = as_float_arrays(*named)
+    check_ndim(x, "x", 4, "(N, C, H, W)")
+    check_ndim(weight, "weight", 4, "(out_channels, in_channels // groups, kh, kw)")
+    geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    if bias is not None and bias.shape != (geo.F,):
+        raise ValueError(f"bias must have shape ({geo.F},) to match weight {weight.shape}, got {bias.shape}")
+    if rest and rest[0].shape != geo.out_shape:
+        raise ValueError(
+            f"grad_out has shape {rest[0].shape}, but the forward output has shape {geo.out_shape}"
+        )
+    return x, weight, bias, (rest[0] if rest else None), geo
+
+
+def pool_input(x):
+    """``x`` of a pooling: a checked C-contiguous 4-D float array."""
+    from ._args import as_float_array, check_ndim
+
+    x = as_float_array(x, "x")
+    check_ndim(x, "x", 4, "(N, C, H, W)")
+    return x

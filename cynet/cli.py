@@ -33,14 +33,15 @@ def _as_user_error(exc):
     """The exit status and message for an exception the user can act on, else None."""
     from .data import DataError
     from .definition import DefinitionError
-    from .model import WeightsFileError
+    from .checkpoint import CheckpointError
+    from .weights import WeightsFileError
     from .plot import MatplotlibMissingError, PlotError
     from .registry import LayerNotFoundError
     from .rundir import RunDirError
     from .training_run import DataMismatchError
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
-                        LayerNotFoundError, WeightsFileError, PlotError)):
+                        LayerNotFoundError, WeightsFileError, CheckpointError, PlotError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, MatplotlibMissingError):
         return EXIT_FAILURE, str(exc)
@@ -156,7 +157,7 @@ def predict(weights, inputs, out):
     import numpy as np
 
     from .data import load_inputs
-    from .model import atomic_savez
+    from .weights import atomic_savez
     from .training_run import load_trained
 
     model = load_trained(weights)

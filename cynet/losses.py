@@ -7,9 +7,9 @@ The semantics are those of ``torch.nn.functional.cross_entropy`` and ``mse_loss`
 
 import numpy as np
 
-from . import _losses
 from ._args import as_float_array, check_ndim
 from ._suggest import did_you_mean
+from .engine import ops
 
 __all__ = ["cross_entropy", "mse", "get_loss"]
 
@@ -48,8 +48,8 @@ def cross_entropy(logits, labels):
             f"logits must have at least one row and one class, got shape {logits.shape}")
     arr = _label_array(labels, n, "labels")
     grad = np.empty_like(logits)
-    # one pass in cynet._losses; it reports the first label outside [0, K) instead
-    loss, bad = _losses.softmax_cross_entropy(
+    # one pass in the engine's kernel; it reports the first label outside [0, K) instead
+    loss, bad = ops.softmax_cross_entropy(
         logits, np.ascontiguousarray(arr, dtype=np.int64), grad)
     if bad >= 0:
         raise ValueError(f"labels[{bad}] = {arr[bad].item()} is not a class index in [0, {k})")

@@ -11,10 +11,9 @@ import numbers
 
 import numpy as np
 
-from . import _optim
 from ._args import FLOAT_DTYPES, as_bool
 from ._suggest import did_you_mean
-from ._threads import threads_for
+from .engine import ops
 from ._typed_config import build_typed
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
@@ -229,11 +228,10 @@ class SGD(Optimizer):
     def _update(self, p, g, slot):
         # the kernel reads buf only with momentum: without, p stands in for it
         buf = slot.buffers.get("momentum_buffer", p)
-        if not all(a.flags.c_contiguous for a in (p, g, buf)):
+        if not ops.fits_kernel(p, g, buf):
             return self._update_numpy(p, g, slot)
-        _optim.sgd_update(p.reshape(-1), g.reshape(-1), buf.reshape(-1), self.lr,
-                          self.momentum, self.weight_decay, self.nesterov, slot.steps == 1,
-                          threads_for(p.size))
+        ops.sgd_update(p, g, buf, self.lr, self.momentum, self.weight_decay, self.nesterov,
+                       slot.steps == 1)
 
     def _update_numpy(self, p, g, slot):
         """The NumPy sequence of the fused kernel: non-contiguous arrays, and the tests."""
@@ -286,16 +284,15 @@ class Adam(Optimizer):
         t = slot.steps
         args = (b1, b2, self.eps, self.lr / (1.0 - b1**t), math.sqrt(1.0 - b2**t),
                 self._l2_decay(p))
-        if all(a.flags.c_contiguous for a in (p, g, m, v)):
-            _optim.adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
-                               *args, threads_for(p.size))
+        if ops.fits_kernel(p, g, m, v):
+            ops.adam_update(p, g, m, v, *args)
         else:
             adam_update_numpy(p, g, m, v, *args)
 
 
 def adam_update_numpy(p, g, m, v, b1, b2, eps, step_size, bias_correction2_sqrt,
                       weight_decay):
-    """The Adam step with NumPy ufuncs, in the fused kernel's order (``cynet._optim``):
+    """The Adam step with NumPy ufuncs, in the fused kernel's order (``cynet.engine.ops``):
     used for non-contiguous arrays, and as the kernel's reference in the tests."""
     if weight_decay:
         g = np.multiply(p, weight_decay) + g

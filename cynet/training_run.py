@@ -10,9 +10,10 @@ from pathlib import Path
 
 from .data import load_data
 from .definition import load_json
-from .model import Model, _as_inputs
+from .model import Model
 from .progress import Progress
 from .rundir import CHECKPOINT, WEIGHTS, RunDir, RunDirError, check_resumable, default_dir
+from .training import check_inputs, check_labels
 
 
 class DataMismatchError(ValueError):
@@ -70,8 +71,8 @@ def check_data(model, dataset):
         splits.append(("test", dataset.x_test, dataset.y_test))
     for split, x, y in splits:
         try:
-            _as_inputs(x, model.input_shape)
-            model._check_labels(y, len(x))
+            check_inputs(x, model.input_shape)
+            check_labels(y, len(x), model.definition.loss, model.n_outputs)
         except (TypeError, ValueError) as exc:
             raise DataMismatchError(f"{split} data of {dataset.name}: {exc}") from None
 

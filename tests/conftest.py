@@ -1,6 +1,7 @@
 """Shared fixtures of the kernel tests.
 
 ``rng`` (seeded per test), ``restore_threads`` (thread counts put back after the test),
+``policy`` (the engine's policy changed for the rest of a test),
 ``assert_close`` (dtype-aware comparison), ``torch_oracle``
 (torch.nn.functional, skipping without torch), ``sweep`` (collects the failing cases of a
 randomised sweep), ``numerical_grad`` (central differences) and ``relayout`` (the same
@@ -10,6 +11,7 @@ Hypothesis profiles for the property tests: ``default`` (reproducible and quick,
 and ``thorough`` (many more random examples, for local runs):
 ``HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_functional_properties.py``.
 """
+import contextlib
 import os
 import sys
 import warnings
@@ -48,6 +50,16 @@ def restore_threads():
     yield
     cynet.set_num_threads(before)
     threadpool_limits(blas_before, user_api="blas")
+
+
+@pytest.fixture
+def policy():
+    """``policy(**changes)``: the engine's policy with ``changes`` (``cynet.engine.Policy``
+    fields) for the rest of the test, restored after it."""
+    from cynet import engine
+
+    with contextlib.ExitStack() as stack:
+        yield lambda **changes: stack.enter_context(engine.using(**changes))
 
 
 @pytest.fixture

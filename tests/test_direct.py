@@ -150,16 +150,16 @@ def test_direct_conv_backward_is_adjoint(c, rng, routes):
 # several tasks (samples x groups) each, so that two threads share the work
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
                                                             "rows_of_31", "33_filters")])
-def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch, routes):
+def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, routes, policy):
     # y and the input gradient: the same bits (each task computes its own outputs); the
     # weight gradient: the same bits run to run, each thread's partial sum added in order
-    monkeypatch.setattr(F, "MIN_PARALLEL_DIRECT_MACS", 0)
+    policy(min_parallel_direct_macs=0)
     x, w, b = make_inputs(c, np.float32, rng)
     kw = c["kwargs"]
     dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
     results = []
     for threads in (1, 2, 2):
-        monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+        policy(num_threads=threads)
         results.append((F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw)[:2]))
     (y1, gx1, gw1), (y2, gx2, gw2), (y3, gx3, gw3) = results
     for one, two, three in ((y1, y2, y3), (gx1, gx2, gx3)):
@@ -172,14 +172,14 @@ def test_direct_conv_on_one_and_two_threads(c, rng, assert_close, monkeypatch, r
 
 @pytest.mark.parametrize("c", [p for p in CASES if p.id in ("simple_json_conv2", "groups",
                                                             "33_filters")])
-def test_direct_and_im2col_routes_agree(c, rng, assert_close, monkeypatch, routes):
+def test_direct_and_im2col_routes_agree(c, rng, assert_close, routes, policy):
     x, w, b = make_inputs(c, np.float32, rng)
     kw = c["kwargs"]
     dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
     routes.clear()
     direct = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
     assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], 1)
-    monkeypatch.setattr(F, "DIRECT_CONV", False)
+    policy(direct_conv=False)
     gemm = (F.conv2d(x, w, b, **kw), *F.conv2d_backward(dy, x, w, **kw))
     assert (routes.conv, routes.weight_grad) == (1 + c["direct_gx"], 1)  # no more calls
     for name, d, g in zip(("y",) + GRAD_NAMES, direct, gemm):

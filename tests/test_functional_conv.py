@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import reference as ref
-from cynet import functional as F
+from cynet import _im2col, functional as F
+from cynet._geometry import conv_arguments
+from cynet.engine import conv as engine_conv
 
 DTYPES = [np.float32, np.float64]
 GRAD_NAMES = ("grad_x", "grad_weight", "grad_bias")
@@ -434,11 +436,11 @@ def test_zero_dimensional_arrays_work_as_int_arguments(rng):
 
 
 @pytest.mark.parametrize("c", CASES)
-def test_weight_gradient_in_column_pieces_matches_reference(c, rng, assert_close, monkeypatch):
+def test_weight_gradient_in_column_pieces_matches_reference(c, rng, assert_close, policy):
     # force the weight-gradient GEMM into pieces of a few columns (ragged last piece)
     w_shape = c["w_shape"]
-    monkeypatch.setattr(F, "SMALL_GEMM", 7 * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3])
-    monkeypatch.setattr(F, "MIN_WEIGHT_GRAD_PIECE", 1)
+    policy(small_gemm=7 * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3],
+           min_weight_grad_piece=1)
     check_conv(c, np.float64, rng, assert_close, ref.conv2d, _ref_backward)
 
 
@@ -447,16 +449,23 @@ def test_weight_gradient_in_column_pieces_matches_reference(c, rng, assert_close
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("c", CASES)
-def test_reused_columns_give_the_same_gradients_to_the_bit(c, threads, rng, monkeypatch):
-    monkeypatch.setattr(F, "get_num_threads", lambda: threads)
+def test_reused_columns_give_the_same_gradients_to_the_bit(c, threads, rng, policy):
+    policy(num_threads=threads)
     x, w, b = make_inputs(c, np.float32, rng)
     kw = c["kwargs"]
     dy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape).astype(np.float32)
     want = F.conv2d_backward(dy, x, w, **kw)
     F.conv2d(x, w, b, **kw)  # leaves its last chunk's columns in this thread's buffer
-    got = F._conv2d_backward(dy, x, w, **kw, reuse_columns=True)
+    got = reusing_backward(dy, x, w, **kw)
     for name, g, r in zip(GRAD_NAMES, got, want):
         np.testing.assert_array_equal(g, r, err_msg=name)
+
+
+def reusing_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
+    """The backward a Conv2D layer runs: it may reuse the columns its forward left."""
+    x, w, _, dy, geo = conv_arguments(x, w, None, stride, padding, dilation, groups,
+                                      grad_out=dy)
+    return engine_conv.backward(dy, x, w, geo, reuse_columns=True)
 
 
 LENET_CONV2 = pick("lenet_conv2")[0].values[0]
@@ -472,8 +481,8 @@ def test_columns_are_not_reused_once_the_buffer_holds_something_else(between, rn
     elif between == "other_layer":
         F.conv2d(rng.standard_normal((5, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)))
     else:                             # a backward overwrites the buffer with dcol
-        F._conv2d_backward(dy, x, w, reuse_columns=True)
-    got = F._conv2d_backward(dy, x, w, reuse_columns=True)
+        reusing_backward(dy, x, w)
+    got = reusing_backward(dy, x, w)
     for name, g, r in zip(GRAD_NAMES, got, ref.conv2d_backward(dy, x, w)):
         assert_close(g, r, np.float64, name)
 
@@ -484,23 +493,22 @@ def test_a_converted_input_is_never_taken_for_the_original(rng, assert_close):
     xs = np.asfortranarray(x)
     dy = rng.standard_normal(F.conv2d(xs, w, b).shape)
     xs[0, 0, 0, 0] += 1.0  # the caller breaks its promise on the original: still exact
-    got = F._conv2d_backward(dy, xs, w, reuse_columns=True)
+    got = reusing_backward(dy, xs, w)
     for name, g, r in zip(GRAD_NAMES, got, ref.conv2d_backward(dy, xs, w)):
         assert_close(g, r, np.float64, name)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch):
-    monkeypatch.setattr(F, "get_num_threads", lambda: threads)
-    monkeypatch.setattr(F, "DIRECT_CONV", False)  # the im2col route, whose columns are kept
+def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch, policy):
+    policy(num_threads=threads, direct_conv=False)  # the im2col route keeps its columns
     x, w, b = make_inputs(LENET_CONV2, np.float32, rng)
     calls = []
-    real = F._im2col.im2col
-    monkeypatch.setattr(F._im2col, "im2col", lambda *a: calls.append(1) or real(*a))
+    real = _im2col.im2col
+    monkeypatch.setattr(_im2col, "im2col", lambda *a: calls.append(1) or real(*a))
     dy = rng.standard_normal(F.conv2d(x, w, b).shape).astype(np.float32)
     chunks = len(calls)
     calls.clear()
-    F._conv2d_backward(dy, x, w, reuse_columns=True)
+    reusing_backward(dy, x, w)
     # the calling thread's last chunk is reused; so is each pool thread's, when the
     # same pool thread runs the same worker's chunks again (not promised)
     assert chunks - threads <= len(calls) <= chunks - 1

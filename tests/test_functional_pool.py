@@ -11,6 +11,8 @@ import pytest
 
 import reference as ref
 from cynet import functional as F
+from cynet._geometry import pool_geometry
+from cynet.engine import pool as engine_pool
 
 DTYPES = [np.float32, np.float64]
 
@@ -629,7 +631,7 @@ def test_windows_without_an_input_element_are_refused_like_torch_gives_minus_inf
         F.max_pool2d(np.ones((2, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1), True)
 
 
-# ----------------------------------------------- a ReLU fused into the max-pool (private)
+# --------------------------------- a ReLU fused into the max-pool (the engine's kernel)
 
 
 def relu_then_pool(x, dy, **kw):
@@ -654,17 +656,12 @@ def test_max_pool2d_with_fused_relu_equals_relu_then_pool(c, special, dtype, rng
         x[rng.random(x.shape) < 0.1] = np.nan
     elif special == "all_negative":
         x = -np.abs(x)
-    y, idx = F._max_pool2d(x, **kw, relu=True)
+    geo = pool_geometry(x.shape, kw["kernel_size"], kw.get("stride"), kw.get("padding", 0),
+                        kw.get("dilation", 1), kw.get("ceil_mode", False))
+    y, idx = engine_pool.max_pool(x, geo, relu=True)
     dy = rng.standard_normal(y.shape).astype(dtype)
     want_y, want_gx = relu_then_pool(x, dy, **kw)
     np.testing.assert_array_equal(y, want_y)
     np.testing.assert_array_equal(np.signbit(y), np.signbit(want_y))
-    gx = F._max_pool2d_backward(dy, idx, x.shape, relu_output=y)
+    gx = engine_pool.max_pool_backward(dy, idx, x.shape, relu_output=y)
     np.testing.assert_array_equal(gx, want_gx)
-
-
-def test_max_pool2d_backward_refuses_a_relu_output_of_another_shape(rng):
-    x = rng.standard_normal((2, 3, 6, 8))
-    y, idx = F._max_pool2d(x, 2, relu=True)
-    with pytest.raises(ValueError, match="relu_output"):
-        F._max_pool2d_backward(np.ones_like(y), idx, x.shape, relu_output=y[:, :2])

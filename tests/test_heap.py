@@ -1,4 +1,4 @@
-"""cynet._heap: freed memory stays in the heap inside training and inference loops."""
+"""cynet.engine.heap: freed memory stays in the heap inside training and inference loops."""
 import os
 import platform
 import subprocess
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from cynet import _heap
+from cynet.engine import heap as _heap
 
 
 class FakeLibc:
@@ -24,9 +24,10 @@ class FakeLibc:
 
 
 @pytest.fixture
-def fake_libc(monkeypatch):
+def fake_libc():
+    """A recording C library, and a heap switch that tunes it."""
     libc = FakeLibc()
-    monkeypatch.setattr(_heap, "_libc", libc)
+    libc.retained_heap = _heap.RetainedHeap(libc=lambda: libc)
     return libc
 
 
@@ -39,13 +40,13 @@ RESTORE = [("mallopt", _heap.M_MMAP_THRESHOLD, 32 << 20),
 
 
 def test_thresholds_are_raised_once_and_restored_by_the_outermost_exit(fake_libc):
-    with _heap.retained_heap():
-        with _heap.retained_heap():
+    with fake_libc.retained_heap():
+        with fake_libc.retained_heap():
             assert fake_libc.calls == LOOP
         assert fake_libc.calls == LOOP
     assert fake_libc.calls == LOOP + RESTORE
     with pytest.raises(RuntimeError):
-        with _heap.retained_heap():
+        with fake_libc.retained_heap():
             raise RuntimeError("a failing step")
     assert fake_libc.calls == (LOOP + RESTORE) * 2
 
@@ -54,7 +55,7 @@ def test_concurrent_loops_share_one_setting(fake_libc):
     inside, leave = threading.Barrier(4), threading.Event()
 
     def loop():
-        with _heap.retained_heap():
+        with fake_libc.retained_heap():
             inside.wait(timeout=30)
             leave.wait(timeout=30)
 
@@ -71,16 +72,25 @@ def test_concurrent_loops_share_one_setting(fake_libc):
 
 @pytest.mark.parametrize("env", [{"CYNET_MALLOC_TUNING": "0"}, {"MALLOC_TRIM_THRESHOLD_": "0"},
                                  {"MALLOC_ARENA_MAX_": "2"}])
-def test_left_alone_when_the_user_says_so_or_tuned_malloc(env, monkeypatch):
-    monkeypatch.setattr(_heap, "_libc", False)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    assert _heap._glibc() is None
+def test_left_alone_when_the_user_says_so_or_tuned_malloc(env):
+    # the policy's default, read at import: see it in a fresh process
+    code = "import cynet; print(cynet.engine.current().retain_heap)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]
+
+
+def test_a_policy_without_heap_retention_tunes_nothing(fake_libc, policy):
+    policy(retain_heap=False)
+    with fake_libc.retained_heap():
+        pass
+    assert fake_libc.calls == []
 
 
 PAGE_FAULTS = """
 import resource, numpy as np
-from cynet._heap import retained_heap
+from cynet.engine.heap import retained_heap
 def faults(n=30):
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(n):

@@ -19,9 +19,10 @@ from cli_fixtures import (N_CLASSES, SIZE, banded_images, definition, error_line
                           read_metrics, write_dataset, write_json)
 from cynet.data import DataError, load_data, load_inputs
 from cynet.definition import DefinitionError
-from cynet.model import FORMAT_VERSION, Model, WeightsFileError
-from cynet.rundir import (CHECKPOINT_FORMAT_VERSION, CheckpointError, RunDir, RunDirError,
-                          fingerprint)
+from cynet.checkpoint import CHECKPOINT_FORMAT_VERSION, CheckpointError, fingerprint
+from cynet.model import Model
+from cynet.rundir import RunDir, RunDirError
+from cynet.weights import FORMAT_VERSION, WeightsFileError
 from cynet.training_run import DataMismatchError, check_data, load_trained
 from test_cli import run as cli
 from test_data import idx_bytes

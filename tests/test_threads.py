@@ -83,9 +83,45 @@ def test_worker_threads_follow_the_callers_errstate(restore_threads):
 
 
 @pytest.mark.parametrize("n", [1, 3])
-def test_small_arrays_stay_on_one_thread(n, restore_threads):
-    from cynet._threads import PARALLEL_MIN_ELEMENTS, threads_for
+def test_small_arrays_stay_on_one_thread(n, policy):
+    from cynet.engine import threads_for
 
-    cynet.set_num_threads(n)
-    assert threads_for(0) == threads_for(PARALLEL_MIN_ELEMENTS - 1) == 1
-    assert threads_for(PARALLEL_MIN_ELEMENTS) == threads_for(10 * PARALLEL_MIN_ELEMENTS) == n
+    least = policy(num_threads=n).parallel_min_elements
+    assert threads_for(0) == threads_for(least - 1) == 1
+    assert threads_for(least) == threads_for(10 * least) == n
+
+
+def test_a_policy_change_is_checked_and_undone(policy):
+    from cynet import engine
+
+    before = engine.current()
+    with pytest.raises(TypeError, match="num_thread.*did you mean 'num_threads'"):
+        policy(num_thread=2)
+    with pytest.raises(ValueError, match="num_threads must be >= 1, got 0"):
+        policy(num_threads=0)
+    with pytest.raises(TypeError, match="col_budget must be int, got 1.5"):
+        policy(col_budget=1.5)
+    with engine.using(num_threads=before.num_threads + 1, direct_conv=False) as inside:
+        assert engine.current() is inside and not inside.direct_conv
+    assert engine.current() == before
+
+
+def test_import_leaves_the_environment_alone_and_openmp_waits_passively():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, json; before = dict(os.environ); import cynet; "
+            "print(json.dumps(dict(os.environ) == before))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["OMP_DISPLAY_ENV"] = "TRUE"  # the OpenMP runtime prints its settings as it loads
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["true"]
+    if cynet._build_info.openmp_enabled():
+        assert "OMP_WAIT_POLICY = 'PASSIVE'" in out.stderr, out.stderr
+    # a user's own setting wins
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["true"] and "OMP_WAIT_POLICY = 'ACTIVE'" in out.stderr

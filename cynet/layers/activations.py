@@ -3,18 +3,8 @@ import numbers
 
 import numpy as np
 
-from .. import _activations
-from .._threads import threads_for
+from ..engine import ops
 from .base import Layer
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _kernel_ready(*arrays):
-    """The arrays can go to the one-pass kernels: same float dtype, C-contiguous."""
-    dtype = arrays[0].dtype
-    return dtype in _KERNEL_DTYPES and all(
-        a.dtype == dtype and a.flags.c_contiguous for a in arrays)
 
 
 class ReLU(Layer):
@@ -23,25 +13,17 @@ class ReLU(Layer):
 
     def forward(self, x, training=True):
         x = np.asarray(x)
-        if not _kernel_ready(x):
-            self._y = np.maximum(x, 0, dtype=x.dtype)
-            return self._y
-        y = np.empty_like(x)
-        _activations.relu_forward(x.reshape(-1), y.reshape(-1), threads_for(x.size))
-        self._y = y
-        return y
+        self._y = ops.relu(x) if ops.fits_kernel(x) else np.maximum(x, 0, dtype=x.dtype)
+        return self._y
 
     def backward(self, grad_out):
         grad_out = np.asarray(grad_out)
         if grad_out.shape != self._y.shape:
             raise ValueError(f"grad_out has shape {grad_out.shape}, but the forward output "
                              f"has shape {self._y.shape}")
-        if not _kernel_ready(grad_out, self._y):
-            return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
-        gx = np.empty_like(grad_out)
-        _activations.relu_backward(grad_out.reshape(-1), self._y.reshape(-1), gx.reshape(-1),
-                                   threads_for(gx.size))
-        return gx
+        if ops.fits_kernel(grad_out, self._y):
+            return ops.relu_backward(grad_out, self._y)
+        return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
 
 
 class LeakyReLU(Layer):

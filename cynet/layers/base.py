@@ -52,6 +52,13 @@ class Layer:
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    def absorb(self, previous):
+        """Whether this layer computes ``previous``'s operation too, on the input of
+        ``previous`` (a fusion). The network asks before every pass, with the layer whose
+        output this one reads as ``previous``, and skips ``previous`` when the answer is
+        True; the answer holds until the next question. Default: no fusion."""
+        return False
+
     def get_config(self):
         """The constructor arguments, read back from attributes of the same names."""
         config = {}

@@ -1,9 +1,9 @@
 """2-D convolution layer."""
 import numpy as np
 
-from .. import functional as F
 from .._args import as_bool, as_int, as_pair
-from .._geometry import conv_geometry
+from .._geometry import conv_arguments, conv_geometry
+from ..engine import conv
 from .base import Layer, check_input_rank, kaiming_uniform
 
 
@@ -55,14 +55,17 @@ class Conv2D(Layer):
         return self.output_shape
 
     def forward(self, x, training=True):
+        x, w, b, _, geo = conv_arguments(x, self.params["weight"], self.params.get("bias"),
+                                         **self._args())
         self._x = x
-        return F.conv2d(x, self.params["weight"], self.params.get("bias"), **self._args())
+        return conv.forward(x, w, b, geo)
 
     def backward(self, grad_out):
-        # the columns of the forward's last chunk are reused (this layer does not modify x)
-        gx, gw, gb = F._conv2d_backward(grad_out, self._x, self.params["weight"],
-                                        **self._args(), reuse_columns=True,
-                                        bias=self.bias, input_grad=self.input_grad)
+        x, w, _, grad_out, geo = conv_arguments(self._x, self.params["weight"], None,
+                                                **self._args(), grad_out=grad_out)
+        # this layer keeps x unchanged, so the columns its forward left may be reused
+        gx, gw, gb = conv.backward(grad_out, x, w, geo, self.bias, self.input_grad,
+                                   reuse_columns=True)
         self.grads["weight"] = gw
         if self.bias:
             self.grads["bias"] = gb

@@ -2,8 +2,7 @@
 import numpy as np
 
 from .._args import as_bool, as_int
-from .._chunks import parallel_matmul
-from .._threads import get_num_threads
+from ..engine.ops import matmul
 from .base import Layer, kaiming_uniform
 
 
@@ -35,11 +34,11 @@ class Dense(Layer):
         self._x = x
         x2 = x.reshape(-1, x.shape[-1])
         dtype = np.result_type(x, self.params["weight"])
-        # y^T = W . x^T: OpenBLAS runs this operand order faster than x . W^T (simple.json's
-        # 3136 -> 1024 layer on a batch of 64: 4.9 vs 5.7 ms at 1 thread); the transposed
-        # result is copied out once, with the bias added on the way
+        # y^T = W . x^T: OpenBLAS runs this operand order faster than x . W^T for a wide
+        # layer on a small batch (simple.json's dense layer, in the training benchmark);
+        # the transposed result is copied out once, with the bias added on the way
         yt = np.empty((self.out_features, x2.shape[0]), dtype=dtype)
-        parallel_matmul(self.params["weight"], x2.T, yt, get_num_threads())
+        matmul(self.params["weight"], x2.T, yt)
         y = np.empty((x2.shape[0], self.out_features), dtype=dtype)
         if self.bias:
             np.add(yt.T, self.params["bias"], out=y)
@@ -48,15 +47,13 @@ class Dense(Layer):
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_out):
-        n_threads = get_num_threads()
         weight = self.params["weight"]
         x2 = self._x.reshape(-1, self._x.shape[-1])
         g2 = grad_out.reshape(-1, self.out_features)
-        self.grads["weight"] = parallel_matmul(g2.T, x2, np.empty_like(weight, dtype=g2.dtype),
-                                               n_threads)
+        self.grads["weight"] = matmul(g2.T, x2, np.empty_like(weight, dtype=g2.dtype))
         if self.bias:
             self.grads["bias"] = g2.sum(axis=0)
         if not self.input_grad:
             return None
         gx = np.empty((g2.shape[0], weight.shape[1]), dtype=np.result_type(g2, weight))
-        return parallel_matmul(g2, weight, gx, n_threads).reshape(self._x.shape)
+        return matmul(g2, weight, gx).reshape(self._x.shape)

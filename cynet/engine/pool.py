@@ -1,0 +1,73 @@
+"""Pooling kernels on stacks of planes, with the policy's thread rule.
+
+Arguments arrive checked (``cynet.functional`` or a layer); a kernel's report of an
+impossible window or index becomes a ``ValueError`` naming the arguments.
+"""
+import numpy as np
+
+from .kernels import pool
+from .threads import threads_for
+
+
+def _planes(a):
+    """View an (N, C, H, W) array as (N*C, H, W)."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3])
+
+
+def max_pool(x, geo, relu=False):
+    """``(y, indices)`` of max pooling ``x`` with the geometry ``geo``; with ``relu``,
+    of ``max(x, 0)``: the two commute, so the ReLU runs on the pooled output (a quarter
+    of the elements for 2x2 windows) instead of a pass over ``x``."""
+    N, C = x.shape[:2]
+    y = np.empty((N, C) + geo.out_hw, dtype=x.dtype)
+    indices = np.empty(y.shape, dtype=np.int64)
+    if y.size == 0:
+        return y, indices
+    empty = pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
+                                  *geo.stride, *geo.padding, *geo.dilation,
+                                  threads_for(x.size), relu)
+    if empty:
+        raise ValueError(
+            f"dilation {geo.dilation} with kernel_size {geo.kernel} and padding {geo.padding} "
+            f"leaves pooling windows without any input element (x shape {x.shape})"
+        )
+    return y, indices
+
+
+def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
+    """The input gradient of :func:`max_pool`; given ``relu_output``, the ``y`` of a
+    ``relu=True`` forward, no gradient passes where it is <= 0."""
+    N, C, H, W = input_shape
+    grad_in = np.empty((N, C, H, W), dtype=grad_out.dtype)
+    if grad_in.size == 0:
+        if indices.size:
+            raise ValueError(f"indices point into an empty input of shape {(N, C, H, W)}")
+        return grad_in
+    P = grad_out.shape[2] * grad_out.shape[3]
+    if relu_output is not None:
+        relu_output = relu_output.reshape(N * C, P)
+    bad = pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
+                                 grad_in.reshape(N * C, H * W), threads_for(grad_in.size),
+                                 relu_output)
+    if bad:
+        raise ValueError(
+            f"indices has {bad} value(s) outside [0, {H * W}), the positions of an "
+            f"{H}x{W} input plane (input_shape {(N, C, H, W)})"
+        )
+    return grad_in
+
+
+def avg_pool(x, geo, count_include_pad):
+    y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    if y.size:
+        pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
+                              count_include_pad, threads_for(x.size))
+    return y
+
+
+def avg_pool_backward(grad_out, input_shape, geo, count_include_pad):
+    grad_in = np.empty(input_shape, dtype=grad_out.dtype)
+    if grad_in.size:
+        pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
+                               *geo.padding, count_include_pad, threads_for(grad_in.size))
+    return grad_in

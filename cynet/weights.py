@@ -1,0 +1,134 @@
+"""Weights files: one ``.npz`` (no pickle) with a model's arrays and its definition.
+
+    layers.{i}.params.{name}    trainable arrays
+    layers.{i}.buffers.{name}   non-trainable state (e.g. BatchNorm running statistics)
+    definition                  the model definition, a JSON text
+    cynet_meta                  a JSON text: the format version and each layer type's package
+
+A file of a higher format version than this cynet reads is refused; arrays are checked
+against the model (names, shapes, dtypes, finite values) before any is copied.
+"""
+import json
+import re
+
+import numpy as np
+
+from . import registry
+from ._atomic import atomic_write
+from ._npzfile import DEFINITION_ARRAY, read_cynet_file
+
+# of the weights files ``save`` writes; a file of a higher version is refused
+FORMAT_VERSION = 1
+WEIGHTS_META = "cynet_meta"
+
+__all__ = ["WeightsFileError", "FORMAT_VERSION", "state_arrays", "load_state_arrays", "save",
+           "read", "missing_plugin", "atomic_savez", "kind"]
+
+
+class WeightsFileError(ValueError):
+    """A weights or checkpoint file that cannot be used, naming the file and the problem."""
+
+
+def state_arrays(network):
+    """Every array that defines the trained network, by its name in weights files."""
+    arrays = {}
+    for i, layer in enumerate(network.layers):
+        for k, v in layer.params.items():
+            arrays[f"layers.{i}.params.{k}"] = v
+        for k, v in layer.buffers.items():
+            arrays[f"layers.{i}.buffers.{k}"] = v
+    return arrays
+
+
+def load_state_arrays(network, arrays, source="weights"):
+    """Copy saved arrays into the layers after checking them all against the network:
+    names, shapes, dtypes and finite values. A mismatch (say, the weights of another
+    architecture) is a WeightsFileError naming each array: ``layers[0].weight: file
+    has (8, 1, 3, 3), model needs (4, 1, 3, 3)``; nothing is copied then."""
+    expected = state_arrays(network)
+    problems = [f"{_display(k)}: missing from the file" for k in expected if k not in arrays]
+    problems += [f"unexpected array {k!r}" for k in arrays if k not in expected]
+    for name, target in expected.items():
+        value = arrays.get(name)
+        if value is None:
+            continue
+        if np.shape(value) != target.shape:
+            problems.append(f"{_display(name)}: file has {np.shape(value)}, model needs "
+                            f"{target.shape}")
+        elif getattr(value, "dtype", None) != target.dtype:
+            problems.append(f"{_display(name)}: file has dtype {kind(value, shape=False)}, "
+                            f"model needs {target.dtype}")
+        elif not np.isfinite(value).all():
+            problems.append(f"{_display(name)}: holds NaN or infinite values")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise WeightsFileError(f"{source}: the arrays do not fit the model: "
+                               + "; ".join(problems[:3]) + more)
+    for name, target in expected.items():
+        target[...] = arrays[name]
+
+
+def _layer_sources(definition):
+    out = []
+    for spec in definition.layers:
+        info = registry.source(spec["type"])
+        out.append({"type": spec["type"], "package": info.package if info else "",
+                    "version": info.version if info else ""})
+    return out
+
+
+def save(path, network, definition):
+    """Write the network's arrays and the definition to one ``.npz`` (no pickle), with
+    the format version and the package of each layer type in its metadata."""
+    meta = {"format_version": FORMAT_VERSION, "layers": _layer_sources(definition)}
+    arrays = dict(state_arrays(network))
+    arrays[DEFINITION_ARRAY] = np.array(json.dumps(definition.to_dict()))
+    arrays[WEIGHTS_META] = np.array(json.dumps(meta))
+    atomic_savez(path, arrays)
+
+
+def read(path):
+    """``(meta, definition, arrays)`` of a weights file; any problem with the file itself
+    is a WeightsFileError naming it."""
+    return read_cynet_file(path, WeightsFileError, WEIGHTS_META, "weights file",
+                           FORMAT_VERSION)
+
+
+def missing_plugin(meta, doc, exc):
+    """Name the package of a layer type that is not installed, if that is why the
+    definition ``doc`` failed with ``exc`` (a DefinitionError); else None. The metadata's
+    entry for the failing layer must be of the definition's type."""
+    entries = meta.get("layers")
+    layers = doc.get("layers")
+    if not isinstance(entries, list) or not isinstance(layers, list):
+        return None
+    for i, (entry, spec) in enumerate(zip(entries, layers)):
+        if (exc.place == f"layers[{i}].type" and isinstance(entry, dict)
+                and isinstance(spec, dict) and entry.get("type") == spec.get("type")
+                and entry.get("package")):
+            return (
+                f"layer type {entry['type']!r} comes from the package {entry['package']} "
+                f"{entry.get('version', '')}".rstrip()
+                + ", which is not installed (or failed to load); install it to load this model"
+            )
+    return None
+
+
+_STATE_NAME = re.compile(r"layers\.(\d+)\.(?:params|buffers)\.(.+)")
+
+
+def _display(name):
+    """``layers.3.params.weight`` as ``layers[3].weight`` (the place in the definition)."""
+    match = _STATE_NAME.fullmatch(name)
+    return f"layers[{match[1]}].{match[2]}" if match else name
+
+
+def kind(value, shape=True):
+    """An array's dtype (and shape) as an error message shows it."""
+    dtype = getattr(value, "dtype", type(value).__name__)
+    return f"{dtype} {np.shape(value)}" if shape else str(dtype)
+
+
+def atomic_savez(path, arrays):
+    """Write an ``.npz`` atomically (never half-written)."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
