@@ -95,8 +95,8 @@ class BuildExtOptionalOpenMP(build_ext):
 
 
 # -fno-math-errno: no kernel reads errno, and without it gcc calls libm's sqrtf per
-# element instead of inlining (and vectorizing) it: the fused Adam step on simple.json's
-# 3.2M-parameter layer went from 10.5 ms to 2.6 ms at 1 thread.
+# element instead of inlining (and vectorising) it in the fused Adam step (the training
+# benchmark's simple.json with Adam).
 # -ffp-contract=off: no fused multiply-adds behind our back, so that the fused optimizer
 # steps stay bit-identical to their NumPy sequences whatever -march a build uses.
 extensions = [

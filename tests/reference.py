@@ -278,12 +278,16 @@ def _size_arg(rng, pair):
     return (h, w) if form == 1 else [h, w]
 
 
-def random_conv_case(rng):
-    """dict(x_shape, w_shape, bias, kwargs) of a valid conv2d call."""
+def random_conv_case(rng, wide=False):
+    """dict(x_shape, w_shape, bias, kwargs) of a valid conv2d call. ``wide``: 16 to 40
+    filters and 1 to 24 input channels per group and a kernel larger than 1x1, the
+    layers cynet's direct float32 kernels take (and their tile edges)."""
     groups = int(rng.choice([1, 1, 1, 2, 3]))
-    cg = int(rng.integers(1, 4))
-    fg = int(rng.integers(1, 4))
+    cg = int(rng.integers(1, 25 if wide else 4))
+    fg = int(rng.integers(16, 41)) if wide else int(rng.integers(1, 4))
     k = rng.integers(1, 5, size=2)
+    if wide and (k == 1).all():
+        k[rng.integers(0, 2)] = int(rng.integers(2, 5))
     d = np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
     kind = rng.choice(["int", "pair", "same", "valid"], p=[0.35, 0.35, 0.15, 0.15])
     s = np.ones(2, dtype=int) if kind == "same" else rng.integers(1, 4, size=2)

@@ -11,7 +11,8 @@ import pytest
 
 import reference as ref
 from cynet import _im2col, functional as F
-from cynet._geometry import conv_arguments
+from cynet import engine
+from cynet._geometry import conv_arguments, conv_geometry
 from cynet.engine import conv as engine_conv
 
 DTYPES = [np.float32, np.float64]
@@ -386,21 +387,43 @@ def test_conv2d_argument_errors(call, exc, name):
 
 # ---------------------------------------------------------------------------- vs torch
 
-TORCH_SWEEP_CASES = 200  # per dtype
+SWEEP_CASES = 200  # per sweep
+
+# float32 with 16 or more filters per group: the direct kernels' layers where the CPU has
+# them (every forward there is direct, input and weight gradients where they fit)
+SWEEPS = [pytest.param(np.float32, False, id="float32"),
+          pytest.param(np.float64, False, id="float64"),
+          pytest.param(np.float32, True, id="float32-wide")]
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_conv2d_matches_torch_random_sweep(dtype, torch_oracle, assert_close, sweep):
-    rng = np.random.default_rng(2024 if dtype is np.float32 else 2025)
+def run_sweep(seed, dtype, wide, sweep, check):
+    rng = np.random.default_rng(seed)
+    direct = engine_conv.direct_forward_fits
+    reached = 0
+    for i in range(SWEEP_CASES):
+        c = ref.random_conv_case(rng, wide=wide)
+        geo = conv_geometry(c["x_shape"], c["w_shape"], **c["kwargs"])
+        reached += direct(engine.current(), geo, np.zeros(1, dtype))
+        sweep.check(f"case {i}: {c}", lambda: check(c, rng))
+    sweep.assert_none(SWEEP_CASES)
+    if wide and engine.current().direct_conv:
+        assert reached == SWEEP_CASES
 
+
+@pytest.mark.parametrize("dtype, wide", SWEEPS)
+def test_conv2d_matches_reference_random_sweep(dtype, wide, assert_close, sweep):
+    run_sweep(2023 + wide, dtype, wide, sweep, lambda c, rng: check_conv(
+        c, dtype, rng, assert_close, ref.conv2d, _ref_backward))
+
+
+@pytest.mark.parametrize("dtype, wide", SWEEPS)
+def test_conv2d_matches_torch_random_sweep(dtype, wide, torch_oracle, assert_close, sweep):
     def torch_backward(dy, x, w, b, **kw):
         return torch_oracle.conv2d(x, w, b, grad_out=dy, **kw)[1:]
 
-    for i in range(TORCH_SWEEP_CASES):
-        c = ref.random_conv_case(rng)
-        sweep.check(f"case {i}: {c}", lambda: check_conv(
-            c, dtype, rng, assert_close, torch_oracle.conv2d, torch_backward))
-    sweep.assert_none(TORCH_SWEEP_CASES)
+    run_sweep(2024 + wide if dtype is np.float32 else 2025, dtype, wide, sweep,
+              lambda c, rng: check_conv(c, dtype, rng, assert_close, torch_oracle.conv2d,
+                                        torch_backward))
 
 
 def test_concurrent_calls_from_several_threads_agree_with_serial_results(rng):

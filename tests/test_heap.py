@@ -45,7 +45,7 @@ def test_thresholds_are_raised_once_and_restored_by_the_outermost_exit(fake_libc
             assert fake_libc.calls == LOOP
         assert fake_libc.calls == LOOP
     assert fake_libc.calls == LOOP + RESTORE
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="a failing step"):
         with fake_libc.retained_heap():
             raise RuntimeError("a failing step")
     assert fake_libc.calls == (LOOP + RESTORE) * 2

@@ -27,7 +27,7 @@ def test_misfitting_plain_geometry_is_refused(fold, change):
     geometry = [change.get(i, v) for i, v in enumerate(GEOMETRY)]
     kh, kw, OH, OW = geometry[0], geometry[1], geometry[8], geometry[9]
     col = np.zeros((3 * max(kh, 0) * max(kw, 0), 2 * max(OH, 0) * max(OW, 0)), np.float32)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive|does not fit|col has shape"):
         if fold:
             _im2col.col2im(col, X.copy(), *geometry, 1)
         else:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from cynet import Model
+from cynet import Model, WeightsFileError
 
 from model_fixtures import bars, blobs, every_layer_model, lenet, model_arrays
 
@@ -221,7 +221,7 @@ def test_loading_arrays_that_do_not_match_raises(trained_small, tmp_path, corrup
     corrupt(arrays)
     bad = tmp_path / "bad.npz"
     np.savez(str(bad), **arrays)
-    with pytest.raises(ValueError):
+    with pytest.raises(WeightsFileError, match=r"bad\.npz: the arrays do not fit the model"):
         Model.load(str(bad))
 
 
@@ -238,17 +238,18 @@ def test_loading_weights_of_another_architecture_raises(trained_small, tmp_path)
     doc["layers"][0]["out_channels"] = 6
     arrays[doc_key] = np.array(json.dumps(doc))
     np.savez(str(path), **arrays)
-    with pytest.raises(ValueError):
+    with pytest.raises(WeightsFileError,
+                       match=r"layers\[0\]\.weight: file has \(4, 1, 3, 3\), model needs \(6, 1"):
         Model.load(str(path))
 
 
 def test_loading_a_file_that_is_not_a_model(tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError):
+    with pytest.raises(WeightsFileError, match="not an .npz file"):
         Model.load(str(path))
     np.savez(str(path), w=np.zeros(3))
-    with pytest.raises(ValueError):
+    with pytest.raises(WeightsFileError, match="not a cynet weights file"):
         Model.load(str(path))
 
 
@@ -395,7 +396,7 @@ def test_wrong_input_shape_raises(method, shape):
     model = Model.from_dict(small_model())
     x = np.zeros(shape, np.float32)
     args = (x,) if method == "predict" else (x, np.zeros(len(x), np.int64))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"x has (per-sample )?shape"):
         getattr(model, method)(*args)
 
 

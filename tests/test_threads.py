@@ -71,7 +71,7 @@ def test_worker_threads_follow_the_callers_errstate(restore_threads):
     w = np.ones((1, 1, 3, 3), np.float32)
     w[0, 0, 0, 0] = np.inf  # inf * 0 (padding) = NaN: "invalid value"
     with np.errstate(invalid="raise"):
-        with pytest.raises(FloatingPointError):
+        with pytest.raises(FloatingPointError, match="invalid value"):
             cynet.functional.conv2d(x, w, padding=1)
     import warnings
 
