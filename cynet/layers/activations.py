@@ -1,9 +1,8 @@
 """Element-wise activation layers."""
-import numbers
-
 import numpy as np
 
 from .. import _activations
+from .._args import as_real
 from .._threads import threads_for
 from .base import Layer
 
@@ -49,9 +48,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"negative_slope must be a number, got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = as_real(negative_slope, "negative_slope")
 
     def forward(self, x, training=True):
         self._mask = x > 0
