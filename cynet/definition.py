@@ -6,6 +6,13 @@ place (``layers[2].kernel_size``), the value and what was expected:
 1. the document's structure, with a JSON schema (unknown keys suggest the closest one);
 2. each layer's arguments against its constructor, then the constructor's own checks;
 3. shapes, by building every layer on the output shape of the one before.
+
+A constructor's error is placed at the argument it carries (``cynet._args.ArgumentError``
+and ``ArgumentTypeError``, raised by the shared validators): at ``optimizer.betas[1]`` for
+``betas[1]`` when ``betas`` is a key of the config, else at the config itself
+(``layers[2]``). A plain ``TypeError``/``ValueError`` (a plugin's own) is placed by the
+older rule, kept for plugins: at the key its message begins with, when that is a key of the
+config (``"scale must be > 0"``: ``layers[2].scale``), else at the config.
 """
 import copy
 import inspect
@@ -15,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import registry
+from ._args import ArgumentError, ArgumentTypeError
 from ._suggest import did_you_mean
 
 SCHEMA_VERSION = "https://json-schema.org/draft/2020-12/schema"
@@ -243,6 +251,17 @@ def _constructor_args(cls):
     return accepted, required
 
 
+def _error_place(place, exc, config):
+    """Where a constructor's error about ``config`` (found at ``place``) belongs: at the
+    argument the error carries, or a plain error's first word, when that is a given key."""
+    if isinstance(exc, (ArgumentError, ArgumentTypeError)):
+        argument = exc.argument
+        key = argument.split("[", 1)[0] if isinstance(argument, str) else None
+    else:  # backwards compatible: a plugin's message that begins with the key
+        argument = key = str(exc).split(" ", 1)[0]
+    return f"{place}.{argument}" if isinstance(config, dict) and key in config else place
+
+
 def _make_layer(i, spec):
     """Instantiate layer ``i`` of the definition, with errors naming the place."""
     type_name = spec["type"]
@@ -265,8 +284,7 @@ def _make_layer(i, spec):
     try:
         return cls(**config)
     except (TypeError, ValueError) as exc:
-        first = str(exc).split(" ", 1)[0]
-        place = f"layers[{i}].{first}" if first in config else f"layers[{i}]"
+        place = _error_place(f"layers[{i}]", exc, config)
         raise DefinitionError(place, f"{type_name}: {exc}") from None
     except Exception as exc:  # a plugin's constructor failing in its own way
         raise DefinitionError(f"layers[{i}]", f"{type_name} failed: {type(exc).__name__}: {exc}") from None
@@ -303,9 +321,7 @@ def _check_optimizer(config):
         try:
             make(value)
         except (TypeError, ValueError) as exc:
-            first = str(exc).split(" ", 1)[0]
-            key = first if isinstance(value, dict) and first in value else None
-            raise DefinitionError(f"{place}.{key}" if key else place, str(exc)) from None
+            raise DefinitionError(_error_place(place, exc, value), str(exc)) from None
 
 
 # --------------------------------------------------------------------------- public

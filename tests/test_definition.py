@@ -14,6 +14,7 @@ import pytest
 
 import cynet
 from cynet import DefinitionError, Model
+from cynet._args import ArgumentError, ArgumentTypeError, as_real
 from cynet.definition import load_json
 from cynet.layers import Layer
 
@@ -255,6 +256,41 @@ def test_plugin_constructor_failing_its_own_way():
         doc = example()
         doc["layers"].insert(1, {"type": "ExplodingLayer"})
         assert_definition_error(doc, "layers[1]", ["boom"])
+
+
+class Scaled(Layer):
+    """A plugin layer whose constructor checks ``scale`` with ``check``."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = type(self).check(scale)
+
+
+def _raise(exc):
+    raise exc
+
+
+@pytest.mark.parametrize("check, scale, place, message", [
+    pytest.param(lambda s: as_real(s, "scale", gt=0), -1, "layers[1].scale",
+                 "scale must be > 0, got -1.0", id="validator"),
+    pytest.param(lambda s: _raise(ArgumentError("scale[1] must be > 0", "scale[1]")), [1, -1],
+                 "layers[1].scale[1]", "scale[1] must be > 0", id="nested_argument"),
+    pytest.param(lambda s: _raise(ArgumentTypeError("scale needs an offset", "offset")), 2,
+                 "layers[1]", "scale needs an offset", id="argument_not_given"),
+    pytest.param(lambda s: _raise(ValueError("scale must be > 0")), -1, "layers[1].scale",
+                 "scale must be > 0", id="plain_error_naming_the_key"),
+    pytest.param(lambda s: _raise(ValueError("cannot scale by -1")), -1, "layers[1]",
+                 "cannot scale by -1", id="plain_error"),
+])
+def test_constructor_error_is_placed_at_the_argument_it_carries(check, scale, place, message):
+    """At ``exc.argument`` (ArgumentError, ArgumentTypeError) when that is a key given; a
+    plain error at the key its message begins with, as before errors carried it."""
+    cls = type("Scaled", (Scaled,), {"check": staticmethod(check)})
+    with registered(cls, "Scaled"):
+        doc = example()
+        doc["layers"].insert(1, {"type": "Scaled", "scale": scale})
+        err = assert_definition_error(doc, place, [f"Scaled: {message}"])
+    assert str(err) == f"{place}: Scaled: {message}"
 
 
 # --------------------------------------------------------------------------- valid
