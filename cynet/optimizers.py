@@ -188,7 +188,7 @@ class SGD(Optimizer):
     ``buf = momentum * buf + g`` (``buf = g`` at the first step);
     ``g = g + momentum * buf`` (Nesterov) or ``g = buf``; ``p -= lr * g``."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
         self.momentum = as_real(momentum, "momentum", ge=0)
         self.nesterov = as_bool(nesterov, "nesterov")
@@ -303,12 +303,8 @@ class AdamW(Adam):
         return 0.0
 
 
+# the options of each type are its constructor's arguments (cynet._typed_config)
 _OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
-_OPTIONS = {
-    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
-    "adam": ("lr", "betas", "eps", "weight_decay"),
-    "adamw": ("lr", "betas", "eps", "weight_decay"),
-}
 
 
 def make_optimizer(config):
@@ -317,6 +313,4 @@ def make_optimizer(config):
     ``"type"`` is ``"sgd"``, ``"adam"`` or ``"adamw"``; the other keys are the
     constructor's arguments (``"lr"`` is required for SGD). A ``"schedule"`` key is
     ignored: it belongs to ``cynet.schedules.make_schedule``."""
-    return build_typed(config, "optimizer", _OPTIMIZERS, _OPTIONS,
-                       required={"sgd": ("lr", "sgd config needs an 'lr' (learning rate)")},
-                       ignore=("schedule",))
+    return build_typed(config, "optimizer", _OPTIMIZERS, ignore=("schedule",))

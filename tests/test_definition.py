@@ -9,14 +9,17 @@ malformed JSON file is a DefinitionError naming the file.
 """
 import json
 
+import jsonschema
 import numpy as np
 import pytest
 
 import cynet
 from cynet import DefinitionError, Model
 from cynet._args import ArgumentError, ArgumentTypeError, as_real
-from cynet.definition import load_json
+from cynet.definition import SCHEMA, load_json, parse
 from cynet.layers import Layer
+from cynet.optimizers import make_optimizer
+from cynet.schedules import make_schedule
 
 from model_fixtures import every_layer_model, example, lenet, registered
 
@@ -293,6 +296,37 @@ def test_constructor_error_is_placed_at_the_argument_it_carries(check, scale, pl
     assert str(err) == f"{place}: Scaled: {message}"
 
 
+def test_schema_and_constructors_agree():
+    """The optimizer and schedule keys the schema allows are those make_optimizer and
+    make_schedule take, from one source: every option of every type (§4, and the
+    schedule "constant": the base rate every epoch) passes both; a key of no constructor is
+    refused by both; SCHEMA is a valid JSON Schema."""
+    jsonschema.Draft202012Validator.check_schema(json.loads(json.dumps(SCHEMA)))
+    optimizers = [{"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
+                   "weight_decay": 0.1},
+                  {"type": "adam", "lr": 0.1, "betas": [0.8, 0.9], "eps": 1e-7, "weight_decay": 0},
+                  {"type": "adamw", "lr": 1, "betas": [0, 0], "eps": 1, "weight_decay": 0.5}]
+    schedules = [{"type": "constant"}, {"type": "step", "step_size": 2, "gamma": 0.5},
+                 {"type": "cosine"}]
+    schema = SCHEMA["properties"]["optimizer"]
+    schedule_schema = schema["allOf"][0]["then"]["properties"]["schedule"]
+    assert set(schema["properties"]["type"]["enum"]) == {o["type"] for o in optimizers}
+    assert set(schedule_schema["properties"]["type"]["enum"]) == {s["type"] for s in schedules}
+    for optimizer, schedule in zip(optimizers, schedules):
+        config = {**optimizer, "schedule": dict(schedule)}
+        make_optimizer(config)
+        make_schedule(config["schedule"])
+        parse({**MLP, "optimizer": config})
+        for target, place, make in ((config, "optimizer", make_optimizer),
+                                    (config["schedule"], "optimizer.schedule", make_schedule)):
+            target["bogus"] = 1
+            with pytest.raises(DefinitionError, match=rf"^{place}\.bogus: unknown key 'bogus'"):
+                parse({**MLP, "optimizer": config})
+            with pytest.raises(ArgumentError, match=f"unknown {target['type']} .*'bogus'"):
+                make(target)
+            del target["bogus"]
+
+
 # --------------------------------------------------------------------------- valid
 
 VALID = {
@@ -311,7 +345,8 @@ VALID = {
     "adam_cosine": edit(example(), {("optimizer",): {
         "type": "adam", "lr": 0.001, "betas": [0.8, 0.99], "eps": 1e-7, "weight_decay": 0.01,
         "schedule": {"type": "cosine"}}}),
-    "adamw_defaults": edit(example(), {("optimizer",): {"type": "adamw"}}),
+    "adamw_defaults_constant": edit(example(), {("optimizer",): {
+        "type": "adamw", "schedule": {"type": "constant"}}}),
     "training_all_keys": edit(example(), {("training",): {
         "epochs": 1, "batch_size": 1, "seed": 0, "validation_split": 0.25}}),
     "training_empty": edit(example(), {("training",): {}}),
