@@ -8,6 +8,7 @@ model with every layer type, every optimizer and schedule) build. Files: a missi
 malformed JSON file is a DefinitionError naming the file.
 """
 import json
+import re
 
 import jsonschema
 import numpy as np
@@ -157,10 +158,10 @@ BAD = {
 def assert_definition_error(doc, place, fragments):
     """``Model.from_dict(doc)`` raises a DefinitionError at ``place`` (one of several when
     a tuple) whose message names the place and contains every fragment."""
-    with pytest.raises(DefinitionError) as info:
+    places = place if isinstance(place, tuple) else (place,)
+    with pytest.raises(DefinitionError, match=f"^({'|'.join(map(re.escape, places))}): ") as info:
         Model.from_dict(doc)
     err = info.value
-    places = place if isinstance(place, tuple) else (place,)
     assert err.place in places, f"place {err.place!r}, expected {place!r}; message: {err}"
     message = str(err)
     assert err.place in message, message
@@ -175,15 +176,16 @@ def test_bad_definition(changes, place, fragments):
 
 
 def test_bad_definition_is_not_a_json_object():
-    for doc in ([1, 2], "model", None):
-        with pytest.raises(DefinitionError):
+    for doc, kind in (([1, 2], "list"), ("model", "str"), (None, "NoneType")):
+        message = f"^definition: expected a JSON object, got {kind}$"
+        with pytest.raises(DefinitionError, match=message):
             Model.from_dict(doc)
 
 
 def test_definition_error_is_a_value_error():
     assert issubclass(DefinitionError, ValueError)
     assert cynet.DefinitionError is cynet.definition.DefinitionError
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^optimizer\.lr: lr must be > 0, got -1\.0$"):
         Model.from_dict(edit(example(), {("optimizer", "lr"): -1}))
 
 
@@ -386,14 +388,14 @@ def test_from_json_reads_and_validates(tmp_path):
     assert [type(l).__name__ for l in model.layers] == [s["type"] for s in example()["layers"]]
     bad_file = tmp_path / "bad.json"
     bad_file.write_text(json.dumps(edit(example(), {CONV + ("kernal_size",): 3})))
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match="did you mean 'kernel_size'") as info:
         Model.from_json(str(bad_file))
     assert info.value.place == "layers[0].kernal_size"
 
 
 def test_load_json_missing_file(tmp_path):
     path = tmp_path / "no_such_model.json"
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match=r"no_such_model\.json: cannot read the file") as info:
         load_json(str(path))
     assert "no_such_model.json" in str(info.value)
     assert "no_such_model.json" in info.value.place
@@ -410,7 +412,7 @@ def test_load_json_missing_file(tmp_path):
 def test_load_json_malformed(tmp_path, text, line):
     path = tmp_path / "broken_model.json"
     path.write_text(text)
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match=r"broken_model\.json: not valid JSON: ") as info:
         load_json(str(path))
     message = str(info.value)
     assert "broken_model.json" in message and "broken_model.json" in info.value.place
@@ -433,7 +435,8 @@ def test_a_pooling_window_with_no_input_element_is_a_definition_error():
         {"type": "MaxPool2D", "kernel_size": [2, 3], "padding": [1, 0], "dilation": [3, 1],
          "ceil_mode": True},
         {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
-    with pytest.raises(cynet.DefinitionError) as info:
+    message = r"^layers\[0\]: MaxPool2D cannot take input of shape \(2, 2, 3\): "
+    with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0]" and "dilation" in str(info.value)
 
@@ -442,6 +445,7 @@ def test_conv_padding_string_errors_name_the_valid_strings():
     doc = {"input_shape": [1, 8, 8], "layers": [
         {"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": "Same"},
         {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
-    with pytest.raises(cynet.DefinitionError) as info:
+    message = r"^layers\[0\]\.padding: Conv2D: padding must be 'same', 'valid', .*, got 'Same'$"
+    with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0].padding" and "'same'" in str(info.value)
