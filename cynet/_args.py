@@ -1,8 +1,14 @@
-"""Normalising and checking the arguments of cynet.functional.
+"""Normalising and checking arguments: of cynet.functional, of the layers' constructors,
+of the optimizers and the schedules.
 
-Every error names the argument and the offending value, dtype or shape.
+Every error names the argument and the offending value, dtype or shape, and is an
+``ArgumentError`` (a ``ValueError``) or an ``ArgumentTypeError`` (a ``TypeError``) whose
+``argument`` says which argument it concerns (``"lr"``, ``"betas[1]"``): a model definition
+places the error there (``optimizer.betas[1]``) without reading the message.
 """
+import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -12,15 +18,73 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MAX_INT = 2**31 - 1
 
 
-def as_int(value, name):
-    """An integer argument (Python or NumPy int, not bool)."""
-    if type(value) is int and -_MAX_INT <= value <= _MAX_INT:  # the common case, fast
+class _Concerning:
+    """The ``argument`` an error is about; the message is unchanged (``str(exc)``)."""
+
+    def __init__(self, message, argument=None):
+        super().__init__(message)
+        self.argument = argument
+
+    def __reduce__(self):  # pickles (multiprocessing, MPI) keep the argument
+        return type(self), (str(self), self.argument)
+
+
+class ArgumentError(_Concerning, ValueError):
+    """A bad argument value; ``argument`` names it (``"lr"``, ``"betas[1]"``) or is None."""
+
+
+class ArgumentTypeError(_Concerning, TypeError):
+    """An argument of the wrong type; ``argument`` names it or is None."""
+
+
+def as_int(value, name, minimum=None):
+    """An integer argument (Python or NumPy int, not bool) as an int, at least ``minimum``
+    when given, and at most 2**31 - 1 in magnitude."""
+    if type(value) is int and -_MAX_INT <= value <= _MAX_INT and (  # the common case, fast
+            minimum is None or value >= minimum):
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise ArgumentTypeError(
+            f"{name} must be an int, got {value!r} ({type(value).__name__})", name)
     value = int(value)
     if abs(value) > _MAX_INT:
-        raise ValueError(f"{name} must be at most {_MAX_INT} in magnitude, got {value}")
+        raise ArgumentError(f"{name} must be at most {_MAX_INT} in magnitude, got {value}", name)
+    if minimum is not None and value < minimum:
+        raise ArgumentError(f"{name} must be >= {minimum}, got {value!r}", name)
+    return value
+
+
+def _bound(b):
+    """A bound as people write it: 0 rather than 0.0, 1e-05 as such."""
+    b = float(b)
+    return repr(int(b)) if b.is_integer() else repr(b)
+
+
+_BOUNDS = ((">", operator.gt), (">=", operator.ge), ("<", operator.lt), ("<=", operator.le))
+
+
+def as_real(value, name, *, gt=None, ge=None, lt=None, le=None, finite=False):
+    """A real argument (Python or NumPy int or float, not bool) as a Python float (weak in
+    NumPy's promotion: a float32 array stays float32), never NaN.
+
+    ``gt``/``ge`` and ``lt``/``le`` bound it strictly/inclusively from below and above; a
+    value out of bounds is told the bound it broke (``lr must be > 0, got -1.0``), or both
+    of a closed range (``p must be between 0 and 1, got 1.5``). ``finite`` refuses +-inf.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(
+            f"{name} must be a real number, got {value!r} ({type(value).__name__})", name)
+    value = float(value)
+    if math.isnan(value):
+        raise ArgumentError(f"{name} must not be NaN", name)
+    if ge is not None and le is not None and not ge <= value <= le:
+        raise ArgumentError(
+            f"{name} must be between {_bound(ge)} and {_bound(le)}, got {value!r}", name)
+    for bound, (symbol, holds) in zip((gt, ge, lt, le), _BOUNDS):
+        if bound is not None and not holds(value, bound):
+            raise ArgumentError(f"{name} must be {symbol} {_bound(bound)}, got {value!r}", name)
+    if finite and math.isinf(value):
+        raise ArgumentError(f"{name} must be finite, got {value!r}", name)
     return value
 
 
@@ -33,21 +97,22 @@ def as_pair(value, name, minimum):
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(value)
         if len(items) != 2:
-            raise ValueError(f"{name} must be an int or an (h, w) pair, got {value!r}")
+            raise ArgumentError(f"{name} must be an int or an (h, w) pair, got {value!r}", name)
     else:
         items = [value, value]
     try:
         pair = tuple(as_int(v, name) for v in items)
     except TypeError:
-        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}") from None
+        raise ArgumentTypeError(
+            f"{name} must be an int or an (h, w) pair of ints, got {value!r}", name) from None
     if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise ArgumentError(f"{name} must be >= {minimum}, got {value!r}", name)
     return pair
 
 
 def as_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be True or False, got {value!r}", name)
     return bool(value)
 
 
@@ -56,16 +121,16 @@ def as_float_array(value, name, dtype=None):
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a float32 or float64 array: {exc}") from None
+        raise ArgumentTypeError(f"{name} must be a float32 or float64 array: {exc}", name) from None
     if arr.dtype.newbyteorder("=") in FLOAT_DTYPES and not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")
+        raise ArgumentTypeError(
+            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}", name)
     if dtype is not None and arr.dtype != dtype:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{name} has dtype {arr.dtype} but the other arrays are {dtype}; "
-            f"all array arguments must share one dtype"
-        )
+            f"all array arguments must share one dtype", name)
     # (np.ascontiguousarray would turn a 0-d array into shape (1,))
     return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
@@ -75,7 +140,7 @@ def as_float_arrays(*named, optional=("bias",)):
     names may be ``None``."""
     for name, value in named:
         if value is None and name not in optional:
-            raise TypeError(f"{name} must be a float32 or float64 array, got None")
+            raise ArgumentTypeError(f"{name} must be a float32 or float64 array, got None", name)
     first = as_float_array(named[0][1], named[0][0])
     out = [first]
     for name, value in named[1:]:
@@ -85,7 +150,7 @@ def as_float_arrays(*named, optional=("bias",)):
 
 def check_ndim(arr, name, ndim, layout):
     if arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D {layout}, got shape {arr.shape}")
+        raise ArgumentError(f"{name} must be {ndim}-D {layout}, got shape {arr.shape}", name)
 
 
 def as_index_array(value, name, shape):
@@ -93,13 +158,13 @@ def as_index_array(value, name, shape):
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:  # e.g. a ragged nested list
-        raise ValueError(f"{name} must be an integer array: {exc}") from None
+        raise ArgumentError(f"{name} must be an integer array: {exc}", name) from None
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        raise ArgumentTypeError(f"{name} must be an integer array, got dtype {arr.dtype}", name)
     if arr.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {arr.shape}, expected {tuple(shape)}")
+        raise ArgumentError(f"{name} has shape {arr.shape}, expected {tuple(shape)}", name)
     if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values too large for int64")
+        raise ArgumentError(f"{name} holds values too large for int64", name)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -108,7 +173,9 @@ def as_shape4(value, name):
     try:
         dims = tuple(as_int(v, name) for v in value)
     except TypeError:
-        raise ValueError(f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}") from None
+        raise ArgumentError(
+            f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}", name) from None
     if len(dims) != 4 or min(dims) < 0:
-        raise ValueError(f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}")
+        raise ArgumentError(
+            f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}", name)
     return dims

@@ -4,83 +4,35 @@ Three passes, each reporting the first problem as a ``DefinitionError`` that nam
 place (``layers[2].kernel_size``), the value and what was expected:
 
 1. the document's structure, with a JSON schema (unknown keys suggest the closest one);
-2. each layer's arguments against its constructor, then the constructor's own checks;
+2. each layer's arguments against its constructor, then the constructor's own checks
+   (and the optimizer's and schedule's, whose options are also their constructors');
 3. shapes, by building every layer on the output shape of the one before.
+
+A constructor's error is placed at the argument it carries (``cynet._args.ArgumentError``
+and ``ArgumentTypeError``, raised by the shared validators): at ``optimizer.betas[1]`` for
+``betas[1]`` when ``betas`` is a key of the config, else at the config itself
+(``layers[2]``). A plain ``TypeError``/``ValueError`` (a plugin's own) is placed by the
+older rule, kept for plugins: at the key its message begins with, when that is a key of the
+config (``"scale must be > 0"``: ``layers[2].scale``), else at the config.
 """
 import copy
-import inspect
 import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import registry
+from ._args import ArgumentError, ArgumentTypeError
 from ._suggest import did_you_mean
+from ._typed_config import constructor_options, typed_schema
+from .optimizers import _OPTIMIZERS, make_optimizer
+from .schedules import _SCHEDULES, make_schedule
 
 SCHEMA_VERSION = "https://json-schema.org/draft/2020-12/schema"
 
-_NUMBER = {"type": "number"}
-_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
-_NON_NEGATIVE = {"type": "number", "minimum": 0}
-_SCHEDULE = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {"type": {"enum": ["step", "cosine"]}},
-    "allOf": [
-        {
-            "if": {"properties": {"type": {"const": "step"}}},
-            "then": {
-                "required": ["step_size"],
-                "additionalProperties": False,
-                "properties": {
-                    "type": {},
-                    "step_size": {"type": "integer", "minimum": 1},
-                    "gamma": _POSITIVE,
-                },
-            },
-        },
-        {
-            "if": {"properties": {"type": {"const": "cosine"}}},
-            "then": {"additionalProperties": False, "properties": {"type": {}}},
-        },
-    ],
-}
-_OPTIMIZER_KEYS = {
-    "sgd": {
-        "lr": _POSITIVE,
-        "momentum": _NON_NEGATIVE,
-        "nesterov": {"type": "boolean"},
-        "weight_decay": _NON_NEGATIVE,
-    },
-    "adam": {
-        "lr": _POSITIVE,
-        "betas": {
-            "type": "array",
-            "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-            "minItems": 2,
-            "maxItems": 2,
-        },
-        "eps": _POSITIVE,
-        "weight_decay": _NON_NEGATIVE,
-    },
-}
-_OPTIMIZER_KEYS["adamw"] = _OPTIMIZER_KEYS["adam"]
-_OPTIMIZER = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {"type": {"enum": sorted(_OPTIMIZER_KEYS)}},
-    "allOf": [
-        {
-            "if": {"properties": {"type": {"const": name}}},
-            "then": {
-                "required": ["lr"] if name == "sgd" else [],
-                "additionalProperties": False,
-                "properties": {"type": {}, "schedule": _SCHEDULE, **keys},
-            },
-        }
-        for name, keys in _OPTIMIZER_KEYS.items()
-    ],
-}
+# the optimizer's and schedule's keys and their JSON types come from their constructors,
+# their value bounds from the constructors' checks (_check_optimizer)
+_OPTIMIZER = typed_schema(_OPTIMIZERS, extra={"schedule": typed_schema(_SCHEDULES)})
 
 SCHEMA = {
     "$schema": SCHEMA_VERSION,
@@ -226,21 +178,19 @@ def _check_schema(doc):
 
 def _constructor_args(cls):
     """(accepted keyword names, required names) of a layer class's constructor chain."""
-    accepted, required = [], []
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or klass is object:
-            continue
-        params = inspect.signature(klass.__init__).parameters.values()
-        for p in params:
-            if p.name == "self" or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                continue
-            if p.name not in accepted:
-                accepted.append(p.name)
-                if p.default is p.empty and klass is cls:
-                    required.append(p.name)
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            break  # the chain stops where **kwargs is no longer passed on
-    return accepted, required
+    options = constructor_options(cls)
+    return [o.name for o in options], [o.name for o in options if o.required]
+
+
+def _error_place(place, exc, config):
+    """Where a constructor's error about ``config`` (found at ``place``) belongs: at the
+    argument the error carries, or a plain error's first word, when that is a given key."""
+    if isinstance(exc, (ArgumentError, ArgumentTypeError)):
+        argument = exc.argument
+        key = argument.split("[", 1)[0] if isinstance(argument, str) else None
+    else:  # backwards compatible: a plugin's message that begins with the key
+        argument = key = str(exc).split(" ", 1)[0]
+    return f"{place}.{argument}" if isinstance(config, dict) and key in config else place
 
 
 def _make_layer(i, spec):
@@ -265,8 +215,7 @@ def _make_layer(i, spec):
     try:
         return cls(**config)
     except (TypeError, ValueError) as exc:
-        first = str(exc).split(" ", 1)[0]
-        place = f"layers[{i}].{first}" if first in config else f"layers[{i}]"
+        place = _error_place(f"layers[{i}]", exc, config)
         raise DefinitionError(place, f"{type_name}: {exc}") from None
     except Exception as exc:  # a plugin's constructor failing in its own way
         raise DefinitionError(f"layers[{i}]", f"{type_name} failed: {type(exc).__name__}: {exc}") from None
@@ -294,18 +243,13 @@ def _output_shape(i, layer, shape):
 
 
 def _check_optimizer(config):
-    """Values the schema cannot judge (nesterov without momentum, an infinite lr...)."""
-    from .optimizers import make_optimizer
-    from .schedules import make_schedule
-
+    """The constructors' own checks of the values (bounds, nesterov without momentum...)."""
     for place, make, value in (("optimizer", make_optimizer, config),
                                ("optimizer.schedule", make_schedule, config.get("schedule"))):
         try:
             make(value)
         except (TypeError, ValueError) as exc:
-            first = str(exc).split(" ", 1)[0]
-            key = first if isinstance(value, dict) and first in value else None
-            raise DefinitionError(f"{place}.{key}" if key else place, str(exc)) from None
+            raise DefinitionError(_error_place(place, exc, value), str(exc)) from None
 
 
 # --------------------------------------------------------------------------- public

@@ -7,11 +7,10 @@ float32 throughout. ``state_dict()`` is a flat ``str -> ndarray`` mapping (savab
 ``np.savez``) holding everything needed to resume exactly.
 """
 import math
-import numbers
 
 import numpy as np
 
-from ._args import FLOAT_DTYPES, as_bool
+from ._args import FLOAT_DTYPES, ArgumentError, as_bool, as_real
 from ._suggest import did_you_mean
 from .engine import ops
 from ._typed_config import build_typed
@@ -19,30 +18,10 @@ from ._typed_config import build_typed
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
 
 
-def _real(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)  # a Python float: weak in NumPy's promotion, float32 stays float32
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return value
-
-
-def _at_least(value, name, low, strict=False):
-    value = _real(value, name)
-    if value < low or (strict and value == low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value!r}")
-    return value
-
-
 def _betas(value):
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {value!r}")
-    out = tuple(_at_least(b, f"betas[{i}]", 0.0) for i, b in enumerate(value))
-    for i, b in enumerate(out):
-        if b >= 1.0:
-            raise ValueError(f"betas[{i}] must be < 1, got {b!r}")
-    return out
+        raise ArgumentError(f"betas must be a pair (beta1, beta2), got {value!r}", "betas")
+    return tuple(as_real(b, f"betas[{i}]", ge=0, lt=1) for i, b in enumerate(value))
 
 
 class _Slot:
@@ -72,10 +51,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        value = _at_least(value, "lr", 0.0, strict=True)
-        if math.isinf(value):
-            raise ValueError(f"lr must be finite, got {value!r}")
-        self._lr = value
+        self._lr = as_real(value, "lr", gt=0, finite=True)
 
     def _buffer_names(self):
         return ()
@@ -211,13 +187,13 @@ class SGD(Optimizer):
     ``buf = momentum * buf + g`` (``buf = g`` at the first step);
     ``g = g + momentum * buf`` (Nesterov) or ``g = buf``; ``p -= lr * g``."""
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        self.momentum = _at_least(momentum, "momentum", 0.0)
+        self.momentum = as_real(momentum, "momentum", ge=0)
         self.nesterov = as_bool(nesterov, "nesterov")
-        self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
+        self.weight_decay = as_real(weight_decay, "weight_decay", ge=0)
         if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
+            raise ArgumentError("nesterov=True requires momentum > 0, got momentum=0", "nesterov")
 
     def _buffer_names(self):
         return ("momentum_buffer",) if self.momentum else ()
@@ -265,8 +241,8 @@ class Adam(Optimizer):
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr)
         self.betas = _betas(betas)
-        self.eps = _at_least(eps, "eps", 0.0, strict=True)
-        self.weight_decay = _at_least(weight_decay, "weight_decay", 0.0)
+        self.eps = as_real(eps, "eps", gt=0)
+        self.weight_decay = as_real(weight_decay, "weight_decay", ge=0)
 
     def _buffer_names(self):
         return ("exp_avg", "exp_avg_sq")
@@ -324,12 +300,8 @@ class AdamW(Adam):
         return 0.0
 
 
+# the options of each type are its constructor's arguments (cynet._typed_config)
 _OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
-_OPTIONS = {
-    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
-    "adam": ("lr", "betas", "eps", "weight_decay"),
-    "adamw": ("lr", "betas", "eps", "weight_decay"),
-}
 
 
 def make_optimizer(config):
@@ -338,6 +310,4 @@ def make_optimizer(config):
     ``"type"`` is ``"sgd"``, ``"adam"`` or ``"adamw"``; the other keys are the
     constructor's arguments (``"lr"`` is required for SGD). A ``"schedule"`` key is
     ignored: it belongs to ``cynet.schedules.make_schedule``."""
-    return build_typed(config, "optimizer", _OPTIMIZERS, _OPTIONS,
-                       required={"sgd": ("lr", "sgd config needs an 'lr' (learning rate)")},
-                       ignore=("schedule",))
+    return build_typed(config, "optimizer", _OPTIMIZERS, ignore=("schedule",))

@@ -8,14 +8,19 @@ model with every layer type, every optimizer and schedule) build. Files: a missi
 malformed JSON file is a DefinitionError naming the file.
 """
 import json
+import re
 
+import jsonschema
 import numpy as np
 import pytest
 
 import cynet
 from cynet import DefinitionError, Model
-from cynet.definition import load_json
+from cynet._args import ArgumentError, ArgumentTypeError, as_real
+from cynet.definition import SCHEMA, load_json, parse
 from cynet.layers import Layer
+from cynet.optimizers import make_optimizer
+from cynet.schedules import make_schedule
 
 from model_fixtures import every_layer_model, example, lenet, registered
 
@@ -153,10 +158,10 @@ BAD = {
 def assert_definition_error(doc, place, fragments):
     """``Model.from_dict(doc)`` raises a DefinitionError at ``place`` (one of several when
     a tuple) whose message names the place and contains every fragment."""
-    with pytest.raises(DefinitionError) as info:
+    places = place if isinstance(place, tuple) else (place,)
+    with pytest.raises(DefinitionError, match=f"^({'|'.join(map(re.escape, places))}): ") as info:
         Model.from_dict(doc)
     err = info.value
-    places = place if isinstance(place, tuple) else (place,)
     assert err.place in places, f"place {err.place!r}, expected {place!r}; message: {err}"
     message = str(err)
     assert err.place in message, message
@@ -171,15 +176,16 @@ def test_bad_definition(changes, place, fragments):
 
 
 def test_bad_definition_is_not_a_json_object():
-    for doc in ([1, 2], "model", None):
-        with pytest.raises(DefinitionError):
+    for doc, kind in (([1, 2], "list"), ("model", "str"), (None, "NoneType")):
+        message = f"^definition: expected a JSON object, got {kind}$"
+        with pytest.raises(DefinitionError, match=message):
             Model.from_dict(doc)
 
 
 def test_definition_error_is_a_value_error():
     assert issubclass(DefinitionError, ValueError)
     assert cynet.DefinitionError is cynet.definition.DefinitionError
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^optimizer\.lr: lr must be > 0, got -1\.0$"):
         Model.from_dict(edit(example(), {("optimizer", "lr"): -1}))
 
 
@@ -257,6 +263,72 @@ def test_plugin_constructor_failing_its_own_way():
         assert_definition_error(doc, "layers[1]", ["boom"])
 
 
+class Scaled(Layer):
+    """A plugin layer whose constructor checks ``scale`` with ``check``."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = type(self).check(scale)
+
+
+def _raise(exc):
+    raise exc
+
+
+@pytest.mark.parametrize("check, scale, place, message", [
+    pytest.param(lambda s: as_real(s, "scale", gt=0), -1, "layers[1].scale",
+                 "scale must be > 0, got -1.0", id="validator"),
+    pytest.param(lambda s: _raise(ArgumentError("scale[1] must be > 0", "scale[1]")), [1, -1],
+                 "layers[1].scale[1]", "scale[1] must be > 0", id="nested_argument"),
+    pytest.param(lambda s: _raise(ArgumentTypeError("scale needs an offset", "offset")), 2,
+                 "layers[1]", "scale needs an offset", id="argument_not_given"),
+    pytest.param(lambda s: _raise(ValueError("scale must be > 0")), -1, "layers[1].scale",
+                 "scale must be > 0", id="plain_error_naming_the_key"),
+    pytest.param(lambda s: _raise(ValueError("cannot scale by -1")), -1, "layers[1]",
+                 "cannot scale by -1", id="plain_error"),
+])
+def test_constructor_error_is_placed_at_the_argument_it_carries(check, scale, place, message):
+    """At ``exc.argument`` (ArgumentError, ArgumentTypeError) when that is a key given; a
+    plain error at the key its message begins with, as before errors carried it."""
+    cls = type("Scaled", (Scaled,), {"check": staticmethod(check)})
+    with registered(cls, "Scaled"):
+        doc = example()
+        doc["layers"].insert(1, {"type": "Scaled", "scale": scale})
+        err = assert_definition_error(doc, place, [f"Scaled: {message}"])
+    assert str(err) == f"{place}: Scaled: {message}"
+
+
+def test_schema_and_constructors_agree():
+    """The optimizer and schedule keys the schema allows are those make_optimizer and
+    make_schedule take, from one source: every option of every type (§4, and the
+    schedule "constant": the base rate every epoch) passes both; a key of no constructor is
+    refused by both; SCHEMA is a valid JSON Schema."""
+    jsonschema.Draft202012Validator.check_schema(json.loads(json.dumps(SCHEMA)))
+    optimizers = [{"type": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
+                   "weight_decay": 0.1},
+                  {"type": "adam", "lr": 0.1, "betas": [0.8, 0.9], "eps": 1e-7, "weight_decay": 0},
+                  {"type": "adamw", "lr": 1, "betas": [0, 0], "eps": 1, "weight_decay": 0.5}]
+    schedules = [{"type": "constant"}, {"type": "step", "step_size": 2, "gamma": 0.5},
+                 {"type": "cosine"}]
+    schema = SCHEMA["properties"]["optimizer"]
+    schedule_schema = schema["allOf"][0]["then"]["properties"]["schedule"]
+    assert set(schema["properties"]["type"]["enum"]) == {o["type"] for o in optimizers}
+    assert set(schedule_schema["properties"]["type"]["enum"]) == {s["type"] for s in schedules}
+    for optimizer, schedule in zip(optimizers, schedules):
+        config = {**optimizer, "schedule": dict(schedule)}
+        make_optimizer(config)
+        make_schedule(config["schedule"])
+        parse({**MLP, "optimizer": config})
+        for target, place, make in ((config, "optimizer", make_optimizer),
+                                    (config["schedule"], "optimizer.schedule", make_schedule)):
+            target["bogus"] = 1
+            with pytest.raises(DefinitionError, match=rf"^{place}\.bogus: unknown key 'bogus'"):
+                parse({**MLP, "optimizer": config})
+            with pytest.raises(ArgumentError, match=f"unknown {target['type']} .*'bogus'"):
+                make(target)
+            del target["bogus"]
+
+
 # --------------------------------------------------------------------------- valid
 
 VALID = {
@@ -275,7 +347,8 @@ VALID = {
     "adam_cosine": edit(example(), {("optimizer",): {
         "type": "adam", "lr": 0.001, "betas": [0.8, 0.99], "eps": 1e-7, "weight_decay": 0.01,
         "schedule": {"type": "cosine"}}}),
-    "adamw_defaults": edit(example(), {("optimizer",): {"type": "adamw"}}),
+    "adamw_defaults_constant": edit(example(), {("optimizer",): {
+        "type": "adamw", "schedule": {"type": "constant"}}}),
     "training_all_keys": edit(example(), {("training",): {
         "epochs": 1, "batch_size": 1, "seed": 0, "validation_split": 0.25}}),
     "training_empty": edit(example(), {("training",): {}}),
@@ -315,14 +388,14 @@ def test_from_json_reads_and_validates(tmp_path):
     assert [type(l).__name__ for l in model.layers] == [s["type"] for s in example()["layers"]]
     bad_file = tmp_path / "bad.json"
     bad_file.write_text(json.dumps(edit(example(), {CONV + ("kernal_size",): 3})))
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match="did you mean 'kernel_size'") as info:
         Model.from_json(str(bad_file))
     assert info.value.place == "layers[0].kernal_size"
 
 
 def test_load_json_missing_file(tmp_path):
     path = tmp_path / "no_such_model.json"
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match=r"no_such_model\.json: cannot read the file") as info:
         load_json(str(path))
     assert "no_such_model.json" in str(info.value)
     assert "no_such_model.json" in info.value.place
@@ -339,7 +412,7 @@ def test_load_json_missing_file(tmp_path):
 def test_load_json_malformed(tmp_path, text, line):
     path = tmp_path / "broken_model.json"
     path.write_text(text)
-    with pytest.raises(DefinitionError) as info:
+    with pytest.raises(DefinitionError, match=r"broken_model\.json: not valid JSON: ") as info:
         load_json(str(path))
     message = str(info.value)
     assert "broken_model.json" in message and "broken_model.json" in info.value.place
@@ -362,7 +435,8 @@ def test_a_pooling_window_with_no_input_element_is_a_definition_error():
         {"type": "MaxPool2D", "kernel_size": [2, 3], "padding": [1, 0], "dilation": [3, 1],
          "ceil_mode": True},
         {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
-    with pytest.raises(cynet.DefinitionError) as info:
+    message = r"^layers\[0\]: MaxPool2D cannot take input of shape \(2, 2, 3\): "
+    with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0]" and "dilation" in str(info.value)
 
@@ -371,6 +445,7 @@ def test_conv_padding_string_errors_name_the_valid_strings():
     doc = {"input_shape": [1, 8, 8], "layers": [
         {"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": "Same"},
         {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
-    with pytest.raises(cynet.DefinitionError) as info:
+    message = r"^layers\[0\]\.padding: Conv2D: padding must be 'same', 'valid', .*, got 'Same'$"
+    with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0].padding" and "'same'" in str(info.value)

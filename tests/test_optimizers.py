@@ -8,6 +8,7 @@ survives an npz round trip and resumes exactly, failed steps change nothing, and
 argument error is raised with a helpful message.
 """
 import io
+import re
 import tracemalloc
 
 import numpy as np
@@ -371,7 +372,8 @@ def test_make_optimizer(config, cls, attrs):
                  id="type_unknown"),
     pytest.param({"lr": 0.1}, ValueError, "needs a 'type'", id="no_type"),
     pytest.param({"type": 3}, TypeError, "optimizer type must be a string", id="type_not_str"),
-    pytest.param({"type": "sgd"}, ValueError, "needs an 'lr'", id="sgd_without_lr"),
+    pytest.param({"type": "sgd"}, ValueError, "sgd optimizer config needs 'lr'",
+                 id="sgd_without_lr"),
     pytest.param({"type": "sgd", "lr": 0.1, "momentun": 0.9}, ValueError,
                  "'momentun'.*did you mean 'momentum'", id="key_typo"),
     pytest.param({"type": "adam", "momentum": 0.9}, ValueError, "unknown adam option 'momentum'",
@@ -415,15 +417,20 @@ def test_make_optimizer_rejects(config, error, match):
                  id="lr_none"),
 ])
 def test_constructor_rejects(factory, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as info:
         factory()
+    # the error carries the argument its message begins with (a definition places it there)
+    assert re.match(rf"{re.escape(info.value.argument)}[ =]", str(info.value))
 
 
-@pytest.mark.parametrize("value, error", [(0.0, ValueError), (-1.0, ValueError),
-                                          (float("nan"), ValueError), ("fast", TypeError)])
-def test_lr_setter_rejects(value, error):
+@pytest.mark.parametrize("value, error, match", [
+    (0.0, ValueError, r"lr must be > 0, got 0\.0"),
+    (-1.0, ValueError, r"lr must be > 0, got -1\.0"),
+    (float("nan"), ValueError, "lr must not be NaN"),
+    ("fast", TypeError, "lr must be a real number, got 'fast'")])
+def test_lr_setter_rejects(value, error, match):
     opt = SGD(0.1)
-    with pytest.raises(error, match="lr"):
+    with pytest.raises(error, match=match):
         opt.lr = value
     assert opt.lr == 0.1
 

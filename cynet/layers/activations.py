@@ -1,8 +1,7 @@
 """Element-wise activation layers."""
-import numbers
-
 import numpy as np
 
+from .._args import as_real
 from ..engine import ops
 from .base import Layer
 
@@ -31,9 +30,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
-            raise TypeError(f"negative_slope must be a number, got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = as_real(negative_slope, "negative_slope")
 
     def forward(self, x, training=True):
         self._mask = x > 0

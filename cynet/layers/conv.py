@@ -1,7 +1,7 @@
 """2-D convolution layer."""
 import numpy as np
 
-from .._args import as_bool, as_int, as_pair
+from .._args import ArgumentError, as_bool, as_int, as_pair
 from .._geometry import conv_arguments, conv_geometry
 from ..engine import conv
 from .base import Layer, check_input_rank, kaiming_uniform
@@ -16,21 +16,22 @@ class Conv2D(Layer):
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.out_channels = as_int(out_channels, "out_channels")
-        if self.out_channels < 1:
-            raise ValueError(f"out_channels must be >= 1, got {out_channels}")
+        self.out_channels = as_int(out_channels, "out_channels", minimum=1)
         as_pair(kernel_size, "kernel_size", 1)
         as_pair(stride, "stride", 1)
         as_pair(dilation, "dilation", 1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(
-                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {padding!r}")
+                raise ArgumentError(
+                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {padding!r}",
+                    "padding")
         else:
             as_pair(padding, "padding", 0)
         self.groups = as_int(groups, "groups")
         if self.groups < 1 or self.out_channels % self.groups:
-            raise ValueError(f"groups must be >= 1 and divide out_channels={out_channels}, got {groups}")
+            raise ArgumentError(
+                f"groups must be >= 1 and divide out_channels={out_channels}, got {groups}",
+                "groups")
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation = dilation
         self.bias = as_bool(bias, "bias")

@@ -13,9 +13,7 @@ class Dense(Layer):
 
     def __init__(self, out_features, bias=True, **kwargs):
         super().__init__(**kwargs)
-        self.out_features = as_int(out_features, "out_features")
-        if self.out_features < 1:
-            raise ValueError(f"out_features must be >= 1, got {out_features}")
+        self.out_features = as_int(out_features, "out_features", minimum=1)
         self.bias = as_bool(bias, "bias")
 
     def build(self, input_shape):

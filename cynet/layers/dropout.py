@@ -1,8 +1,7 @@
 """Dropout."""
-import numbers
-
 import numpy as np
 
+from .._args import as_real
 from .base import Layer
 
 
@@ -13,11 +12,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(f"p must be a number, got {p!r}")
-        if not 0 <= p <= 1:
-            raise ValueError(f"p must be between 0 and 1, got {p}")
-        self.p = float(p)
+        self.p = as_real(p, "p", ge=0, le=1)
 
     def forward(self, x, training=True):
         if not training or self.p == 0:

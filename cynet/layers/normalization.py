@@ -1,17 +1,8 @@
 """Batch normalisation over the channels of NCHW input."""
-import numbers
-
 import numpy as np
 
+from .._args import as_real
 from .base import Layer, check_input_rank
-
-
-def _number(value, name, low, high):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return float(value)
 
 
 class BatchNorm2D(Layer):
@@ -24,10 +15,8 @@ class BatchNorm2D(Layer):
 
     def __init__(self, momentum=0.1, eps=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.momentum = _number(momentum, "momentum", 0.0, 1.0)
-        self.eps = _number(eps, "eps", 0.0, float("inf"))
-        if self.eps == 0:
-            raise ValueError("eps must be > 0")
+        self.momentum = as_real(momentum, "momentum", ge=0, le=1)
+        self.eps = as_real(eps, "eps", gt=0)
 
     def build(self, input_shape):
         C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")
