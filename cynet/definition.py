@@ -25,14 +25,14 @@ from . import registry
 from ._args import ArgumentError, ArgumentTypeError
 from ._suggest import did_you_mean
 from ._typed_config import constructor_options, typed_schema
-from .optimizers import _OPTIMIZERS, make_optimizer
-from .schedules import _SCHEDULES, make_schedule
+from .optimizers import OPTIMIZERS, make_optimizer
+from .schedules import SCHEDULES, make_schedule
 
 SCHEMA_VERSION = "https://json-schema.org/draft/2020-12/schema"
 
 # the optimizer's and schedule's keys and their JSON types come from their constructors,
 # their value bounds from the constructors' checks (_check_optimizer)
-_OPTIMIZER = typed_schema(_OPTIMIZERS, extra={"schedule": typed_schema(_SCHEDULES)})
+_OPTIMIZER = typed_schema(OPTIMIZERS, extra={"schedule": typed_schema(SCHEDULES)})
 
 SCHEMA = {
     "$schema": SCHEMA_VERSION,

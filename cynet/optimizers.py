@@ -15,7 +15,7 @@ from ._suggest import did_you_mean
 from .engine import ops
 from ._typed_config import build_typed
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer"]
 
 
 def _betas(value):
@@ -300,8 +300,8 @@ class AdamW(Adam):
         return 0.0
 
 
-# the options of each type are its constructor's arguments (cynet._typed_config)
-_OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+# the optimizer types by name; the options of each are its constructor's arguments
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def make_optimizer(config):
@@ -310,4 +310,4 @@ def make_optimizer(config):
     ``"type"`` is ``"sgd"``, ``"adam"`` or ``"adamw"``; the other keys are the
     constructor's arguments (``"lr"`` is required for SGD). A ``"schedule"`` key is
     ignored: it belongs to ``cynet.schedules.make_schedule``."""
-    return build_typed(config, "optimizer", _OPTIMIZERS, ignore=("schedule",))
+    return build_typed(config, "optimizer", OPTIMIZERS, ignore=("schedule",))

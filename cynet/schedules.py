@@ -9,7 +9,7 @@ import math
 from ._args import as_int, as_real
 from ._typed_config import build_typed
 
-__all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "make_schedule"]
+__all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "SCHEDULES", "make_schedule"]
 
 
 class _Schedule:
@@ -53,8 +53,8 @@ class CosineSchedule(_Schedule):
         return (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
 
 
-# the options of each type are its constructor's arguments (cynet._typed_config)
-_SCHEDULES = {"constant": ConstantSchedule, "step": StepSchedule, "cosine": CosineSchedule}
+# the schedule types by name; the options of each are its constructor's arguments
+SCHEDULES = {"constant": ConstantSchedule, "step": StepSchedule, "cosine": CosineSchedule}
 
 
 def make_schedule(config):
@@ -65,4 +65,4 @@ def make_schedule(config):
         return ConstantSchedule()
     if not isinstance(config, dict):
         raise TypeError(f"schedule config must be a dict or None, got {type(config).__name__}")
-    return build_typed(config, "schedule", _SCHEDULES, option_word="schedule option")
+    return build_typed(config, "schedule", SCHEDULES, option_word="schedule option")
