@@ -1,16 +1,16 @@
-#!/usr/bin/env python
-"""Train the repository's model definitions on the full Fashion-MNIST and check their accuracy.
+"""Train the repository's model definitions on the full Fashion-MNIST and report their accuracy.
 
 Run from the repository root (one training process at a time; about an hour at one thread):
 
-    python benchmarks/fashion.py                        # simple and bn, cynet then torch
-    python benchmarks/fashion.py --models simple        # one definition
-    python benchmarks/fashion.py --skip-torch           # cynet only
-    python benchmarks/fashion.py --markdown             # a table for benchmarks/RESULTS.md
-    python benchmarks/fashion.py --threads 2 --out-dir /tmp/fashion-runs   # keep the runs
+    python -m benchmarks.fashion                        # simple and bn, cynet then torch
+    python -m benchmarks.fashion --models simple        # one definition
+    python -m benchmarks.fashion --skip-torch           # cynet only
+    python -m benchmarks.fashion --markdown             # a table for benchmarks/RESULTS.md
+    python -m benchmarks.fashion --threads 2 --out-dir /tmp/fashion-runs   # keep the runs
 
-What it does, per definition (``models/simple.json``, target >= 0.91 test accuracy;
-``models/bn.json``, target >= 0.93):
+It measures and reports; the accuracy goals of the definitions are in
+benchmarks/RESULTS.md. What it does, per definition (``models/simple.json``,
+``models/bn.json``):
 
 1. cynet, exactly as a user would: ``cynet train models/X.json --data fashion-mnist
    --out DIR`` (a subprocess; the epochs, batch size, optimizer, schedule and
@@ -18,12 +18,12 @@ What it does, per definition (``models/simple.json``, target >= 0.91 test accura
    for the test accuracy. Best and final validation accuracy and the per-epoch times
    come from ``DIR/metrics.jsonl``.
 2. torch (unless ``--skip-torch``), in a fresh child process: the same network built
-   from the same JSON by ``torch_twin`` (``bench_training.py``), its own (PyTorch
+   from the same JSON by ``benchmarks.torch_twin``, its own (PyTorch
    default) initialisation seeded with the file's seed, the same optimizer and
    per-epoch schedule, batch size and epochs, the same train/validation split (the
    last ``validation_split`` of the training images held out, as cynet does), its own
    shuffling. uint8 images are scaled to [0, 1] per batch, as cynet does. The child
-   reads the IDX files with ``cynet.data`` (cynet's kernels are not used there).
+   reads the IDX files with ``cynet.data.load_data`` (cynet's kernels are not used there).
 
 The data are Fashion-MNIST's 60,000/10,000 images found like ``--data fashion-mnist``
 finds them (Debian's ``dataset-fashion-mnist`` package, or ``$CYNET_DATA_DIR``);
@@ -56,8 +56,7 @@ other processes kept busy meanwhile (the machine may be shared). With ``--out-di
 the cynet run directories are kept as DIR/NAME, and a finished run of the same
 definition already there is evaluated again rather than retrained (marked * in the
 table), so a report can be re-made or the torch rows added without repeating a long
-training. Exit status 1 when a cynet definition misses its target (the torch rows are
-for comparison only).
+training.
 """
 from __future__ import annotations
 
@@ -73,38 +72,24 @@ import sys
 import tempfile
 import time
 
-try:
-    from _timing import (OtherLoadProbe, emit_result, facts_text, fmt, render_table,
-                         report_facts, run_worker, thread_env)
-except ImportError:  # run as ``python -m benchmarks.fashion``
-    from benchmarks._timing import (OtherLoadProbe, emit_result, facts_text, fmt,
-                                    render_table, report_facts, run_worker, thread_env)
+from benchmarks.common import (OtherLoadProbe, cynet_facts, cynet_text, definition_path,
+                               emit_result, facts_text, fmt, load_definition, render_table,
+                               report_facts, run_worker, thread_env)
 
-SCRIPT_NAME = "benchmarks/fashion.py"
-REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+MODULE = "benchmarks.fashion"
 DATA = "fashion-mnist"
-TARGETS = {"simple": 0.91, "bn": 0.93}
 EVAL_BATCH = 256
 
-
-def model_path(name):
-    return os.path.join(REPO, "models", f"{name}.json")
-
-
-def load_doc(name):
-    with open(model_path(name), encoding="utf-8") as f:
-        return json.load(f)
+model_path = definition_path
+load_doc = load_definition
 
 
 # --------------------------------------------------------------------------- cynet
 def cynet_command():
-    """The ``cynet`` console script of this Python (its bin directory first, then PATH)."""
-    here = os.path.join(os.path.dirname(sys.executable), "cynet")
-    found = here if os.access(here, os.X_OK) else shutil.which("cynet")
-    if found is None:
-        sys.exit("Error: the cynet command was not found; install the package "
-                 "(pip install -e .) first")
-    return found
+    """The ``cynet`` command as ``python -m cynet.cli``: run from the working directory,
+    it uses the same cynet as this process (the ``cynet`` console script would use the
+    installed one, which need not be the checkout being measured)."""
+    return [sys.executable, "-m", "cynet.cli"]
 
 
 def read_metrics(run_dir):
@@ -113,10 +98,10 @@ def read_metrics(run_dir):
 
 
 def train_count():
-    """Training images in the full set (the length of its training labels)."""
-    from cynet.data import IDX_FILES, _find_idx, find_fashion_mnist, read_idx
+    """Training images in the full set."""
+    from cynet.data import load_data
 
-    return len(read_idx(_find_idx(find_fashion_mnist(), IDX_FILES["train"][1]), ndim=1))
+    return len(load_data(DATA).y_train)
 
 
 def finished_run(doc, run_dir):
@@ -150,7 +135,7 @@ def run_cynet(name, run_dir, threads, cynet, n_total):
         if os.path.exists(run_dir):
             sys.exit(f"Error: {run_dir} already exists and is not a finished run of "
                      f"models/{name}.json; choose another --out-dir")
-        train = [cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
+        train = [*cynet, "train", model_path(name), "--data", DATA, "--out", run_dir]
         print(f"[cynet {name}] {' '.join(shlex.quote(a) for a in train)}", file=sys.stderr,
               flush=True)
         start, probe = time.perf_counter(), OtherLoadProbe(children=True)
@@ -158,7 +143,7 @@ def run_cynet(name, run_dir, threads, cynet, n_total):
         wall, other = time.perf_counter() - start, probe.stop()["other_cores"]
         if proc.returncode != 0:
             raise RuntimeError(f"cynet train {name} failed (exit status {proc.returncode})")
-    proc = subprocess.run([cynet, "evaluate", run_dir, "--data", DATA], env=env,
+    proc = subprocess.run([*cynet, "evaluate", run_dir, "--data", DATA], env=env,
                           stdout=subprocess.PIPE, text=True)
     match = re.search(r"loss (\S+)\s+accuracy (\S+)", proc.stdout)
     if proc.returncode != 0 or match is None:
@@ -171,11 +156,16 @@ def run_cynet(name, run_dir, threads, cynet, n_total):
 
 
 def _train_images(doc, n_total):
-    """How many of ``n_total`` images train after the definition's validation split."""
-    from cynet.model import validation_count
-
-    return n_total - validation_count(n_total, doc.get("training", {}).get("validation_split")
-                                      or 0.0)
+    """How many of ``n_total`` images train after the definition's validation split:
+    cynet's own rule (``cynet.model.validation_count``) where this version has it, else
+    the rule it implements (the last round(n * split) images, at least one)."""
+    split = doc.get("training", {}).get("validation_split") or 0.0
+    try:
+        from cynet.model import validation_count
+    except ImportError:
+        def validation_count(n, split):
+            return max(1, int(round(n * split))) if split > 0 else 0
+    return n_total - validation_count(n_total, split)
 
 
 def _row(framework, name, metrics, n_train, wall, test_loss, test_acc):
@@ -198,11 +188,8 @@ def torch_worker(args):
     from cynet.data import load_data  # reads the IDX files; no cynet kernels run here
     import torch
 
-    try:
-        from bench_training import torch_evaluate, torch_optimizer, torch_scheduler, torch_twin
-    except ImportError:
-        from benchmarks.bench_training import (torch_evaluate, torch_optimizer,
-                                               torch_scheduler, torch_twin)
+    from benchmarks.torch_twin import (torch_evaluate, torch_optimizer, torch_scheduler,
+                                       torch_twin)
 
     torch.set_num_threads(args.threads)
     F = torch.nn.functional
@@ -220,9 +207,9 @@ def torch_worker(args):
 
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model, _ = torch_twin(doc, torch)
-    opt = torch_optimizer(doc.get("optimizer"), model.parameters(), torch)
-    sched = torch_scheduler(doc.get("optimizer"), opt, epochs, torch)
+    model, _ = torch_twin(doc)
+    opt = torch_optimizer(doc.get("optimizer"), model.parameters())
+    sched = torch_scheduler(doc.get("optimizer"), opt, epochs)
     rng = np.random.default_rng(seed)
     metrics = []
     for epoch in range(epochs):
@@ -242,7 +229,7 @@ def torch_worker(args):
             correct += (out.argmax(1) == yb).sum().item()
         if sched is not None:
             sched.step()
-        val_loss, val_acc = torch_evaluate(model, x_val, y_val, torch, EVAL_BATCH)
+        val_loss, val_acc = torch_evaluate(model, x_val, y_val, EVAL_BATCH)
         metrics.append({"epoch": epoch + 1, "loss": total / n_train,
                         "accuracy": correct / n_train, "val_loss": val_loss,
                         "val_accuracy": val_acc, "seconds": time.perf_counter() - t0})
@@ -250,7 +237,7 @@ def torch_worker(args):
               f"val_accuracy {val_acc:.4f}  {metrics[-1]['seconds']:.1f} s",
               file=sys.stderr, flush=True)
     wall = time.perf_counter() - start
-    test_loss, test_acc = torch_evaluate(model, data.x_test, data.y_test, torch, EVAL_BATCH)
+    test_loss, test_acc = torch_evaluate(model, data.x_test, data.y_test, EVAL_BATCH)
     row = _row("torch", name, metrics, n_train, wall, test_loss, test_acc)
     row.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     emit_result(row)
@@ -261,8 +248,7 @@ def run_torch(name, threads):
     print(f"[torch {name}] training the torch twin of models/{name}.json", file=sys.stderr,
           flush=True)
     probe = OtherLoadProbe(children=True)
-    row = run_worker(os.path.abspath(__file__), ["--torch-worker", name,
-                                                 "--threads", str(threads)], threads)
+    row = run_worker(MODULE, ["--torch-worker", name, "--threads", str(threads)], threads)
     row["other_cores"] = probe.stop()["other_cores"]
     return row
 
@@ -270,42 +256,33 @@ def run_torch(name, threads):
 # --------------------------------------------------------------------------- report
 def table(rows, markdown):
     headers = ["model", "framework", "epochs", "train images", "best val acc (epoch)",
-               "final val acc", "test acc", "target", "wall s", "img/s", "other cores"]
-    lines, ok = [], True
+               "final val acc", "test acc", "wall s", "img/s", "other cores"]
+    lines = []
     for r in rows:
-        target = TARGETS.get(r["model"])
-        verdict = ""
-        if target is not None:
-            passed = r["test_accuracy"] >= target
-            verdict = f">= {target:g} " + ("pass" if passed else "MISS")
-            if r["framework"] == "cynet":
-                ok &= passed
-            else:
-                verdict = f"({verdict})"
         best = (f"{r['best_val_accuracy']:.4f} ({r['best_val_epoch']})"
                 if r["best_val_accuracy"] is not None else "-")
         lines.append([f"{r['model']}.json", r["framework"], str(r["epochs"]),
                       f"{r['train_images']}", best, fmt(r["final_val_accuracy"], 4, "-"),
-                      fmt(r["test_accuracy"], 4, "-"), verdict,
+                      fmt(r["test_accuracy"], 4, "-"),
                       fmt(r["wall"], 0, "-") + (" *" if r.get("reused") else ""),
                       fmt(r["images_per_second"], 0, "-"), fmt(r.get("other_cores"), 2, "-")])
-    text = render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 8, 9, 10},
+    text = render_table(headers, lines, right_aligned={2, 3, 4, 5, 6, 7, 8, 9},
                         markdown=markdown)
     if any(r.get("reused") for r in rows):
         text += ("\n\n* a finished run found in --out-dir (trained by the same `cynet train` "
                  "command, at the same thread setting), evaluated without retraining; its "
                  "wall time runs from its model.json to its weights.npz being written")
-    return text, ok
+    return text
 
 
 def header(argv, args, rows, markdown):
-    from cynet import __version__ as cynet_version
+    import cynet
 
     torch_version = next((r["torch"] for r in rows if r["framework"] == "torch"), None)
-    facts = report_facts(SCRIPT_NAME, argv, markdown) + [
+    facts = report_facts(MODULE, argv, markdown) + [
         ("threads", f"{args.threads} (CYNET_NUM_THREADS / OMP / BLAS; torch.set_num_threads)"),
         ("Python", platform.python_version()),
-        ("cynet", cynet_version)]
+        ("cynet", cynet_text(cynet_facts(cynet)))]
     if torch_version:
         facts.append(("torch", torch_version))
     facts.append(("data", "fashion-mnist, 60,000 train / 10,000 test; val = the last "
@@ -366,15 +343,14 @@ def main(argv=None):
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"argv": argv, "rows": rows}, f, indent=1)
     rows.sort(key=lambda r: (args.model_names.index(r["model"]), r["framework"]))
-    text, ok = table(rows, args.markdown)
+    text = table(rows, args.markdown)
     total = time.perf_counter() - started
     print(header(argv, args, rows, args.markdown))
     print()
     print(text)
     print()
-    print(f"total wall time: {total:.0f} s"
-          + ("" if ok else "\nA DEFINITION MISSED ITS TEST-ACCURACY TARGET"))
-    return 0 if ok else 1
+    print(f"total wall time: {total:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ from hypothesis import settings
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+# ``from benchmarks.torch_twin import ...`` (test_torch_twin.py) under a bare ``pytest``,
+# whose sys.path lacks the repository root; appended, so it never changes which cynet
+# is imported
+_ROOT = os.path.dirname(_HERE)
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 # No deadline: a kernel's first call (workspaces, thread pool) is slower than the rest, and
 # the machine may be shared. derandomize: the same examples on every run and machine.

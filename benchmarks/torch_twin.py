@@ -1,0 +1,278 @@
+"""The ``torch.nn`` twin of a cynet model definition, for the benchmarks and the tests.
+
+    from benchmarks.torch_twin import torch_twin, twin_of
+
+    net, flops = torch_twin(doc)          # a fresh twin of a definition (torch's own init)
+    net, opt = twin_of(model)             # the twin of a built cynet Model: its weights,
+                                          # buffers, optimizer and optimizer state copied
+
+The twin is an ``nn.Sequential`` with one module per cynet layer, in the same order, so
+cynet's parameter ``layers.{i}.{name}`` (``Model.parameters()``) is ``net[i].{name}``.
+The translators know cynet's built-in layer types, the cross-entropy loss, the
+``sgd``/``adam``/``adamw`` optimizers and the ``constant``/``step``/``cosine`` schedules,
+and refuse anything else by name rather than build a network that is not a twin.
+
+Only cynet's public API is used (``Model.parameters``, ``Model.state_arrays``,
+``Model.to_dict``, ``Model.optimizer.state_dict``), read defensively where an older
+cynet may lack it.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+nn = torch.nn
+
+# --------------------------------------------------------------------------- translators
+def _pair(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _take(spec, where, allowed):
+    """``spec``'s keys (besides "type"), checked against what the translator knows."""
+    opts = {k: v for k, v in spec.items() if k != "type"}
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: the torch translator does not know option(s) "
+                         f"{', '.join(unknown)} (known: {', '.join(allowed) or 'none'})")
+    return opts
+
+
+def _conv2d(spec, where, shape):
+    o = _take(spec, where, ("out_channels", "kernel_size", "stride", "padding", "dilation",
+                            "groups", "bias"))
+    if len(shape) != 3:
+        raise ValueError(f"{where}: Conv2D needs a (channels, height, width) input, got {shape}")
+    return nn.Conv2d(shape[0], o["out_channels"], _pair(o["kernel_size"]),
+                     stride=_pair(o.get("stride", 1)), padding=_pair(o.get("padding", 0)),
+                     dilation=_pair(o.get("dilation", 1)), groups=o.get("groups", 1),
+                     bias=o.get("bias", True))
+
+
+def _maxpool2d(spec, where, shape):
+    o = _take(spec, where, ("kernel_size", "stride", "padding", "dilation", "ceil_mode"))
+    return nn.MaxPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
+                        padding=_pair(o.get("padding", 0)), dilation=_pair(o.get("dilation", 1)),
+                        ceil_mode=o.get("ceil_mode", False))
+
+
+def _avgpool2d(spec, where, shape):
+    o = _take(spec, where, ("kernel_size", "stride", "padding", "ceil_mode",
+                            "count_include_pad"))
+    return nn.AvgPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
+                        padding=_pair(o.get("padding", 0)), ceil_mode=o.get("ceil_mode", False),
+                        count_include_pad=o.get("count_include_pad", True))
+
+
+def _dense(spec, where, shape):
+    o = _take(spec, where, ("out_features", "bias"))
+    if not shape:
+        raise ValueError(f"{where}: Dense needs an input with at least one axis")
+    return nn.Linear(shape[-1], o["out_features"], bias=o.get("bias", True))
+
+
+def _batchnorm2d(spec, where, shape):
+    o = _take(spec, where, ("momentum", "eps"))
+    if len(shape) != 3:
+        raise ValueError(f"{where}: BatchNorm2D needs a (channels, height, width) input, "
+                         f"got {shape}")
+    return nn.BatchNorm2d(shape[0], eps=o.get("eps", 1e-5), momentum=o.get("momentum", 0.1))
+
+
+def _simple(factory, allowed=()):
+    def build(spec, where, shape):
+        return factory(**_take(spec, where, allowed))
+    return build
+
+
+# cynet layer type -> builder(spec, where, per-sample input shape) -> torch module
+TRANSLATORS = {
+    "Conv2D": _conv2d,
+    "MaxPool2D": _maxpool2d,
+    "AvgPool2D": _avgpool2d,
+    "Dense": _dense,
+    "BatchNorm2D": _batchnorm2d,
+    "Flatten": _simple(lambda: nn.Flatten()),
+    "ReLU": _simple(lambda: nn.ReLU()),
+    "LeakyReLU": _simple(lambda negative_slope=0.01: nn.LeakyReLU(negative_slope),
+                         ("negative_slope",)),
+    "Sigmoid": _simple(lambda: nn.Sigmoid()),
+    "Tanh": _simple(lambda: nn.Tanh()),
+    "Dropout": _simple(lambda p=0.5: nn.Dropout(p), ("p",)),
+}
+
+
+def torch_twin(doc):
+    """``(nn.Sequential, forward FLOPs per sample)`` equivalent to a cynet definition.
+
+    Input channels and features are tracked by running a zero sample through each module
+    as it is added. The FLOPs count convolution and dense layers (2 * multiply-adds).
+    """
+    loss = doc.get("loss", "cross_entropy")
+    if loss != "cross_entropy":
+        raise ValueError(f"loss: the torch translator supports cross_entropy only, got {loss!r}")
+    shape = tuple(doc["input_shape"])
+    modules, flops = [], 0
+    for i, spec in enumerate(doc["layers"]):
+        kind = spec.get("type")
+        where = f"layers[{i}] ({kind})"
+        build = TRANSLATORS.get(kind)
+        if build is None:
+            raise ValueError(f"{where}: the torch translator does not know layer type "
+                             f"{kind!r} (known: {', '.join(TRANSLATORS)})")
+        module = build(spec, where, shape)
+        module.eval()  # one sample: BatchNorm must not use batch statistics here
+        with torch.no_grad():
+            out = module(torch.zeros((1, *shape)))
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            flops += 2 * out.numel() * module.in_channels // module.groups * kh * kw
+        elif isinstance(module, nn.Linear):
+            flops += 2 * out.numel() * module.in_features
+        shape = tuple(out.shape[1:])
+        modules.append(module)
+    model = nn.Sequential(*modules)
+    model.train()
+    return model, flops
+
+
+def torch_optimizer(config, params):
+    """The torch optimizer for a cynet ``optimizer`` config (sgd, adam, adamw)."""
+    config = dict(config or {"type": "sgd", "lr": 0.01})
+    kind = config.pop("type", None)
+    config.pop("schedule", None)  # the lr per epoch: torch_scheduler
+    known = {"sgd": ("lr", "momentum", "nesterov", "weight_decay"),
+             "adam": ("lr", "betas", "eps", "weight_decay"),
+             "adamw": ("lr", "betas", "eps", "weight_decay")}
+    if kind not in known:
+        raise ValueError(f"optimizer: the torch translator does not know type {kind!r} "
+                         f"(known: {', '.join(known)})")
+    unknown = sorted(set(config) - set(known[kind]))
+    if unknown:
+        raise ValueError(f"optimizer ({kind}): unknown option(s) {', '.join(unknown)}")
+    if "betas" in config:
+        config["betas"] = tuple(config["betas"])
+    if kind == "sgd":
+        return torch.optim.SGD(params, **config)
+    if kind == "adam":
+        return torch.optim.Adam(params, **{"lr": 0.001, **config})
+    # cynet's AdamW defaults to weight_decay 0, torch's to 0.01
+    return torch.optim.AdamW(params, **{"lr": 0.001, "weight_decay": 0.0, **config})
+
+
+def torch_scheduler(config, optimizer, epochs):
+    """The torch per-epoch lr scheduler for a cynet ``optimizer`` config's ``schedule``
+    (None when it has none); call its ``step()`` after each epoch. cynet's schedules are
+    the closed forms of ``StepLR`` and ``CosineAnnealingLR`` (``T_max=epochs``)."""
+    given = (config or {}).get("schedule")
+    schedule = dict(given or {"type": "constant"})
+    kind = schedule.pop("type", None)
+    sched = torch.optim.lr_scheduler
+    if kind == "constant" and not schedule:
+        return None
+    if kind == "step" and set(schedule) <= {"step_size", "gamma"}:
+        return sched.StepLR(optimizer, schedule["step_size"], gamma=schedule.get("gamma", 0.1))
+    if kind == "cosine" and not schedule:
+        return sched.CosineAnnealingLR(optimizer, T_max=epochs)
+    raise ValueError(f"optimizer.schedule: the torch translator does not know "
+                     f"{given!r} (known: constant, step, cosine)")
+
+
+def torch_evaluate(model, x, y, batch=256):
+    """``(mean cross-entropy, accuracy)`` of a torch model on uint8 images ``x`` (scaled
+    by 1/255, as cynet does) and labels ``y``, in eval mode and batches of ``batch``."""
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for b0 in range(0, len(x), batch):
+            out = model(torch.from_numpy(x[b0:b0 + batch]).float().div_(255))
+            yb = torch.from_numpy(y[b0:b0 + batch])
+            loss += torch.nn.functional.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+    model.train()
+    return loss / len(x), correct / len(x)
+
+
+
+
+# --------------------------------------------------------------------------- copies
+def _split_key(key, prefix_len):
+    """``layers.{i}.{name}`` (or ``layers.{i}.<group>.{name}``) -> ``(i, name)``."""
+    parts = key.split(".")
+    if len(parts) != prefix_len or parts[0] != "layers" or not parts[1].isdigit():
+        raise ValueError(f"unexpected cynet array name {key!r}")
+    return int(parts[1]), parts[-1]
+
+
+def _copy_into(target, value, what):
+    value = np.asarray(value)
+    if tuple(target.shape) != value.shape:
+        raise ValueError(f"{what}: cynet has shape {value.shape}, the twin "
+                         f"{tuple(target.shape)}")
+    with torch.no_grad():
+        target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def twin_parameter(net, key):
+    """The twin's tensor for cynet's parameter name ``layers.{i}.{name}``."""
+    i, name = _split_key(key, 3)
+    tensor = getattr(net[i], name, None)
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{key}: the twin's layer {i} ({type(net[i]).__name__}) has no "
+                         f"tensor {name!r}")
+    return tensor
+
+
+def copy_weights(model, net):
+    """Copy a cynet model's parameters, and its layers' buffers (BatchNorm running
+    statistics) where the cynet version exposes them, into its twin ``net``."""
+    params = model.parameters()
+    for key, value in params.items():
+        _copy_into(twin_parameter(net, key), value, key)
+    state_arrays = getattr(model, "state_arrays", None)
+    for key, value in (state_arrays() if state_arrays is not None else {}).items():
+        parts = key.split(".")
+        if len(parts) == 4 and parts[2] == "buffers":
+            i, name = _split_key(key, 4)
+            _copy_into(getattr(net[i], name), value, key)
+    n_twin = sum(1 for _ in net.parameters())
+    if n_twin != len(params):
+        raise ValueError(f"the twin has {n_twin} parameter tensors, the cynet model "
+                         f"{len(params)}")
+
+
+def copy_optimizer(model, net):
+    """The torch optimizer of ``net`` for a cynet model's optimizer: the same rule and
+    hyperparameters, its current learning rate and its per-parameter state (step counts,
+    momentum or Adam moments) once it has taken steps."""
+    config = model.to_dict().get("optimizer")
+    opt = torch_optimizer(config, net.parameters())
+    cy_opt = model.optimizer
+    for group in opt.param_groups:
+        group["lr"] = float(cy_opt.lr)
+    state = cy_opt.state_dict() if hasattr(cy_opt, "state_dict") else {}
+    slots = {}
+    for key, value in state.items():
+        if key == "lr":
+            continue
+        name, _, entry = key.rpartition("/")
+        slots.setdefault(name, {})[entry] = np.asarray(value)
+    for name, entries in slots.items():
+        param = twin_parameter(net, name)
+        steps = int(entries.pop("step", 0))
+        if steps == 0:
+            continue
+        torch_state = {k: torch.from_numpy(np.array(v)).to(param.dtype)
+                       for k, v in entries.items()}
+        if isinstance(opt, torch.optim.Adam):  # AdamW is an Adam in torch 2
+            torch_state["step"] = torch.tensor(float(steps))
+        opt.state[param] = torch_state
+    return opt
+
+
+def twin_of(model):
+    """``(net, optimizer)``: the torch twin of a built cynet ``Model`` holding the same
+    weights, and its optimizer in the same state."""
+    net, _ = torch_twin(model.to_dict())
+    copy_weights(model, net)
+    return net, copy_optimizer(model, net)
