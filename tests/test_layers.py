@@ -474,22 +474,27 @@ def test_bad_constructor_value(type_name, config, error, word):
         registry.get(type_name)(**config)
 
 
-BAD_INPUT_SHAPES = [
-    ("Conv2D", {"out_channels": 2, "kernel_size": 5}, (1, 4, 4)),  # kernel larger than input
-    ("Conv2D", {"out_channels": 2, "kernel_size": 3}, (12,)),  # not (C, H, W)
-    ("Conv2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6)),
-    ("Conv2D", {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"}, (1, 6, 6)),
-    ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4)),
-    ("AvgPool2D", {"kernel_size": 2, "padding": 2}, (1, 6, 6)),  # padding > kernel / 2
-    ("BatchNorm2D", {}, (10,)),
-    ("GlobalAvgPool2D", {}, (4, 4)),
+BAD_INPUT_SHAPES = [  # (type, config, per-sample input shape, what the error says)
+    ("Conv2D", {"out_channels": 2, "kernel_size": 5}, (1, 4, 4),
+     r"kernel 5x5 .* larger than the padded input 4x4"),
+    ("Conv2D", {"out_channels": 2, "kernel_size": 3}, (12,),
+     r"expects per-sample input of shape \(channels, height, width\), got \(12,\)"),
+    ("Conv2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6),
+     "groups=2 must divide the 3 input channels"),
+    ("Conv2D", {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"}, (1, 6, 6),
+     "padding='same' requires stride 1"),
+    ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4), r"kernel_size \(5, 5\) .* larger than"),
+    ("AvgPool2D", {"kernel_size": 2, "padding": 2}, (1, 6, 6),  # padding > kernel / 2
+     "must be at most half of kernel_size"),
+    ("BatchNorm2D", {}, (10,), r"got \(10,\)"),
+    ("GlobalAvgPool2D", {}, (4, 4), r"got \(4, 4\)"),
 ]
 
 
-@pytest.mark.parametrize("type_name, config, input_shape", BAD_INPUT_SHAPES,
+@pytest.mark.parametrize("type_name, config, input_shape, message", BAD_INPUT_SHAPES,
                          ids=[f"{c[0]}-{c[2]}" for c in BAD_INPUT_SHAPES])
-def test_build_rejects_shapes_that_do_not_fit(type_name, config, input_shape):
-    with pytest.raises(ValueError):
+def test_build_rejects_shapes_that_do_not_fit(type_name, config, input_shape, message):
+    with pytest.raises(ValueError, match=message):
         make_layer(type_name, config, input_shape)
 
 
@@ -618,7 +623,7 @@ def test_batchnorm_eval_sample_is_independent_of_the_batch(rng, assert_close):
 
 def test_batchnorm_training_rejects_one_value_per_channel(rng):
     layer = make_layer("BatchNorm2D", {}, (2, 1, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="more than one value per channel"):
         layer.forward(rng.standard_normal((1, 2, 1, 1)).astype(np.float32), training=True)
 
 
