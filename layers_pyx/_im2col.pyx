@@ -15,7 +15,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from _parallel cimport floating, omp_get_thread_num
+from _parallel cimport floating, omp_get_thread_num, team_size
 
 
 cdef extern from *:
@@ -180,7 +180,7 @@ cdef class _Planes:
     def __cinit__(self, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW,
-                  int n_threads, Py_ssize_t itemsize):
+                  int team, Py_ssize_t itemsize):
         # rows/columns actually read: up to the last output's last tap
         self.Hp = max(H + ph, (OH - 1) * sh + (kh - 1) * dh + 1)
         self.Wp = max(W + pw, (OW - 1) * sw + (kw - 1) * dw + 1)
@@ -188,9 +188,9 @@ cdef class _Planes:
         self.size = self.Hp * self.Wp
         self.mem = NULL
         if self.padded:
-            self.mem = calloc(max(n_threads, 1) * self.size, itemsize)
+            self.mem = calloc(team * self.size, itemsize)
             if self.mem == NULL:
-                raise MemoryError(f"no memory for {n_threads} padded planes of "
+                raise MemoryError(f"no memory for {team} padded planes of "
                                   f"{(self.Hp, self.Wp)}")
 
     def __dealloc__(self):
@@ -208,12 +208,13 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
     cdef Py_ssize_t t, b, c, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
+    cdef int team = team_size(n_threads, B * C)
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:
-        for t in prange(B * C, schedule="static", num_threads=n_threads):
+        for t in prange(B * C, schedule="static", num_threads=team):
             b = t // C
             c = t % C
             if planes.padded:
@@ -236,12 +237,13 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
     cdef Py_ssize_t t, b, c, y, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
+    cdef int team = team_size(n_threads, B * C)
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:
-        for t in prange(B * C, schedule="static", num_threads=n_threads):
+        for t in prange(B * C, schedule="static", num_threads=team):
             b = t // C
             c = t % C
             if planes.padded:
@@ -270,8 +272,9 @@ def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,
         raise ValueError(f"bias has shape {(bias.shape[0],)}, expected {(F,)}")
     if P == 0:
         return
+    cdef int team = team_size(n_threads, B * F)
     with nogil:
-        for t in prange(B * F, schedule="static", num_threads=n_threads):
+        for t in prange(B * F, schedule="static", num_threads=team):
             b = t // F
             f = t % F
             if has_bias:
@@ -290,8 +293,9 @@ def batch_to_rows(const floating[:, :, ::1] batch, floating[:, ::1] rows, int n_
         raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected {(F, B * P)}")
     if P == 0:
         return
+    cdef int team = team_size(n_threads, B * F)
     with nogil:
-        for t in prange(B * F, schedule="static", num_threads=n_threads):
+        for t in prange(B * F, schedule="static", num_threads=team):
             b = t // F
             f = t % F
             memcpy(&rows[f, b * P], &batch[b, f, 0], P * sizeof(floating))
@@ -329,8 +333,9 @@ def channel_sums(const floating[:, :, ::1] x, floating[::1] out, int n_threads):
     if N * C * P == 0:
         out[:] = 0
         return
+    cdef int team = team_size(n_threads, C)
     with nogil:
-        for c in prange(C, schedule="static", num_threads=n_threads):
+        for c in prange(C, schedule="static", num_threads=team):
             acc = 0.0
             for n in range(N):
                 acc = acc + _plane_sum(&x[n, c, 0], P)

@@ -9,7 +9,7 @@ the NumPy sequence kept in the tests as the reference.
 """
 from cython.parallel cimport prange
 
-from _parallel cimport floating
+from _parallel cimport floating, team_size
 
 # Elements per task: each helper call is a plain loop over one block, which the compiler
 # vectorises (no branch on the options, no memoryview indexing inside).
@@ -35,9 +35,10 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
     cdef floating e = <floating>eps, lr_t = <floating>step_size
     cdef floating bc2 = <floating>bias_correction2_sqrt, wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0
-    cdef Py_ssize_t j, s
+    cdef Py_ssize_t j, s, blocks = (n + BLOCK - 1) // BLOCK
+    cdef int team = team_size(n_threads, blocks)
     with nogil:
-        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+        for j in prange(blocks, schedule="static", num_threads=team):
             s = j * BLOCK
             _adam_block(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s), b1, b2,
                         one_minus_b1, one_minus_b2, e, lr_t, bc2, wd, decay)
@@ -92,9 +93,10 @@ def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double
                          f"{(n, g.shape[0], buf.shape[0])}")
     cdef floating lr_f = <floating>lr, mom = <floating>momentum, wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0, has_momentum = momentum != 0
-    cdef Py_ssize_t j, s
+    cdef Py_ssize_t j, s, blocks = (n + BLOCK - 1) // BLOCK
+    cdef int team = team_size(n_threads, blocks)
     with nogil:
-        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+        for j in prange(blocks, schedule="static", num_threads=team):
             s = j * BLOCK
             _sgd_block(&p[s], &g[s], &buf[s] if has_momentum else NULL,
                        min(<Py_ssize_t>BLOCK, n - s), lr_f, mom, wd, decay, nesterov,

@@ -10,7 +10,7 @@ from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from _parallel cimport floating, ceil_div
+from _parallel cimport floating, ceil_div, team_size
 from _relu cimport relu
 
 
@@ -366,8 +366,9 @@ def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
         return 0
     if H * W == 0:
         return y.shape[0] * OH * OW
+    cdef int team = team_size(n_threads, x.shape[0])
     with nogil:
-        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(x.shape[0], schedule="static", num_threads=team):
             empty += _max_plane(&x[t, 0, 0], &y[t, 0, 0], &indices[t, 0, 0], H, W, OH, OW,
                                 kh, kw, sh, sw, ph, pw, dh, dw)
             if relu:
@@ -397,8 +398,9 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
     if P == 0:
         grad_in[:, :] = 0
         return 0
+    cdef int team = team_size(n_threads, grad_out.shape[0])
     with nogil:
-        for t in prange(grad_out.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(grad_out.shape[0], schedule="static", num_threads=team):
             bad += _max_plane_backward(&grad_out[t, 0], &indices[t, 0], &grad_in[t, 0], P, HW,
                                        &relu_output[t, 0] if masked else NULL)
     return bad
@@ -412,8 +414,9 @@ def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
     cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
     if OH * OW == 0 or H * W == 0:
         return
+    cdef int team = team_size(n_threads, x.shape[0])
     with nogil:
-        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(x.shape[0], schedule="static", num_threads=team):
             _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
                        count_include_pad)
 
@@ -430,7 +433,8 @@ def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] gr
     if OH * OW == 0:
         grad_in[:, :, :] = 0
         return
+    cdef int team = team_size(n_threads, grad_in.shape[0])
     with nogil:
-        for t in prange(grad_in.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(grad_in.shape[0], schedule="static", num_threads=team):
             _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
                                 kh, kw, sh, sw, ph, pw, count_include_pad)
