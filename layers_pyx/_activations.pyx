@@ -5,9 +5,10 @@ kept for the backward; here the forward writes only the output, and the backward
 the output in place of a mask (``y > 0`` exactly where ``x > 0``). The caller keeps
 small arrays on one thread (cynet._threads.threads_for).
 """
+from cython cimport floating
 from cython.parallel cimport prange
 
-from _parallel cimport floating, team_size
+from _parallel cimport team_size
 from _relu cimport relu
 
 

@@ -11,11 +11,12 @@ plane or its own block of rows, so no atomics are needed. A padded plane is firs
 into a zero-bordered per-thread scratch plane, so that every row of every tap is the same
 fixed-length copy (or add) without bounds checks.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from _parallel cimport floating, omp_get_thread_num, team_size
+from _parallel cimport omp_get_thread_num, team_size
 
 
 cdef extern from *:

@@ -7,9 +7,10 @@ same order and in the parameters' own precision (each Python scalar rounded to t
 precision first, as NumPy does for a float32 array), so its result is bit-identical to
 the NumPy sequence kept in the tests as the reference.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 
-from _parallel cimport floating, team_size
+from _parallel cimport team_size
 
 # Elements per task: each helper call is a plain loop over one block, which the compiler
 # vectorises (no branch on the options, no memoryview indexing inside).

@@ -1,10 +1,7 @@
-# Shared declarations for cynet's kernels: the float types they are specialised for, an
-# OpenMP stub so that a build without OpenMP still compiles (prange then runs serially),
-# and the one rule for the size of a prange's team of threads.
-
-ctypedef fused floating:
-    float
-    double
+# Shared declarations for cynet's kernels: an OpenMP stub so that a build without OpenMP
+# still compiles (prange then runs serially), and the one rule for the size of a prange's
+# team of threads. The kernels' float types are Cython's own fused ``cython.floating``
+# (float and double).
 
 cdef extern from *:
     """

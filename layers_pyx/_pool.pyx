@@ -5,12 +5,13 @@ Each task of the ``prange`` reads and writes only its own plane, so the backward
 scatter-adds need no atomics. Windows start at ``o * stride - pad``; the caller checks
 ``pad <= kernel // 2`` and computes the output size (including ceil_mode).
 """
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from _parallel cimport floating, ceil_div, team_size
+from _parallel cimport ceil_div, team_size
 from _relu cimport relu
 
 
