@@ -17,77 +17,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 from _parallel cimport omp_get_thread_num, team_size
-
-
-cdef extern from *:
-    """
-    /* Short row copies and adds. LeNet-sized layers move rows of 5-30 elements, where
-       a libc call per row (plus two for zero-length edges) costs more than the data;
-       `restrict` lets the compiler vectorise the add without a runtime overlap check. */
-    static inline void cynet_add_f(float *__restrict d, const float *__restrict s,
-                                   Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] += s[i];
-    }
-    static inline void cynet_add_d(double *__restrict d, const double *__restrict s,
-                                   Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] += s[i];
-    }
-    /* Short row copies, inlined: a memcpy call per row of 10-30 values costs more than
-       the copy (and gcc turns a plain copy loop back into one). SSE2 is part of x86-64. */
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    static inline void cynet_copy_f(float *__restrict d, const float *__restrict s,
-                                    Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        if (n < 4) {
-            for (; i < n; ++i) d[i] = s[i];
-            return;
-        }
-        for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_loadu_ps(s + i));
-        if (i < n)  /* the tail as one vector ending at n, overlapping stored values */
-            _mm_storeu_ps(d + n - 4, _mm_loadu_ps(s + n - 4));
-    }
-    static inline void cynet_copy_d(double *__restrict d, const double *__restrict s,
-                                    Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        if (n < 2) {
-            if (n == 1) d[0] = s[0];
-            return;
-        }
-        for (; i + 2 <= n; i += 2) _mm_storeu_pd(d + i, _mm_loadu_pd(s + i));
-        if (i < n)
-            _mm_storeu_pd(d + n - 2, _mm_loadu_pd(s + n - 2));
-    }
-    #else
-    #include <string.h>
-    static inline void cynet_copy_f(float *d, const float *s, Py_ssize_t n) {
-        memcpy(d, s, n * sizeof(float));
-    }
-    static inline void cynet_copy_d(double *d, const double *s, Py_ssize_t n) {
-        memcpy(d, s, n * sizeof(double));
-    }
-    #endif
-    """
-    void cynet_add_f(float* d, const float* s, Py_ssize_t n) noexcept nogil
-    void cynet_add_d(double* d, const double* s, Py_ssize_t n) noexcept nogil
-    void cynet_copy_f(float* d, const float* s, Py_ssize_t n) noexcept nogil
-    void cynet_copy_d(double* d, const double* s, Py_ssize_t n) noexcept nogil
-
-
-cdef inline void _add_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] += src[:n] (the two never overlap)."""
-    if floating is float:
-        cynet_add_f(dst, src, n)
-    else:
-        cynet_add_d(dst, src, n)
-
-
-cdef inline void _copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] = src[:n] (the two never overlap)."""
-    if floating is float:
-        cynet_copy_f(dst, src, n)
-    else:
-        cynet_copy_d(dst, src, n)
+from _rows cimport add_row, copy_row
 
 
 cdef void _pad_plane(const floating* x, Py_ssize_t H, Py_ssize_t W, floating* xp,
@@ -95,7 +25,7 @@ cdef void _pad_plane(const floating* x, Py_ssize_t H, Py_ssize_t W, floating* xp
     """Copy an (H, W) plane into the interior of the zero-bordered plane ``xp``."""
     cdef Py_ssize_t y
     for y in range(H):
-        _copy_row(xp + (y + pt) * Wp + pl, x + y * W, W)
+        copy_row(xp + (y + pt) * Wp + pl, x + y * W, W)
 
 
 cdef void _gather_row(floating* dst, const floating* src, Py_ssize_t n,
@@ -120,7 +50,7 @@ cdef void _im2col_plane(const floating* xp, Py_ssize_t Wp, floating* col, Py_ssi
             src = xp + i * dh * Wp + j * dw
             if sw == 1:
                 for oy in range(OH):
-                    _copy_row(dst + oy * OW, src + oy * sh * Wp, OW)
+                    copy_row(dst + oy * OW, src + oy * sh * Wp, OW)
             else:
                 for oy in range(OH):
                     _gather_row(dst + oy * OW, src + oy * sh * Wp, OW, sw)
@@ -140,7 +70,7 @@ cdef void _col2im_plane(const floating* col, floating* xp, Py_ssize_t Wp, Py_ssi
             dst = xp + i * dh * Wp + j * dw
             for oy in range(OH):
                 if sw == 1:
-                    _add_row(dst, src, OW)
+                    add_row(dst, src, OW)
                 else:
                     for ox in range(OW):
                         dst[ox * sw] += src[ox]
@@ -257,7 +187,7 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
                           kh, kw, sh, sw, dh, dw, OH, OW)
             if planes.padded:
                 for y in range(H):
-                    _copy_row(&x[b, c, y, 0], xp + (y + ph) * Wp + pw, W)
+                    copy_row(&x[b, c, y, 0], xp + (y + ph) * Wp + pw, W)
 
 
 def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,

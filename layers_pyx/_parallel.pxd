@@ -1,19 +1,9 @@
-# Shared declarations for cynet's kernels: an OpenMP stub so that a build without OpenMP
-# still compiles (prange then runs serially), and the one rule for the size of a prange's
-# team of threads. The kernels' float types are Cython's own fused ``cython.floating``
-# (float and double).
+# Shared declarations for cynet's kernels: OpenMP's runtime calls, stubbed in a build
+# without OpenMP (_openmp.h; prange then runs serially), and the one rule for the size of
+# a prange's team of threads. The kernels' float types are Cython's own fused
+# ``cython.floating`` (float and double).
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define CYNET_OPENMP_ENABLED 1
-    #else
-    #define CYNET_OPENMP_ENABLED 0
-    static int omp_get_max_threads(void) { return 1; }
-    static int omp_get_thread_num(void) { return 0; }
-    #endif
-    """
+cdef extern from "_openmp.h":
     bint CYNET_OPENMP_ENABLED
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil

@@ -11,44 +11,9 @@ from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
+from _max_take cimport max_take
 from _parallel cimport ceil_div, team_size
 from _relu cimport relu
-
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* PyTorch's max-pool update, `if (v > best || isnan(v)) { best = v; pos = p; }`,
-       as bit masks: on real data the comparison is unpredictable, and compilers keep
-       a branch for a float select (measured), which then mispredicts half the time. */
-    static inline void cynet_take_f(float v, int64_t p, float *best, int64_t *pos) {
-        uint32_t vb, bb, m = 0u - (uint32_t)((v > *best) | (v != v));
-        uint64_t m64 = 0u - (uint64_t)(m & 1u);
-        memcpy(&vb, &v, 4); memcpy(&bb, best, 4);
-        bb = (vb & m) | (bb & ~m);
-        memcpy(best, &bb, 4);
-        *pos = (int64_t)(((uint64_t)p & m64) | ((uint64_t)*pos & ~m64));
-    }
-    static inline void cynet_take_d(double v, int64_t p, double *best, int64_t *pos) {
-        uint64_t vb, bb, m = 0u - (uint64_t)((v > *best) | (v != v));
-        memcpy(&vb, &v, 8); memcpy(&bb, best, 8);
-        bb = (vb & m) | (bb & ~m);
-        memcpy(best, &bb, 8);
-        *pos = (int64_t)(((uint64_t)p & m) | ((uint64_t)*pos & ~m));
-    }
-    """
-    void cynet_take_f(float v, int64_t p, float* best, int64_t* pos) noexcept nogil
-    void cynet_take_d(double v, int64_t p, double* best, int64_t* pos) noexcept nogil
-
-
-cdef inline void _take(floating v, int64_t pos, floating* best,
-                       int64_t* best_pos) noexcept nogil:
-    """PyTorch's rule: first maximum wins, NaN propagates (branch-free)."""
-    if floating is float:
-        cynet_take_f(v, pos, best, best_pos)
-    else:
-        cynet_take_d(v, pos, best, best_pos)
 
 
 cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t size,
@@ -71,7 +36,7 @@ cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_
         row = (hs + i * dh) * W + ws
         for j in range(jlo, jhi):
             pos = row + j * dw
-            _take(x[pos], pos, &best, &best_pos)
+            max_take(x[pos], pos, &best, &best_pos)
     y[0] = best
     idx[0] = best_pos
 
@@ -83,7 +48,7 @@ cdef inline void _max_tap(const floating* x, Py_ssize_t off, Py_ssize_t sw,
     cdef Py_ssize_t ox, pos
     for ox in range(ox_lo, ox_hi):
         pos = off + ox * sw
-        _take(x[pos], pos, &y[ox], &idx[ox])
+        max_take(x[pos], pos, &y[ox], &idx[ox])
 
 
 cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
