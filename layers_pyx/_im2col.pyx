@@ -101,8 +101,8 @@ cdef class _Planes:
     """One zero-bordered (Hp, Wp) scratch plane per thread for an im2col / col2im call.
 
     Reading from (or adding into) a padded copy makes every row of every tap the same
-    fixed-length copy: no per-row bounds, no edge fills (LeNet-sized layers move
-    millions of rows of 10-30 values, where that bookkeeping cost more than the data).
+    fixed-length copy: no per-row bounds, no edge fills, bookkeeping that costs more than
+    the data on short rows (benchmark case a: LeNet conv1).
     """
     cdef void* mem
     cdef Py_ssize_t Hp, Wp, size
@@ -235,7 +235,7 @@ def batch_to_rows(const floating[:, :, ::1] batch, floating[:, ::1] rows, int n_
 cdef double _plane_sum(const floating* x, Py_ssize_t n) noexcept nogil:
     """Sum in double with eight independent accumulators: one chain of dependent adds
     runs at one element per add latency; eight overlap, and the compiler packs them
-    into vector adds (LeNet's first layer, 64x6x784 values: 44 us, 63 with four)."""
+    into vector adds (benchmark case a: the bias gradient of LeNet conv1)."""
     cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
     cdef Py_ssize_t i = 0
     while i + 8 <= n:

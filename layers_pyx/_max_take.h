@@ -6,8 +6,9 @@
 #include <string.h>
 
 /* PyTorch's max-pool update, `if (v > best || isnan(v)) { best = v; pos = p; }`,
-   as bit masks: on real data the comparison is unpredictable, and compilers keep
-   a branch for a float select (measured), which then mispredicts half the time. */
+   as bit masks: on real data the comparison is unpredictable, and compilers keep a
+   branch for a float select, which then mispredicts half the time (benchmark case g2:
+   MaxPool k3 s2 p1). */
 static inline void cynet_take_f(float v, int64_t p, float *best, int64_t *pos) {
     uint32_t vb, bb, m = 0u - (uint32_t)((v > *best) | (v != v));
     uint64_t m64 = 0u - (uint64_t)(m & 1u);

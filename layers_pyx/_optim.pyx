@@ -1,11 +1,12 @@
 """Fused optimizer updates: one pass over each parameter instead of one per NumPy op.
 
 The Adam step written with in-place NumPy ufuncs reads and writes the parameter-sized
-arrays about twenty times; on simple.json's 3.2M-parameter dense layer that is memory
-traffic worth ~8% of a training step. This kernel does the same float operations, in the
-same order and in the parameters' own precision (each Python scalar rounded to that
-precision first, as NumPy does for a float32 array), so its result is bit-identical to
-the NumPy sequence kept in the tests as the reference.
+arrays about twenty times, memory traffic that shows in the training step of a model
+with a large dense layer (the training benchmark's models/simple.json epoch).
+This kernel does the same float operations, in the same order and in the parameters'
+own precision (each Python scalar rounded to that precision first, as NumPy does for a
+float32 array), so its result is bit-identical to the NumPy sequence kept in the tests
+as the reference.
 """
 from cython cimport floating
 from cython.parallel cimport prange

@@ -1,12 +1,13 @@
-/* Short row copies and adds for im2col / col2im, float and double. */
+/* Short row copies and adds for im2col / col2im, float and double.
+
+   Inlined rather than libc calls: the rows of a small layer hold a few values each, and
+   a call per row costs more than moving them (benchmark case a: LeNet conv1). */
 #ifndef CYNET_ROWS_H
 #define CYNET_ROWS_H
 
 #include <stddef.h>
 
-/* Short row copies and adds. LeNet-sized layers move rows of 5-30 elements, where
-   a libc call per row (plus two for zero-length edges) costs more than the data;
-   `restrict` lets the compiler vectorise the add without a runtime overlap check. */
+/* `restrict` lets the compiler vectorise the add without a runtime overlap check. */
 static inline void cynet_add_f(float *__restrict d, const float *__restrict s,
                                ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; ++i) d[i] += s[i];
@@ -15,8 +16,8 @@ static inline void cynet_add_d(double *__restrict d, const double *__restrict s,
                                ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; ++i) d[i] += s[i];
 }
-/* Short row copies, inlined: a memcpy call per row of 10-30 values costs more than
-   the copy (and gcc turns a plain copy loop back into one). SSE2 is part of x86-64. */
+/* The copy in SSE2 vectors (part of x86-64), since gcc turns a plain copy loop back into
+   a memcpy call. */
 #if defined(__SSE2__)
 #include <emmintrin.h>
 static inline void cynet_copy_f(float *__restrict d, const float *__restrict s,
