@@ -5,9 +5,10 @@ kept for the backward; here the forward writes only the output, and the backward
 the output in place of a mask (``y > 0`` exactly where ``x > 0``). The caller keeps
 small arrays on one thread (cynet._threads.threads_for).
 """
+from cython cimport floating
 from cython.parallel cimport prange
 
-from _parallel cimport floating
+from _parallel cimport team_size
 from _relu cimport relu
 
 
@@ -16,8 +17,9 @@ def relu_forward(const floating[::1] x, floating[::1] out, int n_threads):
     cdef Py_ssize_t i, n = x.shape[0]
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} elements, x has {n}")
+    cdef int team = team_size(n_threads, n)
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
+        for i in prange(n, schedule="static", num_threads=team):
             out[i] = relu(x[i])
 
 
@@ -30,7 +32,8 @@ def relu_backward(const floating[::1] grad, const floating[::1] y, floating[::1]
     if y.shape[0] != n or out.shape[0] != n:
         raise ValueError(f"grad, y and out must have the same length, got "
                          f"{(n, y.shape[0], out.shape[0])}")
+    cdef int team = team_size(n_threads, n)
     with nogil:
-        for i in prange(n, schedule="static", num_threads=n_threads):
+        for i in prange(n, schedule="static", num_threads=team):
             g = grad[i]  # read unconditionally: a select, not a mispredicted branch
             out[i] = g if y[i] > 0 else 0

@@ -1,12 +1,7 @@
 """How the kernels were built: with or without OpenMP, with or without bounds checks."""
 from _parallel cimport CYNET_OPENMP_ENABLED, omp_get_max_threads
 
-cdef extern from *:
-    """
-    #ifndef CYNET_DEBUG_BUILD
-    #define CYNET_DEBUG_BUILD 0
-    #endif
-    """
+cdef extern from "_debug_build.h":
     bint CYNET_DEBUG_BUILD
 
 

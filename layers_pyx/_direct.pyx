@@ -17,7 +17,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-from _parallel cimport omp_get_thread_num
+from _parallel cimport omp_get_thread_num, team_size
 
 
 cdef extern from "_direct_conv.h" nogil:
@@ -172,16 +172,16 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
     cdef Py_ssize_t plane = Cg * H * Wp, group_size = packed.shape[0] // groups
     cdef Py_ssize_t taps = Cg * kh * kw
     cdef float* scratch = NULL
-    n_threads = max(1, min(n_threads, N * groups))  # 0 would ask OpenMP for its default
+    cdef int team = team_size(n_threads, N * groups)
     if copy:
-        scratch = <float*>calloc(n_threads * plane, sizeof(float))
+        scratch = <float*>calloc(team * plane, sizeof(float))
         if scratch == NULL:
-            raise MemoryError(f"no memory for {n_threads} input copies of {plane} floats")
+            raise MemoryError(f"no memory for {team} input copies of {plane} floats")
     cdef Py_ssize_t task, n, g, f0, nv
     cdef const float* xs
     try:
         with nogil:
-            for task in prange(N * groups, schedule="static", num_threads=n_threads):
+            for task in prange(N * groups, schedule="static", num_threads=team):
                 n = task // groups
                 g = task % groups
                 xs = _rows(&x[n, g * Cg, 0, 0], Cg, H, W, Wp, pl,
@@ -222,13 +222,13 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     cdef Py_ssize_t plane = Cg * H * Wp, P = OH * OW, taps = Cg * kh * kw
     cdef Py_ssize_t group_size = size // groups
     cdef Py_ssize_t ld = group_size // taps  # lanes of all the tiles of a group
-    n_threads = max(1, min(n_threads, N * groups))
+    cdef int team = team_size(n_threads, N * groups)
     # per thread: the input copy, the transposed gradient (lanes past Fg stay zero) and,
     # with several threads, its own partial sums
-    cdef Py_ssize_t own_size = (plane if copy else 0) + P * ld + (size if n_threads > 1 else 0)
-    cdef float* scratch = <float*>calloc(n_threads * own_size, sizeof(float))
+    cdef Py_ssize_t own_size = (plane if copy else 0) + P * ld + (size if team > 1 else 0)
+    cdef float* scratch = <float*>calloc(team * own_size, sizeof(float))
     if scratch == NULL:
-        raise MemoryError(f"no memory for {n_threads} work areas of {own_size} floats")
+        raise MemoryError(f"no memory for {team} work areas of {own_size} floats")
     cdef Py_ssize_t task, n, g, f, p, f0, t, e
     cdef float* own
     cdef float* dyT
@@ -237,12 +237,12 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     cdef const float* src
     try:
         with nogil:
-            for task in prange(N * groups, schedule="static", num_threads=n_threads):
+            for task in prange(N * groups, schedule="static", num_threads=team):
                 n = task // groups
                 g = task % groups
                 own = scratch + omp_get_thread_num() * own_size
                 dyT = own + (plane if copy else 0)
-                acc = dyT + P * ld if n_threads > 1 else &packed[0]
+                acc = dyT + P * ld if team > 1 else &packed[0]
                 xs = _rows(&x[n, g * Cg, 0, 0], Cg, H, W, Wp, pl, own)
                 for f in range(Fg):
                     src = &grad_out[n, g * Fg + f, 0, 0]
@@ -254,8 +254,8 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
                                    kh, kw, sh, sw, pt, dh, dw, OH, OW,
                                    acc + g * group_size + f0 * taps)
                     f0 = f0 + 32
-            if n_threads > 1:
-                for t in range(n_threads):
+            if team > 1:
+                for t in range(team):
                     acc = scratch + t * own_size + (plane if copy else 0) + P * ld
                     for e in range(size):
                         packed[e] += acc[e]

@@ -11,82 +11,13 @@ plane or its own block of rows, so no atomics are needed. A padded plane is firs
 into a zero-bordered per-thread scratch plane, so that every row of every tap is the same
 fixed-length copy (or add) without bounds checks.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from _parallel cimport floating, omp_get_thread_num
-
-
-cdef extern from *:
-    """
-    /* Short row copies and adds. LeNet-sized layers move rows of 5-30 elements, where
-       a libc call per row (plus two for zero-length edges) costs more than the data;
-       `restrict` lets the compiler vectorise the add without a runtime overlap check. */
-    static inline void cynet_add_f(float *__restrict d, const float *__restrict s,
-                                   Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] += s[i];
-    }
-    static inline void cynet_add_d(double *__restrict d, const double *__restrict s,
-                                   Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; ++i) d[i] += s[i];
-    }
-    /* Short row copies, inlined: a memcpy call per row of 10-30 values costs more than
-       the copy (and gcc turns a plain copy loop back into one). SSE2 is part of x86-64. */
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    static inline void cynet_copy_f(float *__restrict d, const float *__restrict s,
-                                    Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        if (n < 4) {
-            for (; i < n; ++i) d[i] = s[i];
-            return;
-        }
-        for (; i + 4 <= n; i += 4) _mm_storeu_ps(d + i, _mm_loadu_ps(s + i));
-        if (i < n)  /* the tail as one vector ending at n, overlapping stored values */
-            _mm_storeu_ps(d + n - 4, _mm_loadu_ps(s + n - 4));
-    }
-    static inline void cynet_copy_d(double *__restrict d, const double *__restrict s,
-                                    Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        if (n < 2) {
-            if (n == 1) d[0] = s[0];
-            return;
-        }
-        for (; i + 2 <= n; i += 2) _mm_storeu_pd(d + i, _mm_loadu_pd(s + i));
-        if (i < n)
-            _mm_storeu_pd(d + n - 2, _mm_loadu_pd(s + n - 2));
-    }
-    #else
-    #include <string.h>
-    static inline void cynet_copy_f(float *d, const float *s, Py_ssize_t n) {
-        memcpy(d, s, n * sizeof(float));
-    }
-    static inline void cynet_copy_d(double *d, const double *s, Py_ssize_t n) {
-        memcpy(d, s, n * sizeof(double));
-    }
-    #endif
-    """
-    void cynet_add_f(float* d, const float* s, Py_ssize_t n) noexcept nogil
-    void cynet_add_d(double* d, const double* s, Py_ssize_t n) noexcept nogil
-    void cynet_copy_f(float* d, const float* s, Py_ssize_t n) noexcept nogil
-    void cynet_copy_d(double* d, const double* s, Py_ssize_t n) noexcept nogil
-
-
-cdef inline void _add_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] += src[:n] (the two never overlap)."""
-    if floating is float:
-        cynet_add_f(dst, src, n)
-    else:
-        cynet_add_d(dst, src, n)
-
-
-cdef inline void _copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    """dst[:n] = src[:n] (the two never overlap)."""
-    if floating is float:
-        cynet_copy_f(dst, src, n)
-    else:
-        cynet_copy_d(dst, src, n)
+from _parallel cimport omp_get_thread_num, team_size
+from _rows cimport add_row, copy_row
 
 
 cdef void _pad_plane(const floating* x, Py_ssize_t H, Py_ssize_t W, floating* xp,
@@ -94,7 +25,7 @@ cdef void _pad_plane(const floating* x, Py_ssize_t H, Py_ssize_t W, floating* xp
     """Copy an (H, W) plane into the interior of the zero-bordered plane ``xp``."""
     cdef Py_ssize_t y
     for y in range(H):
-        _copy_row(xp + (y + pt) * Wp + pl, x + y * W, W)
+        copy_row(xp + (y + pt) * Wp + pl, x + y * W, W)
 
 
 cdef void _gather_row(floating* dst, const floating* src, Py_ssize_t n,
@@ -119,7 +50,7 @@ cdef void _im2col_plane(const floating* xp, Py_ssize_t Wp, floating* col, Py_ssi
             src = xp + i * dh * Wp + j * dw
             if sw == 1:
                 for oy in range(OH):
-                    _copy_row(dst + oy * OW, src + oy * sh * Wp, OW)
+                    copy_row(dst + oy * OW, src + oy * sh * Wp, OW)
             else:
                 for oy in range(OH):
                     _gather_row(dst + oy * OW, src + oy * sh * Wp, OW, sw)
@@ -139,7 +70,7 @@ cdef void _col2im_plane(const floating* col, floating* xp, Py_ssize_t Wp, Py_ssi
             dst = xp + i * dh * Wp + j * dw
             for oy in range(OH):
                 if sw == 1:
-                    _add_row(dst, src, OW)
+                    add_row(dst, src, OW)
                 else:
                     for ox in range(OW):
                         dst[ox * sw] += src[ox]
@@ -170,8 +101,8 @@ cdef class _Planes:
     """One zero-bordered (Hp, Wp) scratch plane per thread for an im2col / col2im call.
 
     Reading from (or adding into) a padded copy makes every row of every tap the same
-    fixed-length copy: no per-row bounds, no edge fills (LeNet-sized layers move
-    millions of rows of 10-30 values, where that bookkeeping cost more than the data).
+    fixed-length copy: no per-row bounds, no edge fills, bookkeeping that costs more than
+    the data on short rows (benchmark case a: LeNet conv1).
     """
     cdef void* mem
     cdef Py_ssize_t Hp, Wp, size
@@ -180,7 +111,7 @@ cdef class _Planes:
     def __cinit__(self, Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw,
                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                   Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW,
-                  int n_threads, Py_ssize_t itemsize):
+                  int team, Py_ssize_t itemsize):
         # rows/columns actually read: up to the last output's last tap
         self.Hp = max(H + ph, (OH - 1) * sh + (kh - 1) * dh + 1)
         self.Wp = max(W + pw, (OW - 1) * sw + (kw - 1) * dw + 1)
@@ -188,9 +119,9 @@ cdef class _Planes:
         self.size = self.Hp * self.Wp
         self.mem = NULL
         if self.padded:
-            self.mem = calloc(max(n_threads, 1) * self.size, itemsize)
+            self.mem = calloc(team * self.size, itemsize)
             if self.mem == NULL:
-                raise MemoryError(f"no memory for {n_threads} padded planes of "
+                raise MemoryError(f"no memory for {team} padded planes of "
                                   f"{(self.Hp, self.Wp)}")
 
     def __dealloc__(self):
@@ -208,12 +139,13 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
     cdef Py_ssize_t t, b, c, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
+    cdef int team = team_size(n_threads, B * C)
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:
-        for t in prange(B * C, schedule="static", num_threads=n_threads):
+        for t in prange(B * C, schedule="static", num_threads=team):
             b = t // C
             c = t % C
             if planes.padded:
@@ -236,12 +168,13 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
     cdef Py_ssize_t t, b, c, y, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, n_threads,
+    cdef int team = team_size(n_threads, B * C)
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
     with nogil:
-        for t in prange(B * C, schedule="static", num_threads=n_threads):
+        for t in prange(B * C, schedule="static", num_threads=team):
             b = t // C
             c = t % C
             if planes.padded:
@@ -254,7 +187,7 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
                           kh, kw, sh, sw, dh, dw, OH, OW)
             if planes.padded:
                 for y in range(H):
-                    _copy_row(&x[b, c, y, 0], xp + (y + ph) * Wp + pw, W)
+                    copy_row(&x[b, c, y, 0], xp + (y + ph) * Wp + pw, W)
 
 
 def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,
@@ -270,8 +203,9 @@ def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,
         raise ValueError(f"bias has shape {(bias.shape[0],)}, expected {(F,)}")
     if P == 0:
         return
+    cdef int team = team_size(n_threads, B * F)
     with nogil:
-        for t in prange(B * F, schedule="static", num_threads=n_threads):
+        for t in prange(B * F, schedule="static", num_threads=team):
             b = t // F
             f = t % F
             if has_bias:
@@ -290,8 +224,9 @@ def batch_to_rows(const floating[:, :, ::1] batch, floating[:, ::1] rows, int n_
         raise ValueError(f"rows has shape {(rows.shape[0], rows.shape[1])}, expected {(F, B * P)}")
     if P == 0:
         return
+    cdef int team = team_size(n_threads, B * F)
     with nogil:
-        for t in prange(B * F, schedule="static", num_threads=n_threads):
+        for t in prange(B * F, schedule="static", num_threads=team):
             b = t // F
             f = t % F
             memcpy(&rows[f, b * P], &batch[b, f, 0], P * sizeof(floating))
@@ -300,7 +235,7 @@ def batch_to_rows(const floating[:, :, ::1] batch, floating[:, ::1] rows, int n_
 cdef double _plane_sum(const floating* x, Py_ssize_t n) noexcept nogil:
     """Sum in double with eight independent accumulators: one chain of dependent adds
     runs at one element per add latency; eight overlap, and the compiler packs them
-    into vector adds (LeNet's first layer, 64x6x784 values: 44 us, 63 with four)."""
+    into vector adds (benchmark case a: the bias gradient of LeNet conv1)."""
     cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0
     cdef Py_ssize_t i = 0
     while i + 8 <= n:
@@ -329,8 +264,9 @@ def channel_sums(const floating[:, :, ::1] x, floating[::1] out, int n_threads):
     if N * C * P == 0:
         out[:] = 0
         return
+    cdef int team = team_size(n_threads, C)
     with nogil:
-        for c in prange(C, schedule="static", num_threads=n_threads):
+        for c in prange(C, schedule="static", num_threads=team):
             acc = 0.0
             for n in range(N):
                 acc = acc + _plane_sum(&x[n, c, 0], P)

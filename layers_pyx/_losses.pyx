@@ -3,10 +3,9 @@
 Each row is done in double precision (the sum of exponentials, the log, the loss and
 each gradient value, rounded once to the logits' precision at the end).
 """
+from cython cimport floating
 from libc.math cimport exp, log
 from libc.stdint cimport int64_t
-
-from _parallel cimport floating
 
 
 def softmax_cross_entropy(const floating[:, ::1] logits, const int64_t[::1] labels,

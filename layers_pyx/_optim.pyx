@@ -1,15 +1,17 @@
 """Fused optimizer updates: one pass over each parameter instead of one per NumPy op.
 
 The Adam step written with in-place NumPy ufuncs reads and writes the parameter-sized
-arrays about twenty times; on simple.json's 3.2M-parameter dense layer that is memory
-traffic worth ~8% of a training step. This kernel does the same float operations, in the
-same order and in the parameters' own precision (each Python scalar rounded to that
-precision first, as NumPy does for a float32 array), so its result is bit-identical to
-the NumPy sequence kept in the tests as the reference.
+arrays about twenty times, memory traffic that shows in the training step of a model
+with a large dense layer (the training benchmark's models/simple.json epoch).
+This kernel does the same float operations, in the same order and in the parameters'
+own precision (each Python scalar rounded to that precision first, as NumPy does for a
+float32 array), so its result is bit-identical to the NumPy sequence kept in the tests
+as the reference.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 
-from _parallel cimport floating
+from _parallel cimport team_size
 
 # Elements per task: each helper call is a plain loop over one block, which the compiler
 # vectorises (no branch on the options, no memoryview indexing inside).
@@ -35,9 +37,10 @@ def adam_update(floating[::1] p, const floating[::1] g, floating[::1] m, floatin
     cdef floating e = <floating>eps, lr_t = <floating>step_size
     cdef floating bc2 = <floating>bias_correction2_sqrt, wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0
-    cdef Py_ssize_t j, s
+    cdef Py_ssize_t j, s, blocks = (n + BLOCK - 1) // BLOCK
+    cdef int team = team_size(n_threads, blocks)
     with nogil:
-        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+        for j in prange(blocks, schedule="static", num_threads=team):
             s = j * BLOCK
             _adam_block(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s), b1, b2,
                         one_minus_b1, one_minus_b2, e, lr_t, bc2, wd, decay)
@@ -92,9 +95,10 @@ def sgd_update(floating[::1] p, const floating[::1] g, floating[::1] buf, double
                          f"{(n, g.shape[0], buf.shape[0])}")
     cdef floating lr_f = <floating>lr, mom = <floating>momentum, wd = <floating>weight_decay
     cdef bint decay = weight_decay != 0, has_momentum = momentum != 0
-    cdef Py_ssize_t j, s
+    cdef Py_ssize_t j, s, blocks = (n + BLOCK - 1) // BLOCK
+    cdef int team = team_size(n_threads, blocks)
     with nogil:
-        for j in prange((n + BLOCK - 1) // BLOCK, schedule="static", num_threads=n_threads):
+        for j in prange(blocks, schedule="static", num_threads=team):
             s = j * BLOCK
             _sgd_block(&p[s], &g[s], &buf[s] if has_momentum else NULL,
                        min(<Py_ssize_t>BLOCK, n - s), lr_f, mom, wd, decay, nesterov,

@@ -1,21 +1,9 @@
-# Shared declarations for cynet's kernels: the float types they are specialised for and
-# an OpenMP stub so that a build without OpenMP still compiles (prange then runs serially).
+# Shared declarations for cynet's kernels: OpenMP's runtime calls, stubbed in a build
+# without OpenMP (_openmp.h; prange then runs serially), and the one rule for the size of
+# a prange's team of threads. The kernels' float types are Cython's own fused
+# ``cython.floating`` (float and double).
 
-ctypedef fused floating:
-    float
-    double
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define CYNET_OPENMP_ENABLED 1
-    #else
-    #define CYNET_OPENMP_ENABLED 0
-    static int omp_get_max_threads(void) { return 1; }
-    static int omp_get_thread_num(void) { return 0; }
-    #endif
-    """
+cdef extern from "_openmp.h":
     bint CYNET_OPENMP_ENABLED
     int omp_get_max_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
@@ -26,3 +14,18 @@ cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     if a >= 0:
         return (a + b - 1) // b
     return -((-a) // b)
+
+
+cdef inline int team_size(int n_threads, Py_ssize_t tasks) noexcept nogil:
+    """The threads for a prange over ``tasks``: ``n_threads`` clamped to [1, tasks].
+
+    Every kernel passes this number, not its ``n_threads`` argument, to
+    ``prange(num_threads=...)`` and sizes its per-thread scratch with it: prange takes 0
+    for OpenMP's default team (larger than a scratch sized for one thread) and fails on
+    a negative count, and threads beyond the tasks would only wait. OpenMP may still give
+    fewer threads (OMP_DYNAMIC, thread limits), never more, so ``omp_get_thread_num()``
+    stays below it.
+    """
+    if n_threads > tasks:
+        n_threads = <int>tasks  # tasks < n_threads: fits an int
+    return n_threads if n_threads > 1 else 1

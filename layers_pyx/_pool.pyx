@@ -5,49 +5,15 @@ Each task of the ``prange`` reads and writes only its own plane, so the backward
 scatter-adds need no atomics. Windows start at ``o * stride - pad``; the caller checks
 ``pad <= kernel // 2`` and computes the output size (including ceil_mode).
 """
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from _parallel cimport floating, ceil_div
+from _max_take cimport max_take
+from _parallel cimport ceil_div, team_size
 from _relu cimport relu
-
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-    #include <string.h>
-    /* PyTorch's max-pool update, `if (v > best || isnan(v)) { best = v; pos = p; }`,
-       as bit masks: on real data the comparison is unpredictable, and compilers keep
-       a branch for a float select (measured), which then mispredicts half the time. */
-    static inline void cynet_take_f(float v, int64_t p, float *best, int64_t *pos) {
-        uint32_t vb, bb, m = 0u - (uint32_t)((v > *best) | (v != v));
-        uint64_t m64 = 0u - (uint64_t)(m & 1u);
-        memcpy(&vb, &v, 4); memcpy(&bb, best, 4);
-        bb = (vb & m) | (bb & ~m);
-        memcpy(best, &bb, 4);
-        *pos = (int64_t)(((uint64_t)p & m64) | ((uint64_t)*pos & ~m64));
-    }
-    static inline void cynet_take_d(double v, int64_t p, double *best, int64_t *pos) {
-        uint64_t vb, bb, m = 0u - (uint64_t)((v > *best) | (v != v));
-        memcpy(&vb, &v, 8); memcpy(&bb, best, 8);
-        bb = (vb & m) | (bb & ~m);
-        memcpy(best, &bb, 8);
-        *pos = (int64_t)(((uint64_t)p & m) | ((uint64_t)*pos & ~m));
-    }
-    """
-    void cynet_take_f(float v, int64_t p, float* best, int64_t* pos) noexcept nogil
-    void cynet_take_d(double v, int64_t p, double* best, int64_t* pos) noexcept nogil
-
-
-cdef inline void _take(floating v, int64_t pos, floating* best,
-                       int64_t* best_pos) noexcept nogil:
-    """PyTorch's rule: first maximum wins, NaN propagates (branch-free)."""
-    if floating is float:
-        cynet_take_f(v, pos, best, best_pos)
-    else:
-        cynet_take_d(v, pos, best, best_pos)
 
 
 cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t size,
@@ -70,7 +36,7 @@ cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_
         row = (hs + i * dh) * W + ws
         for j in range(jlo, jhi):
             pos = row + j * dw
-            _take(x[pos], pos, &best, &best_pos)
+            max_take(x[pos], pos, &best, &best_pos)
     y[0] = best
     idx[0] = best_pos
 
@@ -82,7 +48,7 @@ cdef inline void _max_tap(const floating* x, Py_ssize_t off, Py_ssize_t sw,
     cdef Py_ssize_t ox, pos
     for ox in range(ox_lo, ox_hi):
         pos = off + ox * sw
-        _take(x[pos], pos, &y[ox], &idx[ox])
+        max_take(x[pos], pos, &y[ox], &idx[ox])
 
 
 cdef void _max_row_interior(const floating* x, Py_ssize_t W, Py_ssize_t hs,
@@ -366,8 +332,9 @@ def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
         return 0
     if H * W == 0:
         return y.shape[0] * OH * OW
+    cdef int team = team_size(n_threads, x.shape[0])
     with nogil:
-        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(x.shape[0], schedule="static", num_threads=team):
             empty += _max_plane(&x[t, 0, 0], &y[t, 0, 0], &indices[t, 0, 0], H, W, OH, OW,
                                 kh, kw, sh, sw, ph, pw, dh, dw)
             if relu:
@@ -397,8 +364,9 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
     if P == 0:
         grad_in[:, :] = 0
         return 0
+    cdef int team = team_size(n_threads, grad_out.shape[0])
     with nogil:
-        for t in prange(grad_out.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(grad_out.shape[0], schedule="static", num_threads=team):
             bad += _max_plane_backward(&grad_out[t, 0], &indices[t, 0], &grad_in[t, 0], P, HW,
                                        &relu_output[t, 0] if masked else NULL)
     return bad
@@ -412,8 +380,9 @@ def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
     cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
     if OH * OW == 0 or H * W == 0:
         return
+    cdef int team = team_size(n_threads, x.shape[0])
     with nogil:
-        for t in prange(x.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(x.shape[0], schedule="static", num_threads=team):
             _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
                        count_include_pad)
 
@@ -430,7 +399,8 @@ def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] gr
     if OH * OW == 0:
         grad_in[:, :, :] = 0
         return
+    cdef int team = team_size(n_threads, grad_in.shape[0])
     with nogil:
-        for t in prange(grad_in.shape[0], schedule="static", num_threads=n_threads):
+        for t in prange(grad_in.shape[0], schedule="static", num_threads=team):
             _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
                                 kh, kw, sh, sw, ph, pw, count_include_pad)

@@ -1,6 +1,6 @@
 # The ReLU rule shared by the activation kernels and the max-pooling with a fused ReLU.
 
-from _parallel cimport floating
+from cython cimport floating
 
 
 cdef inline floating relu(floating v) noexcept nogil:
