@@ -105,8 +105,8 @@ def thread_env(n: int, base: dict | None = None) -> dict:
     for var in ("CYNET_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS"):
         env[var] = str(n)
-    # Spinning OpenMP workers steal the cores OpenBLAS's threads need (and vice versa).
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY is left as the caller has it: cynet loads its OpenMP runtime with
+    # a passive wait itself, and torch runs with its own default, as users get them
     for var in BLAS_OVERRIDE_VARS:
         env.pop(var, None)
     return env

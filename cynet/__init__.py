@@ -16,8 +16,6 @@ except _NotFound:  # a source tree without installed metadata
     __version__ = "0+unknown"
 
 from . import engine, functional, registry  # noqa: E402  (engine first: it loads the kernels)
-from .checkpoint import CheckpointError  # noqa: E402
-from .data import DataError  # noqa: E402
 from .definition import DefinitionError  # noqa: E402
 from .engine import get_num_threads, set_num_threads  # noqa: E402
 from .layers.base import Layer  # noqa: E402
@@ -32,9 +30,16 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # cynet.testing is imported on first use
-    if name == "testing":
+# imported on first use (``from cynet import DataError`` too), not by ``import cynet``
+_LAZY = {"testing": (".testing", None), "DataError": (".data", "DataError"),
+         "CheckpointError": (".checkpoint", "CheckpointError")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(".testing", __name__)
+        module, attribute = _LAZY[name]
+        module = importlib.import_module(module, __name__)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module 'cynet' has no attribute {name!r}")

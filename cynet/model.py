@@ -6,7 +6,7 @@ their passes), :mod:`cynet.training` (fit, evaluate, predict), :mod:`cynet.check
 """
 import numpy as np
 
-from . import checkpoint, training, weights
+from . import training, weights
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .network import Network
@@ -121,11 +121,15 @@ class Model:
     # ------------------------------------------------------------------ training state
     def training_state(self):
         """``(arrays, meta)``: everything needed to continue training exactly."""
+        from . import checkpoint
+
         return checkpoint.training_state(self)
 
     def load_training_state(self, arrays, meta, source="checkpoint"):
         """Restore what ``training_state`` returned (weights, optimizer, RNGs, epoch);
         a state that does not fit is a WeightsFileError and leaves the model as it was."""
+        from . import checkpoint
+
         checkpoint.load_training_state(self, arrays, meta, source)
 
     # ------------------------------------------------------------------ weights files
