@@ -11,6 +11,7 @@ metadata text that is not a JSON object -- raises the caller's exception class (
 ValueError) with one line naming the file and what is wrong.
 """
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -19,6 +20,11 @@ import numpy as np
 
 # the model definition inside the files cynet writes
 DEFINITION_ARRAY = "definition"
+# the most a JSON text array (metadata, definition) may hold once read: a 16 MiB text
+MAX_TEXT_BYTES = 4 * 16 * 1024 * 1024
+# what an array the model has no place for may hold (its name is then reported as
+# unexpected, after reading it)
+SMALL_ARRAY_BYTES = 4096
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
 # what a damaged zip archive or .npy member makes zipfile, zlib and numpy raise
@@ -58,6 +64,7 @@ class NpzReader:
             raise self._fail(f"not a readable .npz file (corrupt or truncated): "
                              f"{_reason(exc)}") from None
         self.names = list(self._archive.files)
+        self._members = set(self._archive.zip.namelist())
 
     def _fail(self, problem):
         return self.error(f"{self.path}: {problem}")
@@ -105,11 +112,46 @@ class NpzReader:
             raise self._fail(f"member {name!r} is not an .npy array")
         return value
 
+    def header(self, name):
+        """``(shape, dtype)`` of array ``name`` from its .npy header alone (only the
+        header is decompressed), or None for a member that is not an .npy array."""
+        member = name + ".npy" if name + ".npy" in self._members else name
+        damaged = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                   RuntimeError)
+        try:
+            with self._archive.zip.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version in ((2, 0), (3, 0)):  # 3.0: a UTF-8 header, ASCII here
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    return None
+        except damaged as exc:
+            raise self._fail(f"corrupt array data in {name!r}: {_reason(exc)}") from None
+        except (ValueError, SyntaxError, TypeError, UnicodeDecodeError):
+            return None
+        return shape, dtype
+
+    def check_size(self, name, allowed):
+        """Refuse, before decompressing it, an array whose header says it holds more than
+        ``allowed`` bytes (a small file may inflate to gigabytes) or cannot be read."""
+        header = self.header(name)
+        if header is None:
+            raise self._fail(f"member {name!r} is not an .npy array (no readable header)")
+        shape, dtype = header
+        held = math.prod(shape) * dtype.itemsize
+        if held > allowed:
+            raise self._fail(f"array {name!r} (dtype {dtype.str} {shape}) would take "
+                             f"{held:,} bytes once read, more than the {allowed:,} bytes it "
+                             "can hold here; refused without reading it")
+
     def json_object(self, name, what):
         """The JSON object stored as the 0-d text array ``name``; ``what`` describes the
         file for a missing array (``"a cynet weights file"``)."""
         if name not in self.names:
             raise self._fail(f"not {what} (it has no {name!r} array)")
+        self.check_size(name, MAX_TEXT_BYTES)
         value = self.array(name)
         if value.dtype.kind != "U" or value.shape != ():
             raise self._fail(f"{name!r} is not a JSON text (it is {value.dtype} "
@@ -144,15 +186,28 @@ def check_format_version(meta, path, kind, supported, error):
     return version
 
 
-def read_cynet_file(path, error, meta_name, kind, supported):
+def read_cynet_file(path, error, meta_name, kind, supported, capacity=None):
     """``(meta, definition, arrays)`` of a file cynet wrote (a weights file, a checkpoint):
     the JSON object ``meta_name`` with a ``format_version`` this cynet reads (at most
-    ``supported``), the JSON object ``definition``, and every other array by name."""
+    ``supported``), the JSON object ``definition``, and every other array by name.
+
+    ``capacity(meta, definition)``, when given, returns ``{name: bytes}`` (or a function of
+    the name giving bytes or None): what each array the model has a place for may hold.
+    Every array's .npy header is checked against it before any array is decompressed (one
+    the model has no place for may hold SMALL_ARRAY_BYTES, enough to be read and reported
+    by name; one it has a place for, twice that place and as much again)."""
     what = f"a cynet {kind}"
     with NpzReader(path, error) as npz:
         meta = npz.json_object(meta_name, what)
         check_format_version(meta, path, kind, supported, error)
         definition = npz.json_object(DEFINITION_ARRAY, what)
-        arrays = {k: npz.array(k) for k in npz.names
-                  if k not in (meta_name, DEFINITION_ARRAY)}
+        names = [k for k in npz.names if k not in (meta_name, DEFINITION_ARRAY)]
+        if capacity is not None:
+            room = capacity(meta, definition)
+            room = room if callable(room) else room.get
+            for name in names:
+                # twice the room and a little: an array of a wider dtype, or of a slightly
+                # different shape, is still read, and then reported exactly by the caller
+                npz.check_size(name, 2 * (room(name) or 0) + SMALL_ARRAY_BYTES)
+        arrays = {k: npz.array(k) for k in names}
     return meta, definition, arrays

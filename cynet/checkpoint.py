@@ -15,6 +15,7 @@ from . import weights
 from ._npzfile import DEFINITION_ARRAY, read_cynet_file
 from ._suggest import did_you_mean
 from .definition import DefinitionError, build_layers, parse
+from .network import Network
 from .optimizers import make_optimizer
 
 # of checkpoint files; a checkpoint of a higher version is refused
@@ -172,11 +173,8 @@ def read(path):
     version and that its definition is valid and has the fingerprint recorded with it;
     any problem is a CheckpointError naming the file."""
     meta, doc, arrays = read_cynet_file(path, CheckpointError, CHECKPOINT_META, "checkpoint",
-                                        CHECKPOINT_FORMAT_VERSION)
-    try:
-        build_layers(parse(doc), 0)
-    except DefinitionError as exc:
-        raise CheckpointError(f"{path}: its model definition is invalid: {exc}") from None
+                                        CHECKPOINT_FORMAT_VERSION,
+                                        lambda meta, doc: _capacity(path, doc))
     if "fingerprint" not in meta:
         raise CheckpointError(f"{path}: no fingerprint of the definition in its "
                               "metadata; the file is damaged")
@@ -184,6 +182,19 @@ def read(path):
         raise CheckpointError(f"{path}: its definition does not match the fingerprint "
                               "recorded with it; the file is damaged")
     return arrays, meta, doc
+
+
+def _capacity(path, doc):
+    """What each array of a checkpoint of ``doc`` may hold: the network's arrays, and
+    for each parameter's optimizer entries the parameter's bytes."""
+    try:
+        layers, _ = build_layers(parse(doc), 0)
+    except DefinitionError as exc:
+        raise CheckpointError(f"{path}: its model definition is invalid: {exc}") from None
+    network = Network(layers)
+    sizes = weights.capacity(network, prefix="model.")
+    params = {f"optimizer.{k}": v.nbytes for k, v in network.parameters().items()}
+    return lambda name: sizes.get(name) or params.get(name.rpartition("/")[0])
 
 
 # --------------------------------------------------------------------------- resuming

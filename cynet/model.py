@@ -152,14 +152,20 @@ class Model:
         newer cynet or holds arrays that do not fit its definition is a WeightsFileError
         naming the file and the problem (a definition this cynet cannot build, such as one
         needing a plugin that is not installed, a DefinitionError)."""
-        meta, doc, arrays = weights.read(path)
-        try:
-            model = cls.from_dict(doc)
-        except DefinitionError as exc:
-            problem = (weights.missing_plugin(meta, doc, exc)
-                       or f"its model definition is invalid: {exc}")
-            error = DefinitionError(None, f"{path}: {problem}")
-            error.place = exc.place
-            raise error from None
+        built = []
+
+        def build(meta, doc):  # the model first: its arrays bound what the file may hold
+            try:
+                built.append(cls.from_dict(doc))
+            except DefinitionError as exc:
+                problem = (weights.missing_plugin(meta, doc, exc)
+                           or f"its model definition is invalid: {exc}")
+                error = DefinitionError(None, f"{path}: {problem}")
+                error.place = exc.place
+                raise error from None
+            return weights.capacity(built[0].network)
+
+        _, _, arrays = weights.read(path, build)
+        model = built[0]
         model.load_state_arrays(arrays, path)
         return model

@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 WEIGHTS_META = "cynet_meta"
 
 __all__ = ["WeightsFileError", "FORMAT_VERSION", "state_arrays", "load_state_arrays", "save",
-           "read", "missing_plugin", "atomic_savez", "kind"]
+           "read", "capacity", "missing_plugin", "atomic_savez", "kind"]
 
 
 class WeightsFileError(ValueError):
@@ -87,11 +87,18 @@ def save(path, network, definition):
     atomic_savez(path, arrays)
 
 
-def read(path):
+def read(path, capacity=None):
     """``(meta, definition, arrays)`` of a weights file; any problem with the file itself
-    is a WeightsFileError naming it."""
+    is a WeightsFileError naming it. ``capacity(meta, definition)``: the bytes each array
+    may hold, checked before any is decompressed (``_npzfile.read_cynet_file``)."""
     return read_cynet_file(path, WeightsFileError, WEIGHTS_META, "weights file",
-                           FORMAT_VERSION)
+                           FORMAT_VERSION, capacity)
+
+
+def capacity(network, prefix=""):
+    """``{name: bytes}`` of every array a file may hold for ``network`` (names with
+    ``prefix``), for ``read``."""
+    return {prefix + k: v.nbytes for k, v in state_arrays(network).items()}
 
 
 def missing_plugin(meta, doc, exc):

@@ -11,6 +11,7 @@ import gzip
 import json
 import shutil
 import struct
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,6 +219,31 @@ WEIGHT, CK_WEIGHT = "layers.0.params.weight", "model.layers.0.params.weight"
 MOMENTUM = "optimizer.layers.0.weight/momentum_buffer"
 
 
+BOMB_BYTES = 1 << 28  # 256 MiB of zeros: a few hundred kB once deflated
+
+
+def inflating(key):
+    """Damage: the array ``key`` replaced by a deflated .npy member of BOMB_BYTES zeros (a
+    small file that decompresses to a quarter of a gigabyte), the other members kept."""
+    def damage(path):
+        with zipfile.ZipFile(path) as old:
+            members = {info.filename: old.read(info) for info in old.infolist()}
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(0, np.float32))
+        header["shape"] = (BOMB_BYTES // 4,)
+        chunk = bytes(1 << 24)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+            for name, data in members.items():
+                if name != key + ".npy":
+                    new.writestr(name, data)
+            with new.open(key + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(f, header)
+                for _ in range(BOMB_BYTES // len(chunk)):
+                    f.write(chunk)
+        assert path.stat().st_size < BOMB_BYTES // 100
+        return path
+    return damage
+
+
 def _npz_container_cases(source):
     """Damage of the zip container itself, the same for every .npz the CLI reads."""
     return {
@@ -251,6 +277,8 @@ def _weights_cases():
                                    ("not a cynet weights file", "cynet_meta")),
         "pickled object array": Case("weights", set_array(WEIGHT, pickled()),
                                      ("object arrays", "pickle")),
+        "an array that inflates to 256 MiB": Case(
+            "weights", inflating(WEIGHT), (WEIGHT, "268,435,456 bytes", "without reading")),
         "no metadata": Case("weights", drop_arrays(META), ("not a cynet weights file",)),
         "no definition": Case("weights", drop_arrays(DEF), ("no 'definition'",)),
         "metadata not JSON": Case("weights", set_array(META, np.array("{oops")),
@@ -307,6 +335,9 @@ def _checkpoint_cases():
                                    ("not a cynet checkpoint", "cynet_checkpoint")),
         "pickled object array": Case("checkpoint", set_array(CK_WEIGHT, pickled()),
                                      ("object arrays", "pickle")),
+        "an optimizer array that inflates to 256 MiB": Case(
+            "checkpoint", inflating(MOMENTUM), (MOMENTUM, "268,435,456 bytes",
+                                                "without reading")),
         "newer format version": Case("checkpoint", set_meta(CKPT, "format_version", newer),
                                      (f"format {newer}", "newer cynet", "upgrade")),
         "format version a string": Case("checkpoint", set_meta(CKPT, "format_version", "2"),
