@@ -36,6 +36,7 @@ def _as_user_error(exc):
     from .checkpoint import CheckpointError
     from .weights import WeightsFileError
     from .plot import MatplotlibMissingError, PlotError
+    from .network import LayerOutputError
     from .registry import LayerNotFoundError
     from .rundir import RunDirError
     from .training_run import DataMismatchError
@@ -43,7 +44,7 @@ def _as_user_error(exc):
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
                         LayerNotFoundError, WeightsFileError, CheckpointError, PlotError)):
         return EXIT_USAGE, str(exc)
-    if isinstance(exc, MatplotlibMissingError):
+    if isinstance(exc, (MatplotlibMissingError, LayerOutputError)):
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, FloatingPointError):
         return EXIT_FAILURE, str(exc)
@@ -214,7 +215,10 @@ def validate(model):
 
 
 @main.command()
-def layers():
+@click.option("--detail", is_flag=True,
+              help="Import every plugin to check that it loads (listing alone reads only "
+                   "the packages' metadata).")
+def layers(detail):
     """Every layer type with its package and version, and broken plugins."""
     from . import registry
 
@@ -222,11 +226,14 @@ def layers():
     width = max(len(i.type) for i in available)
     for info in available:
         click.echo(f"{info.type.ljust(width)}  {info.package} {info.version}  ({info.origin})")
-    failures = registry.failures()
+    failures = registry.failures(load=detail)
     if failures:
         click.echo(f"\n{len(failures)} plugin layer(s) could not be loaded:")
         for f in failures:
             click.echo(f"  {f.type} from {f.package} {f.version}: {f.error}")
+    if not detail and any(i.origin == "entry point" for i in available):
+        click.echo("\n(plugins are imported when used; `cynet layers --detail` checks that "
+                   "each one loads)")
 
 
 @main.command()
@@ -244,7 +251,8 @@ def gradcheck(types):
         try:
             result = gradcheck_layer(name, raise_on_failure=False)
             line, ok = str(result), result.ok
-        except Exception as exc:  # a layer whose example cannot even run
+        except BaseException as exc:  # a layer whose example cannot even run, whatever it
+            # raises (a plugin's SystemExit or KeyboardInterrupt included)
             line, ok = f"{name}: FAILED to run: {type(exc).__name__}: {exc}", False
         failed += not ok
         click.echo(line)

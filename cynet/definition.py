@@ -298,7 +298,9 @@ def build_layers(definition, rng=None):
         layer = _make_layer(i, spec)
         layer.rng = np.random.default_rng(child)
         layer.input_grad = i > 0
-        shape = _output_shape(i, layer, shape)
+        in_shape, shape = shape, _output_shape(i, layer, shape)
+        if layer.output_shape is None:  # a plugin's build need not record its shapes
+            layer.input_shape, layer.output_shape = in_shape, shape
         layers.append(layer)
     if definition.loss == "cross_entropy" and (len(shape) != 1 or shape[0] < 2):
         raise DefinitionError(

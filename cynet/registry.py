@@ -156,7 +156,8 @@ class Registry:
             obj = importlib.import_module(module_name)
             for part in attr.split(".") if attr else []:
                 obj = getattr(obj, part)
-        except (Exception, SystemExit) as exc:  # a plugin must never take cynet down
+        except BaseException as exc:  # a plugin must never take cynet down, whatever it
+            # raises (SystemExit, KeyboardInterrupt, ...)
             src.error = f"cannot import {src.target}: {type(exc).__name__}: {exc}"
         else:
             if inspect.isclass(obj) and issubclass(obj, Layer):
@@ -192,16 +193,24 @@ class Registry:
             src = self._all().get(name)
             return None if src is None else src.info()
 
+    def info_of(self, cls):
+        """The LayerInfo of the registered type whose class is ``cls`` (loaded already), or
+        None."""
+        with self._lock:
+            return next((s.info() for s in self._all().values() if s.cls is cls), None)
+
     def available(self):
         """Every layer type with the package and version it came from, sorted by type."""
         with self._lock:
             return sorted((s.info() for s in self._all().values()), key=lambda i: i.type)
 
-    def failures(self):
-        """Layer types that could not be loaded; tries to load every plugin to find out."""
+    def failures(self, load=True):
+        """Layer types that could not be loaded. ``load``: try to load every plugin to
+        find out (importing each); else only what is known so far (conflicting claims,
+        and plugins that failed when used)."""
         with self._lock:
             for src in self._all().values():
-                if src.origin == "entry point":
+                if load and src.origin == "entry point":
                     self._load(src)
             return sorted(self._failures.values())
 
@@ -213,6 +222,8 @@ class Registry:
         name = name or cls.__name__
         with self._lock:
             existing = self._all().get(name)
+            if existing is not None and existing.cls is None:
+                self._load(existing)  # the same answer whether or not it was used before
             same = existing is not None and existing.cls is not None and (
                 existing.cls.__module__, existing.cls.__qualname__
             ) == (cls.__module__, cls.__qualname__)
@@ -237,6 +248,7 @@ class Registry:
 _registry = Registry()
 get = _registry.get
 source = _registry.source
+info_of = _registry.info_of
 available = _registry.available
 failures = _registry.failures
 reload = _registry.reload

@@ -12,6 +12,7 @@ the same name twice, and ``CYNET_DISABLE_PLUGIN_AUTOLOAD``.
 """
 import importlib
 import inspect
+import re
 import shutil
 import subprocess
 import sys
@@ -402,3 +403,71 @@ def test_packages_claiming_one_name_is_an_error_naming_all(tmp_path, on_path, cl
     assert "claimed" in message
     assert registry.get("Only_alpha_mod").__module__ == "alpha_mod"  # the rest still works
     assert any(f.type == "Twice" for f in registry.failures())
+
+
+# ------------------------------------------- plugins that misbehave while running (issue 14)
+
+MISBEHAVING = {
+    "backward returns None": ("""
+        class Layer(cynet.Layer):
+            def forward(self, x, training=True):
+                return x
+
+            def backward(self, grad_out):
+                return None
+        """, "backward returned None, but the layers before it need"),
+    "forward returns another shape": ("""
+        class Layer(cynet.Layer):
+            def forward(self, x, training=True):
+                return x[:, :1]
+
+            def backward(self, grad_out):
+                return grad_out
+        """, "forward returned float32 (16, 1, 6, 6)"),
+    "forward returns float64": ("""
+        class Layer(cynet.Layer):
+            def forward(self, x, training=True):
+                return x.astype(np.float64)
+
+            def backward(self, grad_out):
+                return grad_out
+        """, "forward returned float64 (16, 4, 6, 6)"),
+}
+
+
+@pytest.mark.parametrize("source, message", MISBEHAVING.values(), ids=MISBEHAVING.keys())
+def test_a_misbehaving_plugin_is_an_error_naming_it_and_its_package(tmp_path, on_path, source,
+                                                                    message):
+    from cynet.network import LayerOutputError
+
+    module = "import numpy as np\nimport cynet\n" + inspect.cleandoc(source)
+    on_path(fake_dist(tmp_path / "site", "odd-pkg", "0.3", {"OddLayer": "odd_mod:Layer"},
+                      {"odd_mod": module}))
+    doc = model_doc(BUILTIN_LAYERS[:1] + [{"type": "OddLayer"}] + BUILTIN_LAYERS[1:])
+    model = cynet.Model.from_dict(doc)
+    x, y = synthetic()
+    with pytest.raises(LayerOutputError, match=rf"layers\[1\] \(OddLayer from odd-pkg 0\.3\): "
+                                               rf"{re.escape(message)}"):
+        model.fit(x, y, epochs=1)
+
+
+@pytest.mark.parametrize("raised", ["KeyboardInterrupt", "SystemExit(3)", "BaseException('x')"])
+def test_a_plugin_raising_any_base_exception_at_import_is_reported(tmp_path, on_path, raised):
+    on_path(fake_dist(tmp_path / "site", "rude-pkg", "1.0", {"RudeLayer": "rude_mod:Layer"},
+                      {"rude_mod": f"raise {raised}\n"}))
+    failure, = [f for f in registry.failures() if f.type == "RudeLayer"]
+    assert failure.package == "rude-pkg" and raised.split("(")[0] in failure.error
+    with pytest.raises(cynet.DefinitionError, match=r"layers\[1\]\.type.*rude-pkg"):
+        cynet.Model.from_dict(model_doc(BUILTIN_LAYERS[:1] + [{"type": "RudeLayer"}]
+                                        + BUILTIN_LAYERS[1:]))
+
+
+@pytest.mark.parametrize("used_first", [False, True], ids=["fresh", "after_use"])
+def test_registering_a_builtin_class_does_not_depend_on_earlier_use(used_first):
+    # a fresh process: whether the registry has loaded ReLU yet must not matter
+    code = ("import cynet\nfrom cynet.layers import ReLU\n"
+            + ("cynet.registry.get('ReLU')\n" if used_first else "")
+            + "cynet.register_layer()(ReLU)\nprint(cynet.registry.get('ReLU') is ReLU)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["True"], out.stderr
