@@ -31,6 +31,7 @@ def _debug_enabled(ctx):
 
 def _as_user_error(exc):
     """The exit status and message for an exception the user can act on, else None."""
+    from ._atomic import NotARegularFileError
     from .data import DataError
     from .definition import DefinitionError
     from .checkpoint import CheckpointError
@@ -41,7 +42,8 @@ def _as_user_error(exc):
     from .training_run import DataMismatchError
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
-                        LayerNotFoundError, WeightsFileError, CheckpointError, PlotError)):
+                        LayerNotFoundError, WeightsFileError, CheckpointError, PlotError,
+                        NotARegularFileError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, MatplotlibMissingError):
         return EXIT_FAILURE, str(exc)
@@ -156,14 +158,16 @@ def predict(weights, inputs, out):
     """Class scores for the images in INPUT.npz's array `x`."""
     import numpy as np
 
+    from ._atomic import check_writable_target
     from .data import load_inputs
     from .weights import atomic_savez
     from .training_run import load_trained
 
+    out = out or inputs.with_name(inputs.stem + "-scores.npz")
+    check_writable_target(out)  # a FIFO or device is refused before any work
     model = load_trained(weights)
     x = load_inputs(inputs, model.input_shape)
     scores = model.predict(x)
-    out = out or inputs.with_name(inputs.stem + "-scores.npz")
     labels = scores.argmax(axis=1) if scores.ndim == 2 else np.zeros(0, np.int64)
     atomic_savez(out, {"scores": scores, "labels": labels})
     click.echo(f"wrote scores {scores.shape} and predicted labels to {out}")

@@ -1,0 +1,174 @@
+"""What cynet writes never replaces what it should not, and a run directory stays whole.
+
+- atomic replacement (``cynet._atomic``) replaces regular files only: a FIFO, a device or
+  a symlink to one is refused (``predict --out``, ``plot --out``: exit 2, naming it); a
+  symlink to a regular file is written through, the link stays; a replaced file keeps its
+  permissions; the process umask is neither read nor changed; the directory is fsynced;
+- one process at a time on a run directory (an exclusive ``flock`` on ``DIR/.lock``, the
+  holder's pid in it), tested with real processes;
+- the checkpoint is the source of truth: ``--resume`` rewrites ``metrics.jsonl`` from it
+  and removes leftover temporary files; Ctrl-C before the first checkpoint leaves a
+  directory that ``--out`` starts again, and says so.
+"""
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cynet import _atomic
+from cynet._atomic import NotARegularFileError, atomic_write
+from cynet.cli import main
+from cli_fixtures import (banded_images, cynet_command, definition, error_lines, load_npz,
+                          read_metrics, subprocess_env, write_dataset, write_json)
+
+TIMEOUT = 300
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, **kwargs):
+    env = {"CYNET_DEBUG": None, "CYNET_DISABLE_PLUGIN_AUTOLOAD": None}
+    return CliRunner().invoke(main, [str(a) for a in args], env=env, **kwargs)
+
+
+def describe(result):
+    return (f"exit {result.exit_code}, exception {result.exception!r}\n"
+            f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}")
+
+
+def ok(result):
+    assert result.exit_code == 0, describe(result)
+    return result
+
+
+def refused(result, code, *needles):
+    """Exit ``code`` with exactly one ``Error:`` line holding every needle, no traceback."""
+    assert result.exit_code == code, describe(result)
+    assert "Traceback" not in result.output, describe(result)
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, describe(result)
+    for needle in needles:
+        assert needle in errors[0], f"{needle!r} not in {errors[0]!r}"
+    return errors[0]
+
+
+class Toy:
+    def __init__(self, base):
+        self.base = base
+        self.data = write_dataset(base / "toy.npz", n_train=64, n_test=32)
+        self.model = write_json(base / "toy.json", definition(data=self.data))
+        self.run_dir = base / "toy-run"
+        ok(run("train", self.model, "--out", self.run_dir))
+        self.inputs = base / "images.npz"
+        np.savez(self.inputs, x=banded_images(8, seed=5)[0])
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return Toy(tmp_path_factory.mktemp("safety"))
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _write(path, data=b"new"):
+    atomic_write(path, lambda f: f.write(data))
+
+
+def test_predict_refuses_a_fifo_as_out_and_leaves_it(toy, tmp_path):
+    fifo = tmp_path / "scores.npz"
+    os.mkfifo(fifo)
+    refused(run("predict", toy.run_dir, toy.inputs, "--out", fifo), 2, str(fifo), "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.npz"]  # no temporaries
+
+
+def test_predict_refuses_a_symlink_to_a_device_and_leaves_both(toy, tmp_path):
+    link = tmp_path / "scores.npz"
+    link.symlink_to(os.devnull)
+    refused(run("predict", toy.run_dir, toy.inputs, "--out", link), 2, str(link),
+            "character device")
+    assert os.path.islink(link) and os.readlink(link) == os.devnull
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_plot_refuses_a_fifo_as_out(toy, tmp_path):
+    pytest.importorskip("matplotlib")
+    fifo = tmp_path / "curves.png"
+    os.mkfifo(fifo)
+    refused(run("plot", toy.run_dir, "--out", fifo), 2, str(fifo), "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_a_symlink_to_a_regular_file_is_written_through(toy, tmp_path):
+    target = tmp_path / "real" / "scores.npz"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    ok(run("predict", toy.run_dir, toy.inputs, "--out", link))
+    assert os.path.islink(link) and Path(os.readlink(link)) == target
+    assert load_npz(target)["scores"].shape == (8, 3)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["scores.npz"]
+
+
+def test_a_dangling_symlink_is_refused(tmp_path):
+    link = tmp_path / "out.npz"
+    link.symlink_to(tmp_path / "nowhere" / "x.npz")
+    with pytest.raises(NotARegularFileError, match="does not exist"):
+        _write(link)
+    assert os.path.islink(link)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "private.npz"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    _write(path)
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_new_files_follow_the_current_umask_which_is_never_changed(tmp_path, monkeypatch):
+    old = os.umask(0o022)
+    try:
+        _write(tmp_path / "a")  # whatever was read once must not stick
+        os.umask(0o077)
+        calls = []
+        real_umask = os.umask
+        monkeypatch.setattr(_atomic, "_file_mode", None, raising=False)
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real_umask(mask))
+        _write(tmp_path / "b")
+        monkeypatch.undo()
+        assert calls == [], "atomic_write changed the process umask (racing other threads)"
+        assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o644
+        assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    synced = []
+    real_fsync, real_replace = os.fsync, os.replace
+    renamed = []
+
+    def fsync(fd):
+        synced.append((stat.S_ISDIR(os.fstat(fd).st_mode), bool(renamed)))
+        return real_fsync(fd)
+
+    def replace(a, b):
+        renamed.append(b)
+        return real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    _write(tmp_path / "x.npz")
+    assert (False, False) in synced, "the file's data was not fsynced before the rename"
+    assert (True, True) in synced, "the directory was not fsynced after the rename"
