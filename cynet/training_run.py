@@ -86,11 +86,30 @@ def _seed_from_checkpoint(doc, checkpoint_doc):
 
 
 def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None):
-    """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``."""
+    """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``.
+    The run directory is locked for the whole run (see ``cynet.rundir``): a directory
+    another process trains in is refused."""
+    held = []
+    try:
+        return _train(model_path, overrides, out, resume, stream, bar, held)
+    finally:
+        for run in held:
+            run.unlock()
+
+
+def _already_a_run(run):
+    return RunDirError(f"{run.path} already holds a run; continue it with --resume "
+                       f"{run.path} or choose another --out")
+
+
+def _train(model_path, overrides, out, resume, stream, bar, held):
     overrides = overrides or Overrides()
     doc = overrides.apply(load_json(model_path))
     if resume is not None:
         run = RunDir(resume)
+        held.append(run)
+        run.check_has_checkpoint()
+        run.lock()  # before reading: the checkpoint is then the last one written
         arrays, meta, checkpoint_doc = run.load_checkpoint()
         doc = _seed_from_checkpoint(doc, checkpoint_doc)
     model = Model.from_dict(doc)
@@ -104,13 +123,17 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
         run.restore(model, arrays, meta)
         run.write_definition(trained_doc)  # --epochs may have been raised
     else:
-        run = RunDir(out if out is not None else default_dir(model_path))
-        if run.checkpoint_path().exists():
-            raise RunDirError(
-                f"{run.path} already holds a run; continue it with --resume {run.path} "
-                f"or choose another --out"
-            )
-        run.create()
+        if out is not None:
+            run = RunDir(out)
+            if run.checkpoint_path().exists():
+                raise _already_a_run(run)
+            run.create()
+        else:
+            run = RunDir(default_dir(model_path, create=True))
+        held.append(run)
+        run.lock()
+        if run.checkpoint_path().exists():  # written by a process that held the lock
+            raise _already_a_run(run)
         run.write_definition(trained_doc)
         run.save_checkpoint(model, trained_doc)  # something to resume even before epoch 1
 

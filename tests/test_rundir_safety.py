@@ -172,3 +172,112 @@ def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     _write(tmp_path / "x.npz")
     assert (False, False) in synced, "the file's data was not fsynced before the rename"
     assert (True, True) in synced, "the directory was not fsynced after the rename"
+
+
+# --------------------------------------------------------------------------- one process per run
+
+# the protocol of cynet.rundir: an exclusive flock on DIR/.lock, which holds the pid
+HOLDER = textwrap.dedent("""
+    import fcntl, os, sys
+    fd = os.open(os.path.join(sys.argv[1], ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.ftruncate(fd, 0)
+    os.write(fd, b"%d\\n" % os.getpid())
+    print("locked", flush=True)
+    sys.stdin.read()  # hold the lock until the test closes stdin (or kills us)
+""")
+
+
+class Holder:
+    """A separate process holding the lock of ``run_dir``."""
+
+    def __init__(self, run_dir):
+        env = subprocess_env(PYTHONPATH=os.pathsep.join(
+            [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()  # blocks until the lock is held: no timing
+        assert line == "locked\n", (line, self.proc.communicate(timeout=TIMEOUT))
+
+    def release(self):
+        self.proc.communicate(input="", timeout=TIMEOUT)
+        assert self.proc.returncode == 0
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.communicate(timeout=TIMEOUT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.kill()
+
+
+def _partial_run(toy, tmp_path, epochs=2):
+    run_dir = tmp_path / "run"
+    ok(run("train", toy.model, "--out", run_dir, "--epochs", epochs))
+    (run_dir / "weights.npz").unlink()  # as if killed before the end
+    return run_dir
+
+
+def test_resume_of_a_run_another_process_holds_is_refused_naming_its_pid(toy, tmp_path):
+    run_dir = _partial_run(toy, tmp_path)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
+    with Holder(run_dir) as holder:
+        assert (run_dir / ".lock").read_text().strip() == str(holder.proc.pid)
+        refused(run("train", toy.model, "--resume", run_dir), 2, str(run_dir),
+                f"pid {holder.proc.pid}", "in use")
+        after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".lock"}
+        assert after == before, "the refused run touched the directory"
+        holder.release()
+    ok(run("train", toy.model, "--resume", run_dir))
+    assert [m["epoch"] for m in read_metrics(run_dir)] == [1, 2, 3]
+
+
+def test_out_into_a_directory_another_process_holds_is_refused(toy, tmp_path):
+    run_dir = tmp_path / "new"
+    run_dir.mkdir()
+    with Holder(run_dir) as holder:
+        refused(run("train", toy.model, "--out", run_dir), 2, str(run_dir),
+                f"pid {holder.proc.pid}")
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+
+
+def test_a_killed_holder_leaves_no_stale_lock(toy, tmp_path):
+    run_dir = _partial_run(toy, tmp_path)
+    with Holder(run_dir) as holder:
+        holder.kill()
+    assert (run_dir / ".lock").exists()  # the file stays; its lock went with the process
+    ok(run("train", toy.model, "--resume", run_dir))
+    assert (run_dir / "weights.npz").exists()
+
+
+def test_two_real_cynet_processes_on_one_run(toy, tmp_path):
+    """A real ``cynet train --resume`` subprocess is refused while the directory is held."""
+    run_dir = _partial_run(toy, tmp_path)
+    env = subprocess_env(PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    with Holder(run_dir) as holder:
+        result = subprocess.run([sys.executable, "-m", "cynet.cli", "train", str(toy.model),
+                                 "--resume", str(run_dir)], capture_output=True, text=True,
+                                env=env, timeout=TIMEOUT)
+        assert result.returncode == 2, result
+        assert "Traceback" not in result.stderr
+        (line,) = error_lines(result.stderr)
+        assert f"pid {holder.proc.pid}" in line, line
+
+
+def test_the_lock_is_cynets_own(tmp_path):
+    """RunDir.lock takes the lock the tests' holder takes: the second one is refused."""
+    from cynet.rundir import RunDir, RunDirError
+
+    first = RunDir(tmp_path).lock()
+    try:
+        with pytest.raises(RunDirError, match=f"pid {os.getpid()}"):
+            RunDir(tmp_path).lock()
+    finally:
+        first.unlock()
+    RunDir(tmp_path).lock().unlock()
