@@ -122,6 +122,12 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
         _, run, test = run_training(model, overrides, out=out, resume=resume)
     except Interrupted as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
+        if exc.epoch is None:
+            click.echo(f"Interrupted before the first checkpoint was saved; nothing to resume "
+                       f"in {exc.run_dir}; start again with: cynet train "
+                       f"{shlex.quote(str(model))}{flags} --out {shlex.quote(str(exc.run_dir))}",
+                       err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "
                    f"{exc.run_dir}; continue with: cynet train {shlex.quote(str(model))}{flags} "
                    f"--resume {shlex.quote(str(exc.run_dir))}", err=True)

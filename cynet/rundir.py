@@ -27,7 +27,7 @@ except ImportError:  # Windows: no advisory locks; one process at a time is not 
     fcntl = None
 
 from . import checkpoint
-from ._atomic import atomic_write
+from ._atomic import TEMP_PREFIX, atomic_write
 from .checkpoint import CHECKPOINT_FORMAT_VERSION, CheckpointError  # noqa: F401 (re-exported)
 from .weights import WeightsFileError
 
@@ -143,8 +143,24 @@ class RunDir:
         if not self.path.is_dir():
             raise RunDirError(f"{self.path}: no such run directory")
         if not self.checkpoint_path().exists():
+            if (self.path / DEFINITION).exists():
+                raise RunDirError(f"{self.checkpoint_path()} is missing: the run in {self.path} "
+                                  f"was stopped before its first checkpoint; start it again "
+                                  f"with --out {self.path}")
             raise RunDirError(f"{self.checkpoint_path()} is missing: nothing to resume in "
                               f"{self.path}")
+
+    def remove_temporaries(self):
+        """Remove the temporary files a killed writer of the run's files left behind
+        (``.tmp-*`` of their suffixes; a plot's ``.png`` one may be in use). Call it with
+        the lock held."""
+        suffixes = {Path(name).suffix for name in (DEFINITION, METRICS, CHECKPOINT, WEIGHTS)}
+        for path in self.path.glob(TEMP_PREFIX + "*"):
+            try:
+                if path.suffix in suffixes and path.is_file() and not path.is_symlink():
+                    path.unlink()
+            except OSError:
+                pass
 
     def restore(self, model, arrays, meta):
         """Load a checkpoint's ``arrays`` and ``meta`` into ``model`` (built from its

@@ -21,11 +21,16 @@ class DataMismatchError(ValueError):
 
 
 class Interrupted(Exception):
-    """Training was interrupted (Ctrl-C); the last checkpoint is on disk."""
+    """Training was interrupted (Ctrl-C); the last checkpoint is on disk, or ``epoch`` is
+    None: the run was stopped before its first checkpoint, and ``--out run_dir`` starts
+    it again."""
 
     def __init__(self, run_dir, epoch):
         self.run_dir, self.epoch = run_dir, epoch
-        super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
+        if epoch is None:
+            super().__init__(f"interrupted before the first checkpoint was saved in {run_dir}")
+        else:
+            super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
 
 
 @dataclass
@@ -121,7 +126,11 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
 
     if resume is not None:
         run.restore(model, arrays, meta)
+        run.remove_temporaries()  # of a killed run; we hold the lock, so none is in use
         run.write_definition(trained_doc)  # --epochs may have been raised
+        # the checkpoint is the source of truth: a run killed between writing it and
+        # metrics.jsonl (or a damaged metrics.jsonl) gets the lines the checkpoint has
+        run.write_metrics(model.history)
     else:
         if out is not None:
             run = RunDir(out)
@@ -134,8 +143,15 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         run.lock()
         if run.checkpoint_path().exists():  # written by a process that held the lock
             raise _already_a_run(run)
-        run.write_definition(trained_doc)
-        run.save_checkpoint(model, trained_doc)  # something to resume even before epoch 1
+        run.remove_temporaries()
+        try:
+            run.write_definition(trained_doc)
+            run.save_checkpoint(model, trained_doc)  # something to resume before epoch 1
+        except KeyboardInterrupt:
+            # the checkpoint is there (the interrupt came after its rename) or not at
+            # all (atomic_write removed its temporary file): resumable, or restartable
+            # with the same --out
+            raise Interrupted(run.path, 0 if run.checkpoint_path().exists() else None) from None
 
     training = model.definition.training
     progress = Progress(training["epochs"], len(dataset.x_train), stream=stream, bar=bar)
@@ -161,9 +177,9 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         model.fit(dataset.x_train, dataset.y_train,
                   epochs=max(0, training["epochs"] - model.epoch),
                   validation_data=validation, callback=epoch_done, on_batch=on_batch)
+        model.save(run.weights_path())
     except KeyboardInterrupt:
         raise Interrupted(run.path, saved["epoch"]) from None
-    model.save(run.weights_path())
     test = None
     if dataset.x_test is not None:
         test = model.evaluate(dataset.x_test, dataset.y_test)

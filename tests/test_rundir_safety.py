@@ -12,6 +12,7 @@
 """
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -281,3 +282,82 @@ def test_the_lock_is_cynets_own(tmp_path):
     finally:
         first.unlock()
     RunDir(tmp_path).lock().unlock()
+
+
+# --------------------------------------------------------------------------- the checkpoint rules
+
+
+def test_resume_restores_the_metrics_lost_after_the_last_checkpoint(toy, tmp_path):
+    """Killed after the last checkpoint's rename, before metrics.jsonl was written."""
+    run_dir = tmp_path / "run"
+    ok(run("train", toy.model, "--out", run_dir))
+    complete, weights = read_metrics(run_dir), load_npz(run_dir / "weights.npz")
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "metrics.jsonl").write_text("".join(lines[:-1]))
+    (run_dir / "weights.npz").unlink()
+    ok(run("train", toy.model, "--resume", run_dir))
+    assert read_metrics(run_dir) == complete
+    resumed = load_npz(run_dir / "weights.npz")
+    assert all(np.array_equal(weights[k], resumed[k]) for k in weights)
+
+
+def test_resume_removes_leftover_temporary_files(toy, tmp_path):
+    run_dir = _partial_run(toy, tmp_path)
+    for name in (".tmp-k1ll3d.npz", ".tmp-0ld.jsonl", ".tmp-m0del.json"):
+        (run_dir / name).write_bytes(b"half a file")
+    (run_dir / ".tmp-plot.png").write_bytes(b"a plot being written")  # not the run's
+    ok(run("train", toy.model, "--resume", run_dir))
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".lock", ".tmp-plot.png", "checkpoint.npz", "metrics.jsonl", "model.json",
+        "weights.npz"]
+
+
+def _interrupt_checkpoint(monkeypatch, after_rename):
+    """Ctrl-C while the first checkpoint is written: mid-write, or just after its rename."""
+    import cynet.weights
+
+    real = cynet.weights.atomic_savez
+
+    def savez(path, arrays):
+        if Path(path).name != "checkpoint.npz":
+            return real(path, arrays)
+        if after_rename:
+            real(path, arrays)
+            raise KeyboardInterrupt
+
+        def half(f):
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise KeyboardInterrupt
+
+        atomic_write(path, half)
+
+    monkeypatch.setattr(cynet.weights, "atomic_savez", savez)
+
+
+def test_ctrl_c_during_the_first_checkpoint_leaves_a_restartable_directory(toy, tmp_path,
+                                                                             monkeypatch):
+    run_dir = tmp_path / "run"
+    _interrupt_checkpoint(monkeypatch, after_rename=False)
+    result = run("train", toy.model, "--out", run_dir, "--epochs", 2)
+    monkeypatch.undo()
+    assert result.exit_code == 130, describe(result)
+    assert "Traceback" not in result.output
+    assert "before the first checkpoint" in result.stderr, result.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "model.json"]
+    refused(run("train", toy.model, "--resume", run_dir), 2, "before its first checkpoint",
+            f"--out {run_dir}")
+    match = re.search(r"\bcynet (train .*--out \S+)", result.stderr)
+    assert match, result.stderr
+    ok(run(*shlex.split(match.group(1))))
+    assert [m["epoch"] for m in read_metrics(run_dir)] == [1, 2]
+
+
+def test_ctrl_c_just_after_the_first_checkpoint_is_resumable(toy, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    _interrupt_checkpoint(monkeypatch, after_rename=True)
+    result = run("train", toy.model, "--out", run_dir, "--epochs", 2)
+    monkeypatch.undo()
+    assert result.exit_code == 130, describe(result)
+    assert "the checkpoint after epoch 0" in result.stderr and "--resume" in result.stderr
+    ok(run("train", toy.model, "--resume", run_dir, "--epochs", 2))
+    assert [m["epoch"] for m in read_metrics(run_dir)] == [1, 2]
