@@ -166,11 +166,13 @@ def predict(weights, inputs, out):
 
     from ._atomic import check_writable_target
     from .data import load_inputs
+    from .rundir import check_not_overwriting, run_files
     from .weights import atomic_savez
     from .training_run import load_trained
 
     out = out or inputs.with_name(inputs.stem + "-scores.npz")
     check_writable_target(out)  # a FIFO or device is refused before any work
+    check_not_overwriting(out, [inputs, weights] + (run_files(weights) if weights.is_dir() else []))
     model = load_trained(weights)
     x = load_inputs(inputs, model.input_shape)
     scores = model.predict(x)
@@ -270,7 +272,10 @@ def gradcheck(types):
 def plot(run_dir, out):
     """Loss and accuracy per epoch of a run, as a PNG (needs the cynet[plot] extra)."""
     from .plot import plot_run
+    from .rundir import check_not_overwriting, run_files
 
+    if out is not None:  # --out run/metrics.jsonl would replace the metrics with a PNG
+        check_not_overwriting(out, run_files(run_dir))
     click.echo(f"wrote the training curves to {plot_run(run_dir, out)}")
 
 

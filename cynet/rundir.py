@@ -175,6 +175,24 @@ class RunDir:
         return self.path / WEIGHTS
 
 
+def run_files(path):
+    """The files of the run directory ``path`` that a command must never overwrite."""
+    return [Path(path) / name for name in (DEFINITION, METRICS, CHECKPOINT, WEIGHTS)]
+
+
+def check_not_overwriting(out, protected):
+    """Refuse (RunDirError) an output path that is one of the ``protected`` files (that
+    exist), say a run's checkpoint or the command's own input: writing it would lose it."""
+    for path in protected:
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:  # either does not exist (or cannot be examined): no clash
+            continue
+        if same:
+            raise RunDirError(f"refusing to write to {out}: it is {path}, which this command "
+                              f"reads or which belongs to a run; choose another output path")
+
+
 def _read_pid(fd):
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()

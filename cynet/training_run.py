@@ -12,7 +12,8 @@ from .data import load_data
 from .definition import load_json
 from .model import Model
 from .progress import Progress
-from .rundir import CHECKPOINT, WEIGHTS, RunDir, RunDirError, check_resumable, default_dir
+from .rundir import (CHECKPOINT, DEFINITION, WEIGHTS, RunDir, RunDirError,
+                     check_not_overwriting, check_resumable, default_dir)
 from .training import check_inputs, check_labels
 
 
@@ -136,6 +137,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
             run = RunDir(out)
             if run.checkpoint_path().exists():
                 raise _already_a_run(run)
+            # `train model.json --out .` would replace the definition with the run's copy
+            check_not_overwriting(run.path / DEFINITION, [model_path])
             run.create()
         else:
             run = RunDir(default_dir(model_path, create=True))

@@ -361,3 +361,35 @@ def test_ctrl_c_just_after_the_first_checkpoint_is_resumable(toy, tmp_path, monk
     assert "the checkpoint after epoch 0" in result.stderr and "--resume" in result.stderr
     ok(run("train", toy.model, "--resume", run_dir, "--epochs", 2))
     assert [m["epoch"] for m in read_metrics(run_dir)] == [1, 2]
+
+
+# --------------------------------------------------------------------------- own files
+
+
+@pytest.mark.parametrize("name", ["weights.npz", "checkpoint.npz", "metrics.jsonl"])
+def test_predict_and_plot_never_write_over_a_runs_files(toy, tmp_path, name):
+    run_dir = tmp_path / "run"
+    ok(run("train", toy.model, "--out", run_dir, "--epochs", 1))
+    before = (run_dir / name).read_bytes()
+    refused(run("predict", run_dir, toy.inputs, "--out", run_dir / name), 2, name)
+    if name == "weights.npz":  # the weights file given directly
+        refused(run("predict", run_dir / name, toy.inputs, "--out", run_dir / name), 2, name)
+    refused(run("plot", run_dir, "--out", run_dir / name), 2, name)
+    assert (run_dir / name).read_bytes() == before
+
+
+def test_predict_never_writes_over_its_input(toy, tmp_path):
+    inputs = tmp_path / "in.npz"
+    inputs.write_bytes(toy.inputs.read_bytes())
+    refused(run("predict", toy.run_dir, inputs, "--out", inputs), 2, str(inputs))
+    assert inputs.read_bytes() == toy.inputs.read_bytes()
+
+
+def test_train_out_never_writes_over_the_definition_it_trains(toy, tmp_path):
+    here = tmp_path / "project"
+    here.mkdir()
+    model = here / "model.json"
+    model.write_bytes(toy.model.read_bytes())
+    refused(run("train", model, "--out", here), 2, str(model))
+    assert model.read_bytes() == toy.model.read_bytes()
+    assert sorted(p.name for p in here.iterdir()) == ["model.json"]
