@@ -128,10 +128,13 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
     if resume is not None:
         run.restore(model, arrays, meta)
         run.remove_temporaries()  # of a killed run; we hold the lock, so none is in use
-        run.write_definition(trained_doc)  # --epochs may have been raised
-        # the checkpoint is the source of truth: a run killed between writing it and
-        # metrics.jsonl (or a damaged metrics.jsonl) gets the lines the checkpoint has
-        run.write_metrics(model.history)
+        try:
+            run.write_definition(trained_doc)  # --epochs may have been raised
+            # the checkpoint is the source of truth: a run killed between writing it and
+            # metrics.jsonl (or a damaged metrics.jsonl) gets the lines the checkpoint has
+            run.write_metrics(model.history)
+        except KeyboardInterrupt:  # the checkpoint is untouched: resume again
+            raise Interrupted(run.path, model.epoch) from None
     else:
         if out is not None:
             run = RunDir(out)
