@@ -393,3 +393,23 @@ def test_train_out_never_writes_over_the_definition_it_trains(toy, tmp_path):
     refused(run("train", model, "--out", here), 2, str(model))
     assert model.read_bytes() == toy.model.read_bytes()
     assert sorted(p.name for p in here.iterdir()) == ["model.json"]
+
+
+def test_build_mini_replaces_its_output_atomically(tmp_path, monkeypatch):
+    """A build that fails (or is killed) half-way leaves the previous packaged file."""
+    from cynet.datasets import build_mini
+
+    out = tmp_path / "mini.npz"
+    np.savez(out, x_train=np.zeros((1, 2, 2), np.uint8))
+    before = out.read_bytes()
+    monkeypatch.setattr(build_mini, "build", lambda source: {"x_train": np.ones(3, np.uint8)})
+
+    def half(f, **arrays):
+        f.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", half)
+    with pytest.raises(KeyboardInterrupt):
+        build_mini.main(["--source", str(tmp_path), "--out", str(out)])
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mini.npz"]
