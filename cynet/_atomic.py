@@ -108,6 +108,11 @@ def atomic_write(path, write, binary=True):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # once more just before the rename: what was checked at the start may have been
+        # replaced (say, by a FIFO) while ``write`` ran, which can take long
+        if resolve_target(path)[0] != target:
+            raise NotARegularFileError(f"{path} changed while it was being written; "
+                                       f"nothing was replaced")
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -413,3 +413,16 @@ def test_build_mini_replaces_its_output_atomically(tmp_path, monkeypatch):
         build_mini.main(["--source", str(tmp_path), "--out", str(out)])
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mini.npz"]
+
+
+def test_a_target_that_becomes_a_fifo_while_written_is_not_replaced(tmp_path):
+    path = tmp_path / "out.npz"
+
+    def write(f):
+        f.write(b"data")
+        os.mkfifo(path)  # someone puts a FIFO there meanwhile
+
+    with pytest.raises(NotARegularFileError, match="FIFO"):
+        atomic_write(path, write)
+    assert stat.S_ISFIFO(os.lstat(path).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
