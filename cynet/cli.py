@@ -31,6 +31,7 @@ def _debug_enabled(ctx):
 
 def _as_user_error(exc):
     """The exit status and message for an exception the user can act on, else None."""
+    from ._atomic import NotARegularFileError
     from .data import DataError
     from .definition import DefinitionError
     from .checkpoint import CheckpointError
@@ -42,7 +43,8 @@ def _as_user_error(exc):
     from .training_run import DataMismatchError
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
-                        LayerNotFoundError, WeightsFileError, CheckpointError, PlotError)):
+                        LayerNotFoundError, WeightsFileError, CheckpointError, PlotError,
+                        NotARegularFileError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, (MatplotlibMissingError, LayerOutputError)):
         return EXIT_FAILURE, str(exc)
@@ -121,6 +123,12 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
         _, run, test = run_training(model, overrides, out=out, resume=resume)
     except Interrupted as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
+        if exc.epoch is None:
+            click.echo(f"Interrupted before the first checkpoint was saved; nothing to resume "
+                       f"in {exc.run_dir}; start again with: cynet train "
+                       f"{shlex.quote(str(model))}{flags} --out {shlex.quote(str(exc.run_dir))}",
+                       err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "
                    f"{exc.run_dir}; continue with: cynet train {shlex.quote(str(model))}{flags} "
                    f"--resume {shlex.quote(str(exc.run_dir))}", err=True)
@@ -157,14 +165,18 @@ def predict(weights, inputs, out):
     """Class scores for the images in INPUT.npz's array `x`."""
     import numpy as np
 
+    from ._atomic import check_writable_target
     from .data import load_inputs
+    from .rundir import check_not_overwriting, run_files
     from .weights import atomic_savez
     from .training_run import load_trained
 
+    out = out or inputs.with_name(inputs.stem + "-scores.npz")
+    check_writable_target(out)  # a FIFO or device is refused before any work
+    check_not_overwriting(out, [inputs, weights] + (run_files(weights) if weights.is_dir() else []))
     model = load_trained(weights)
     x = load_inputs(inputs, model.input_shape)
     scores = model.predict(x)
-    out = out or inputs.with_name(inputs.stem + "-scores.npz")
     labels = scores.argmax(axis=1) if scores.ndim == 2 else np.zeros(0, np.int64)
     atomic_savez(out, {"scores": scores, "labels": labels})
     click.echo(f"wrote scores {scores.shape} and predicted labels to {out}")
@@ -268,7 +280,10 @@ def gradcheck(types):
 def plot(run_dir, out):
     """Loss and accuracy per epoch of a run, as a PNG (needs the cynet[plot] extra)."""
     from .plot import plot_run
+    from .rundir import check_not_overwriting, run_files
 
+    if out is not None:  # --out run/metrics.jsonl would replace the metrics with a PNG
+        check_not_overwriting(out, run_files(run_dir))
     click.echo(f"wrote the training curves to {plot_run(run_dir, out)}")
 
 

@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from ._atomic import atomic_write
+from ._atomic import NotARegularFileError, atomic_write, check_writable_target
 from .rundir import METRICS
 
 DEFAULT_NAME = "curves.png"
@@ -158,6 +158,10 @@ def _output_path(run_dir, out):
     out = Path(out) if out is not None else Path(run_dir) / DEFAULT_NAME
     if out.is_dir():
         raise PlotError(f"cannot write the plot to {out}: it is a directory")
+    try:
+        check_writable_target(out)
+    except NotARegularFileError as exc:
+        raise PlotError(f"cannot write the plot: {exc}") from None
     parent = out.parent
     if not parent.is_dir():
         problem = "does not exist" if not parent.exists() else "is not a directory"

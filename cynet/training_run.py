@@ -12,7 +12,8 @@ from .data import load_data
 from .definition import load_json
 from .model import Model
 from .progress import Progress
-from .rundir import CHECKPOINT, WEIGHTS, RunDir, RunDirError, check_resumable, default_dir
+from .rundir import (CHECKPOINT, DEFINITION, WEIGHTS, RunDir, RunDirError,
+                     check_not_overwriting, check_resumable, default_dir)
 from .training import check_inputs, check_labels
 
 
@@ -21,11 +22,16 @@ class DataMismatchError(ValueError):
 
 
 class Interrupted(Exception):
-    """Training was interrupted (Ctrl-C); the last checkpoint is on disk."""
+    """Training was interrupted (Ctrl-C); the last checkpoint is on disk, or ``epoch`` is
+    None: the run was stopped before its first checkpoint, and ``--out run_dir`` starts
+    it again."""
 
     def __init__(self, run_dir, epoch):
         self.run_dir, self.epoch = run_dir, epoch
-        super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
+        if epoch is None:
+            super().__init__(f"interrupted before the first checkpoint was saved in {run_dir}")
+        else:
+            super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
 
 
 @dataclass
@@ -86,11 +92,30 @@ def _seed_from_checkpoint(doc, checkpoint_doc):
 
 
 def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None):
-    """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``."""
+    """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``.
+    The run directory is locked for the whole run (see ``cynet.rundir``): a directory
+    another process trains in is refused."""
+    held = []
+    try:
+        return _train(model_path, overrides, out, resume, stream, bar, held)
+    finally:
+        for run in held:
+            run.unlock()
+
+
+def _already_a_run(run):
+    return RunDirError(f"{run.path} already holds a run; continue it with --resume "
+                       f"{run.path} or choose another --out")
+
+
+def _train(model_path, overrides, out, resume, stream, bar, held):
     overrides = overrides or Overrides()
     doc = overrides.apply(load_json(model_path))
     if resume is not None:
         run = RunDir(resume)
+        held.append(run)
+        run.check_has_checkpoint()
+        run.lock()  # before reading: the checkpoint is then the last one written
         arrays, meta, checkpoint_doc = run.load_checkpoint()
         doc = _seed_from_checkpoint(doc, checkpoint_doc)
     model = Model.from_dict(doc)
@@ -102,17 +127,37 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
 
     if resume is not None:
         run.restore(model, arrays, meta)
-        run.write_definition(trained_doc)  # --epochs may have been raised
+        run.remove_temporaries()  # of a killed run; we hold the lock, so none is in use
+        try:
+            run.write_definition(trained_doc)  # --epochs may have been raised
+            # the checkpoint is the source of truth: a run killed between writing it and
+            # metrics.jsonl (or a damaged metrics.jsonl) gets the lines the checkpoint has
+            run.write_metrics(model.history)
+        except KeyboardInterrupt:  # the checkpoint is untouched: resume again
+            raise Interrupted(run.path, model.epoch) from None
     else:
-        run = RunDir(out if out is not None else default_dir(model_path))
-        if run.checkpoint_path().exists():
-            raise RunDirError(
-                f"{run.path} already holds a run; continue it with --resume {run.path} "
-                f"or choose another --out"
-            )
-        run.create()
-        run.write_definition(trained_doc)
-        run.save_checkpoint(model, trained_doc)  # something to resume even before epoch 1
+        if out is not None:
+            run = RunDir(out)
+            if run.checkpoint_path().exists():
+                raise _already_a_run(run)
+            # `train model.json --out .` would replace the definition with the run's copy
+            check_not_overwriting(run.path / DEFINITION, [model_path])
+            run.create()
+        else:
+            run = RunDir(default_dir(model_path, create=True))
+        held.append(run)
+        run.lock()
+        if run.checkpoint_path().exists():  # written by a process that held the lock
+            raise _already_a_run(run)
+        run.remove_temporaries()
+        try:
+            run.write_definition(trained_doc)
+            run.save_checkpoint(model, trained_doc)  # something to resume before epoch 1
+        except KeyboardInterrupt:
+            # the checkpoint is there (the interrupt came after its rename) or not at
+            # all (atomic_write removed its temporary file): resumable, or restartable
+            # with the same --out
+            raise Interrupted(run.path, 0 if run.checkpoint_path().exists() else None) from None
 
     training = model.definition.training
     progress = Progress(training["epochs"], len(dataset.x_train), stream=stream, bar=bar)
@@ -138,9 +183,9 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
         model.fit(dataset.x_train, dataset.y_train,
                   epochs=max(0, training["epochs"] - model.epoch),
                   validation_data=validation, callback=epoch_done, on_batch=on_batch)
+        model.save(run.weights_path())
     except KeyboardInterrupt:
         raise Interrupted(run.path, saved["epoch"]) from None
-    model.save(run.weights_path())
     test = None
     if dataset.x_test is not None:
         test = model.evaluate(dataset.x_test, dataset.y_test)

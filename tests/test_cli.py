@@ -168,7 +168,9 @@ def test_train_writes_the_run_directory_with_the_overrides_applied(tmp_path, toy
     result = ok(run("train", toy.model, "--epochs", 2, "--lr", 0.1, "--seed", 5,
                     "--batch-size", 16, "--out", out))
 
-    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES), "stray files (temporaries?)"
+    # and the lock file (cynet.rundir), which stays
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES + (".lock",)), \
+        "stray files (temporaries?)"
 
     # model.json: the definition as trained, after the overrides
     trained = json.loads((out / "model.json").read_text())

@@ -145,7 +145,7 @@ def test_uninterrupted_run(setup):
     """The reference itself: complete, reproducible output, plain progress lines."""
     result = setup.reference_result
     assert {p.name for p in setup.reference.iterdir()} == {
-        "model.json", "weights.npz", "metrics.jsonl", "checkpoint.npz"}
+        "model.json", "weights.npz", "metrics.jsonl", "checkpoint.npz", ".lock"}
     assert [m["epoch"] for m in read_metrics(setup.reference)] == list(range(1, N_EPOCHS + 1))
     # stderr is a pipe, not a terminal: one plain line per epoch, no carriage return
     assert "\r" not in result.stderr

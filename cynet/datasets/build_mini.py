@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from cynet._atomic import atomic_write
 from cynet.data import DEBIAN_DIR, DataError, load_idx_dir
 from cynet.datasets import MINI_FILE
 
@@ -62,8 +63,9 @@ def main(argv=None):
         arrays = build(args.source)
     except DataError as exc:
         parser.exit(1, f"error: {exc}\n")
-    with open(args.out, "wb") as f:  # a file object: numpy adds no .npz suffix to it
-        np.savez_compressed(f, **arrays)
+    # replaced atomically: a killed build leaves the previous file, not half of one (the
+    # packaged file is every default run's data); a file object: numpy adds no suffix
+    atomic_write(args.out, lambda f: np.savez_compressed(f, **arrays))
     print(f"wrote {args.out} ({os.path.getsize(args.out):,} bytes) from {args.source}")
     for key, a in arrays.items():
         print(f"  {key}: {a.dtype} {a.shape}")
