@@ -20,7 +20,7 @@ from .kernels import direct, im2col
 from .policy import current as policy
 from .threads import threads_for
 from .workers import chunk_for, run_chunks
-from .workspace import contents, set_contents, workspace
+from .workspace import allocate, blame, contents, set_contents, workspace
 
 
 class Columns:
@@ -57,8 +57,17 @@ class Columns:
         """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
         views per group, (G, K/G, b*P) and (G, F/G, b*P)."""
         G, K, F, width = self.G, self.K, self.F, b * self.per_sample
-        col = workspace("col", (K, width), dtype)
-        rows = workspace("rows", (F, width), dtype)
+        try:
+            col = workspace("col", (K, width), dtype)
+            rows = workspace("rows", (F, width), dtype)
+        except MemoryError:
+            argument = blame(self.geo)
+            from .._args import ArgumentError
+
+            raise ArgumentError(
+                f"cannot allocate the column matrix of {K} x {width} values for the "
+                f"convolution's output {self.geo.OH}x{self.geo.OW}; reduce {argument}",
+                argument) from None
         return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
 
@@ -146,7 +155,7 @@ def forward(x, weight, bias, geo):
     """``y`` of the convolution ``geo`` of the checked arrays ``x``, ``weight``, ``bias``."""
     p = policy()
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
-    y = np.empty(geo.out_shape, dtype=x.dtype)
+    y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
     w_mat = weight.reshape(G, F // G, -1)
     if geo.is_pointwise:
         np.matmul(w_mat, x.reshape(geo.N, G, geo.C // G, P), out=y.reshape(geo.N, G, F // G, P))
@@ -191,7 +200,7 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     K = cols.K
     gw = np.zeros(weight.shape, dtype=x.dtype)
     gw_mat = gw.reshape(G, F // G, K // G)
-    gx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    gx = allocate(x.shape, x.dtype, "the input gradient", "x") if input_grad else None
     gb = None
     if bias:
         gb = np.empty(F, dtype=x.dtype)
