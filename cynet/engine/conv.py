@@ -156,6 +156,8 @@ def forward(x, weight, bias, geo):
     p = policy()
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
     y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
+    if y.size == 0:  # an empty batch
+        return y
     w_mat = weight.reshape(G, F // G, -1)
     if geo.is_pointwise:
         np.matmul(w_mat, x.reshape(geo.N, G, geo.C // G, P), out=y.reshape(geo.N, G, F // G, P))
@@ -205,6 +207,8 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     if bias:
         gb = np.empty(F, dtype=x.dtype)
         im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, threads_for(grad_out.size))
+    if geo.N == 0:  # an empty batch: zero weight and bias gradients, an empty grad_x
+        return gx, gw, gb
 
     if geo.is_pointwise:
         dy = grad_out.reshape(geo.N, G, F // G, P)
