@@ -182,3 +182,36 @@ def test_cli_reports_an_overflowing_definition(tmp_path, command, doc, argument)
     assert errors[0].startswith("Error: layers[0]"), described
     assert argument in errors[0], described
     assert not (tmp_path / "run").exists()
+
+
+class _OutOfMemory:
+    """A kernel module whose ``name`` fails as a calloc of the kernels' scratch does."""
+
+    def __init__(self, module, name):
+        self._module, self._name = module, name
+
+    def __getattr__(self, attr):
+        if attr == self._name:
+            def fail(*args, **kwargs):
+                raise MemoryError("no memory for 2 padded planes")
+            return fail
+        return getattr(self._module, attr)
+
+
+@pytest.mark.parametrize("which, name, direct", [
+    ("im2col", "im2col", False), ("im2col", "col2im", False), ("direct", "conv", True)])
+def test_scratch_that_cannot_be_allocated_is_a_value_error(which, name, direct, monkeypatch,
+                                                          policy):
+    from cynet import functional as F
+    from cynet.engine import conv as engine_conv
+
+    policy(direct_conv=direct)
+    if direct and not engine_conv.direct.available():
+        pytest.skip("the direct kernels need AVX-512")
+    monkeypatch.setattr(engine_conv, which, _OutOfMemory(getattr(engine_conv, which), name))
+    x = np.ones((2, 16, 5, 5), np.float32)
+    w = np.ones((32, 16, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="reduce padding") as info:
+        y = F.conv2d(x, w, padding=2)
+        F.conv2d_backward(y, x, w, padding=2)
+    assert info.value.argument == "padding"

@@ -13,9 +13,11 @@ Three routes, chosen per call from the geometry, the dtype and the policy:
 Arguments arrive checked (``cynet._geometry.conv_arguments``); results are new arrays.
 """
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 
+from .._args import ArgumentError
 from .kernels import direct, im2col
 from .policy import current as policy
 from .threads import threads_for
@@ -57,17 +59,8 @@ class Columns:
         """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
         views per group, (G, K/G, b*P) and (G, F/G, b*P)."""
         G, K, F, width = self.G, self.K, self.F, b * self.per_sample
-        try:
-            col = workspace("col", (K, width), dtype)
-            rows = workspace("rows", (F, width), dtype)
-        except MemoryError:
-            argument = blame(self.geo)
-            from .._args import ArgumentError
-
-            raise ArgumentError(
-                f"cannot allocate the column matrix of {K} x {width} values for the "
-                f"convolution's output {self.geo.OH}x{self.geo.OW}; reduce {argument}",
-                argument) from None
+        col = workspace("col", (K, width), dtype)  # (a MemoryError: see _memory_named)
+        rows = workspace("rows", (F, width), dtype)
         return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
 
@@ -151,8 +144,28 @@ def _direct_weight_grad(p, x, grad_out, gw, geo):
 # ------------------------------------------------------------------- forward / backward
 
 
+@contextmanager
+def _memory_named(geo):
+    """A MemoryError of the kernels' scratch (the padded planes of im2col, the direct
+    kernels' input copies and work areas) or of a workspace becomes an ArgumentError
+    naming the argument that made the buffers large."""
+    try:
+        yield
+    except MemoryError as exc:
+        argument = blame(geo)
+        raise ArgumentError(
+            f"cannot allocate the scratch of a convolution with output {geo.OH}x{geo.OW} "
+            f"from an input of {geo.H}x{geo.W} ({exc}); reduce {argument}",
+            argument) from None
+
+
 def forward(x, weight, bias, geo):
     """``y`` of the convolution ``geo`` of the checked arrays ``x``, ``weight``, ``bias``."""
+    with _memory_named(geo):
+        return _forward(x, weight, bias, geo)
+
+
+def _forward(x, weight, bias, geo):
     p = policy()
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
     y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
@@ -195,6 +208,11 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     ``reuse_columns``: the caller (a layer) ran :func:`forward` on this very ``x`` last
     and has not modified it since, so that the columns still in this thread's buffer may
     stand for a new im2col of the same chunk."""
+    with _memory_named(geo):
+        return _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns)
+
+
+def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns):
     p = policy()
     cols = Columns(geo)
     G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
