@@ -1,7 +1,36 @@
 """Output sizes and padding of convolution and pooling, with PyTorch's rules."""
 from dataclasses import dataclass
 
-from ._args import as_int, as_pair
+from ._args import ArgumentError, as_int, as_pair
+
+# Sizes the kernels index and allocate, checked here in closed form (Python ints) before
+# any kernel runs, so that no product of them overflows a Py_ssize_t in a kernel and no
+# buffer is asked for that could never be allocated:
+# - an extent (a padded height or width, a dilated kernel's reach) and a plane (a padded
+#   input plane, the per-thread scratch of im2col; an output plane) at most 2**31 - 1;
+# - a sample's buffers (its columns C*kh*kw x OH*OW, its output F x OH*OW, its padded
+#   input C x Hp x Wp) at most 2**34 elements (128 GiB of float64);
+# - a call's output and input gradient at most 2**40 elements.
+# No real network comes near them; the kernels check their own products too.
+MAX_EXTENT = 2**31 - 1
+MAX_PLANE = 2**31 - 1
+MAX_SAMPLE = 2**34
+MAX_TOTAL = 2**40
+
+
+def _too_large(what, size, limit, argument, detail):
+    raise ArgumentError(
+        f"{what} would have {size} elements, more than the {limit} cynet allows "
+        f"({detail}); reduce {argument}", argument)
+
+
+def _blame(padding, dilation, kernel_name):
+    """The argument that made a size large: padding if any, else dilation, else the kernel."""
+    if any(padding):
+        return "padding"
+    if any(d > 1 for d in dilation):
+        return "dilation"
+    return kernel_name
 
 
 @dataclass(frozen=True)
@@ -60,7 +89,9 @@ def _conv_padding(padding, kernel, dilation, stride):
     return (ph, ph), (pw, pw)
 
 
-def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_name="weight"):
+    """The checked geometry; ``kernel_name`` is what errors call the kernel's size
+    (``weight`` for :func:`cynet.functional.conv2d`, ``kernel_size`` for a layer)."""
     N, C, H, W = x_shape
     F, Cg, kh, kw = w_shape
     if H < 1 or W < 1:
@@ -84,6 +115,18 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
     (pt, pb), (pl, pr) = _conv_padding(padding, (kh, kw), dilation, stride)
     eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     padded_h, padded_w = H + pt + pb, W + pl + pr
+    pads = (pt, pb, pl, pr)
+    if max(eff_h, eff_w) > MAX_EXTENT:
+        argument = "dilation" if max(dilation) > 1 else kernel_name
+        raise ArgumentError(
+            f"dilation {dilation} with a {kh}x{kw} kernel reaches {eff_h}x{eff_w}, more than "
+            f"{MAX_EXTENT} rows or columns; reduce {argument}", argument)
+    if max(padded_h, padded_w) > MAX_EXTENT:
+        argument = "padding" if any(pads) else "x"
+        raise ArgumentError(
+            f"padding {padding!r} makes the padded input {padded_h}x{padded_w} of x "
+            f"{tuple(x_shape)}, more than {MAX_EXTENT} rows or columns; reduce {argument}",
+            argument)
     if eff_h > padded_h or eff_w > padded_w:
         raise ValueError(
             f"the (dilated) kernel {eff_h}x{eff_w} of weight {w_shape} is larger than the "
@@ -91,7 +134,24 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups):
         )
     OH = (padded_h - eff_h) // stride[0] + 1
     OW = (padded_w - eff_w) // stride[1] + 1
+    _check_conv_sizes(N, C, F, kh, kw, padded_h, padded_w, OH, OW,
+                      _blame(pads, dilation, kernel_name))
     return ConvGeometry(N, C, H, W, F, groups, kh, kw, *stride, pt, pb, pl, pr, *dilation, OH, OW)
+
+
+def _check_conv_sizes(N, C, F, kh, kw, padded_h, padded_w, OH, OW, argument):
+    """The planes and buffers of a convolution within the limits above."""
+    P = OH * OW
+    detail = f"output {OH}x{OW} per channel, padded input {padded_h}x{padded_w}"
+    for what, size, limit in (
+            ("a padded input plane", padded_h * padded_w, MAX_PLANE),
+            ("an output plane", P, MAX_PLANE),
+            ("a sample's column matrix", C * kh * kw * P, MAX_SAMPLE),
+            ("a sample's output", F * P, MAX_SAMPLE),
+            ("a sample's padded input", C * padded_h * padded_w, MAX_SAMPLE),
+            ("the output", N * F * P, MAX_TOTAL)):
+        if size > limit:
+            _too_large(what, size, limit, argument, detail)
 
 
 def pool_output_size(size, k, s, p, d, ceil_mode):
@@ -122,7 +182,19 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, na
         raise ValueError(
             f"padding {padding} must be at most half of kernel_size {kernel}"
         )
+    for k, d in zip(kernel, dilation):
+        if d * (k - 1) + 1 > MAX_EXTENT:
+            argument = "dilation" if d > 1 else "kernel_size"
+            raise ArgumentError(
+                f"kernel_size {kernel} with dilation {dilation} reaches more than "
+                f"{MAX_EXTENT} rows or columns; reduce {argument}", argument)
     H, W = x_shape[2], x_shape[3]
+    if max(H + 2 * padding[0], W + 2 * padding[1]) > MAX_EXTENT:
+        argument = "padding" if any(padding) else name
+        raise ArgumentError(
+            f"padding {padding} makes the padded input {H + 2 * padding[0]}x"
+            f"{W + 2 * padding[1]} of {name} {tuple(x_shape)}, more than {MAX_EXTENT} rows or "
+            f"columns; reduce {argument}", argument)
     if H < 1 or W < 1:
         raise ValueError(
             f"{name} must have a non-empty height and width, got shape {tuple(x_shape)}")
@@ -135,6 +207,13 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, na
             f"kernel_size {kernel} with dilation {dilation} is larger than the padded input "
             f"{H + 2 * padding[0]}x{W + 2 * padding[1]} (shape {tuple(x_shape)})"
         )
+    N, C = x_shape[0], x_shape[1]
+    argument = _blame(padding, dilation, name)
+    detail = f"output {out[0]}x{out[1]} per channel"
+    if out[0] * out[1] > MAX_PLANE:
+        _too_large("an output plane", out[0] * out[1], MAX_PLANE, argument, detail)
+    if N * C * out[0] * out[1] > MAX_TOTAL:
+        _too_large("the output", N * C * out[0] * out[1], MAX_TOTAL, argument, detail)
     for n, k, s, p, d, o in zip((H, W), kernel, stride, padding, dilation, out):
         if d > 1 and _has_empty_window(n, k, s, p, d, o):
             raise ValueError(

@@ -17,7 +17,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-from _parallel cimport omp_get_thread_num, team_size
+from _parallel cimport checked_add, checked_mul, check_geometry_args, omp_get_thread_num, team_size
 
 
 cdef extern from "_direct_conv.h" nogil:
@@ -47,9 +47,14 @@ cdef inline Py_ssize_t _tile_lanes(Py_ssize_t remaining) noexcept nogil:
 def packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_group,
                 Py_ssize_t kh, Py_ssize_t kw):
     """Floats in the packed weights: full tiles of 32 lanes, the last of 16 or 32."""
-    cdef Py_ssize_t taps = in_per_group * kh * kw
+    if min(groups, out_per_group, in_per_group, kh, kw) < 1:
+        raise ValueError(f"groups {groups}, channels {(out_per_group, in_per_group)} and "
+                         f"kernel {(kh, kw)} must be positive")
+    cdef Py_ssize_t taps = checked_mul(checked_mul(in_per_group, kh, "packed weights"), kw,
+                                       "packed weights")
     cdef Py_ssize_t full = (out_per_group - 1) // 32  # tiles before the last one
-    return groups * (full * 32 + _tile_lanes(out_per_group - full * 32)) * taps
+    cdef Py_ssize_t lanes = full * 32 + _tile_lanes(out_per_group - full * 32)
+    return checked_mul(checked_mul(groups, lanes, "packed weights"), taps, "packed weights")
 
 
 cdef int _transfer(float* packed, Py_ssize_t packed_len, float* w, Py_ssize_t F,
@@ -109,8 +114,8 @@ def unpack_weights(const float[::1] packed, float[:, :, :, ::1] w, Py_ssize_t gr
 
 cdef int _check_call(str other, Py_ssize_t other_n, Py_ssize_t N, Py_ssize_t C, Py_ssize_t F,
                      Py_ssize_t groups, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh,
-                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pl,
-                     Py_ssize_t packed_len) except -1:
+                     Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
+                     Py_ssize_t pl, Py_ssize_t packed_len) except -1:
     """Guard the kernels against a caller's mistakes (no out-of-bounds access, no
     AVX-512 instruction on a CPU without it)."""
     if not cynet_direct_conv_available():
@@ -120,6 +125,9 @@ cdef int _check_call(str other, Py_ssize_t other_n, Py_ssize_t N, Py_ssize_t C, 
         raise ValueError(f"{other} has {other_n} samples, x has {N}")
     if groups < 1 or C % groups or F % groups:
         raise ValueError(f"groups {groups} must divide the {C} input and {F} output channels")
+    check_geometry_args((("kernel height", kh), ("kernel width", kw), ("stride", sh),
+                         ("stride", sw), ("dilation", dh), ("dilation", dw),
+                         ("left padding", pl), ("top padding", abs(pt))))
     if min(kh, kw, sh, sw, dh, dw) < 1 or pl < 0:
         raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)} and dilation {(dh, dw)} "
                          f"must be positive, left padding {pl} >= 0")
@@ -158,7 +166,8 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
     ``pl >= 0``; the output size is ``y``'s."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = y.shape[1], OH = y.shape[2], OW = y.shape[3]
-    _check_call("y", y.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pl, packed.shape[0])
+    _check_call("y", y.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pt, pl,
+                packed.shape[0])
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef bint has_bias = bias.shape[0] > 0
     if has_bias and bias.shape[0] != F:
@@ -169,11 +178,15 @@ def conv(const float[:, :, :, ::1] x, const float[::1] packed, const float[::1] 
         raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
     cdef Py_ssize_t Wp = _row_width(W, pl, OW, sw, kw, dw)
     cdef bint copy = Wp != W
-    cdef Py_ssize_t plane = Cg * H * Wp, group_size = packed.shape[0] // groups
+    cdef Py_ssize_t plane = checked_mul(checked_mul(Cg, H, "an input copy"), Wp,
+                                        "an input copy")
+    cdef Py_ssize_t group_size = packed.shape[0] // groups
     cdef Py_ssize_t taps = Cg * kh * kw
     cdef float* scratch = NULL
     cdef int team = team_size(n_threads, N * groups)
     if copy:
+        checked_mul(checked_mul(team, plane, "the input copies"), sizeof(float),
+                    "the input copies' bytes")
         scratch = <float*>calloc(team * plane, sizeof(float))
         if scratch == NULL:
             raise MemoryError(f"no memory for {team} input copies of {plane} floats")
@@ -210,8 +223,8 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
     rounding)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t F = grad_out.shape[1], OH = grad_out.shape[2], OW = grad_out.shape[3]
-    _check_call("grad_out", grad_out.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pl,
-                packed.shape[0])
+    _check_call("grad_out", grad_out.shape[0], N, C, F, groups, kh, kw, sh, sw, dh, dw, pt,
+                pl, packed.shape[0])
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups, size = packed.shape[0]
     if N == 0 or F == 0 or OH == 0 or OW == 0 or C == 0:
         return
@@ -219,13 +232,19 @@ def conv_weight_grad(const float[:, :, :, ::1] x, const float[:, :, :, ::1] grad
         raise ValueError(f"x of shape {(N, C, H, W)} has no values for a non-empty output")
     cdef Py_ssize_t Wp = _row_width(W, pl, OW, sw, kw, dw)
     cdef bint copy = Wp != W
-    cdef Py_ssize_t plane = Cg * H * Wp, P = OH * OW, taps = Cg * kh * kw
+    cdef Py_ssize_t plane = checked_mul(checked_mul(Cg, H, "an input copy"), Wp,
+                                        "an input copy")
+    cdef Py_ssize_t P = OH * OW, taps = Cg * kh * kw
     cdef Py_ssize_t group_size = size // groups
     cdef Py_ssize_t ld = group_size // taps  # lanes of all the tiles of a group
     cdef int team = team_size(n_threads, N * groups)
     # per thread: the input copy, the transposed gradient (lanes past Fg stay zero) and,
     # with several threads, its own partial sums
-    cdef Py_ssize_t own_size = (plane if copy else 0) + P * ld + (size if team > 1 else 0)
+    cdef Py_ssize_t own_size = checked_mul(P, ld, "a transposed gradient")
+    own_size = checked_add(checked_add(own_size, plane if copy else 0, "a work area"),
+                           size if team > 1 else 0, "a work area")
+    checked_mul(checked_mul(team, own_size, "the work areas"), sizeof(float),
+                "the work areas' bytes")
     cdef float* scratch = <float*>calloc(team * own_size, sizeof(float))
     if scratch == NULL:
         raise MemoryError(f"no memory for {team} work areas of {own_size} floats")

@@ -16,7 +16,7 @@ from cython.parallel cimport prange
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from _parallel cimport omp_get_thread_num, team_size
+from _parallel cimport checked_mul, check_geometry_args, omp_get_thread_num, team_size
 from _rows cimport add_row, copy_row
 
 
@@ -84,6 +84,9 @@ cdef int _check_col(Py_ssize_t B, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t ph, Py_ssize_t pw,
                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW) except -1:
     """Guard the private kernels against a caller's shape mistakes (no OOB access)."""
+    check_geometry_args((("kernel height", kh), ("kernel width", kw), ("stride", sh),
+                         ("stride", sw), ("padding", ph), ("padding", pw), ("dilation", dh),
+                         ("dilation", dw), ("output height", OH), ("output width", OW)))
     if min(kh, kw, sh, sw, dh, dw, OH, OW) < 1 or min(ph, pw) < 0:
         raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)} "
                          f"and output {(OH, OW)} must be positive, padding {(ph, pw)} >= 0")
@@ -92,7 +95,9 @@ cdef int _check_col(Py_ssize_t B, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     if (OH - 1) * sh + (kh - 1) * dh > H + 2 * ph or (OW - 1) * sw + (kw - 1) * dw > W + 2 * pw:
         raise ValueError(f"output {(OH, OW)} does not fit an input of {(H, W)} with padding "
                          f"{(ph, pw)}, kernel {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)}")
-    if rows != C * kh * kw or cols != B * OH * OW:
+    cdef Py_ssize_t K = checked_mul(checked_mul(C, kh, "col"), kw, "col")
+    cdef Py_ssize_t P = checked_mul(checked_mul(B, OH, "col"), OW, "col")
+    if rows != K or cols != P:
         raise ValueError(f"col has shape {(rows, cols)}, expected {(C * kh * kw, B * OH * OW)}")
     return 0
 
@@ -116,9 +121,11 @@ cdef class _Planes:
         self.Hp = max(H + ph, (OH - 1) * sh + (kh - 1) * dh + 1)
         self.Wp = max(W + pw, (OW - 1) * sw + (kw - 1) * dw + 1)
         self.padded = ph > 0 or pw > 0 or self.Hp > H or self.Wp > W
-        self.size = self.Hp * self.Wp
+        self.size = checked_mul(self.Hp, self.Wp, "a padded plane")
         self.mem = NULL
         if self.padded:
+            checked_mul(checked_mul(team, self.size, "the padded planes"), itemsize,
+                        "the padded planes' bytes")
             self.mem = calloc(team * self.size, itemsize)
             if self.mem == NULL:
                 raise MemoryError(f"no memory for {team} padded planes of "

@@ -12,7 +12,7 @@ from libc.stdint cimport int64_t
 from libc.string cimport memset
 
 from _max_take cimport max_take
-from _parallel cimport ceil_div, team_size
+from _parallel cimport ceil_div, check_geometry_args, team_size
 from _relu cimport relu
 
 
@@ -305,6 +305,9 @@ cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t
                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
                          Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw) except -1:
     """Guard the private kernels against a caller's mistakes (no OOB access)."""
+    check_geometry_args((("kernel height", kh), ("kernel width", kw), ("stride", sh),
+                         ("stride", sw), ("padding", ph), ("padding", pw), ("dilation", dh),
+                         ("dilation", dw)))
     if in_planes != out_planes:
         raise ValueError(f"{in_planes} input planes but {out_planes} output planes")
     if min(kh, kw, sh, sw, dh, dw) < 1 or min(ph, pw) < 0:

@@ -538,3 +538,32 @@ def test_the_last_chunk_is_not_unrolled_again(threads, rng, monkeypatch, policy)
     calls.clear()
     F.conv2d_backward(dy, x, w)  # the public function never reuses
     assert len(calls) == chunks
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("route", ["im2col", "direct"])
+@pytest.mark.parametrize("w_shape, kwargs", [
+    ((32, 16, 3, 3), dict(padding=1)),                  # direct when the CPU has it
+    ((32, 4, 3, 3), dict(stride=2, groups=4)),
+    ((8, 16, 1, 1), {}),                                # pointwise
+    ((32, 16, 2, 3), dict(padding="same", dilation=2)),
+])
+def test_conv2d_on_an_empty_batch_returns_empty_results(w_shape, kwargs, route, dtype, rng,
+                                                        policy):
+    """N = 0, as torch: an empty output, an empty input gradient, zero weight and bias
+    gradients, on every route (the im2col route raised IndexError)."""
+    if route == "im2col":
+        policy(direct_conv=False)
+    C = w_shape[1] * kwargs.get("groups", 1)
+    x = np.empty((0, C, 9, 8), dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    y = F.conv2d(x, w, b, **kwargs)
+    expected = F.conv2d(np.zeros((1,) + x.shape[1:], dtype), w, b, **kwargs).shape
+    assert y.shape == (0,) + expected[1:] and y.dtype == dtype
+    gx, gw, gb = F.conv2d_backward(y, x, w, **kwargs)
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert gw.shape == w.shape and gw.dtype == dtype and not gw.any()
+    assert gb.shape == b.shape and gb.dtype == dtype and not gb.any()
+    gx, gw, gb = F.conv2d_backward(y, x, w, bias=False, input_grad=False, **kwargs)
+    assert gx is None and gb is None and not gw.any()

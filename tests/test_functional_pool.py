@@ -665,3 +665,18 @@ def test_max_pool2d_with_fused_relu_equals_relu_then_pool(c, special, dtype, rng
     np.testing.assert_array_equal(np.signbit(y), np.signbit(want_y))
     gx = engine_pool.max_pool_backward(dy, idx, x.shape, relu_output=y)
     np.testing.assert_array_equal(gx, want_gx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0, 3, 6, 5), (2, 0, 6, 5)])
+def test_pooling_an_empty_batch_returns_empty_results(shape, dtype):
+    """N = 0 (or C = 0), as torch: empty outputs and empty input gradients."""
+    x = np.empty(shape, dtype)
+    y, idx = F.max_pool2d(x, 2, padding=1, ceil_mode=True)
+    assert y.shape == shape[:2] + (4, 3) and y.dtype == dtype and idx.shape == y.shape
+    g = F.max_pool2d_backward(y, idx, shape)
+    assert g.shape == shape and g.dtype == dtype
+    a = F.avg_pool2d(x, (3, 2), stride=1, padding=1)
+    assert a.shape == shape[:2] + (6, 6) and a.dtype == dtype
+    g = F.avg_pool2d_backward(a, shape, (3, 2), stride=1, padding=1)
+    assert g.shape == shape and g.dtype == dtype

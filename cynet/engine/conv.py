@@ -13,14 +13,16 @@ Three routes, chosen per call from the geometry, the dtype and the policy:
 Arguments arrive checked (``cynet._geometry.conv_arguments``); results are new arrays.
 """
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 
+from .._args import ArgumentError
 from .kernels import direct, im2col
 from .policy import current as policy
 from .threads import threads_for
 from .workers import chunk_for, run_chunks
-from .workspace import contents, set_contents, workspace
+from .workspace import allocate, blame, contents, set_contents, workspace
 
 
 class Columns:
@@ -57,7 +59,7 @@ class Columns:
         """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
         views per group, (G, K/G, b*P) and (G, F/G, b*P)."""
         G, K, F, width = self.G, self.K, self.F, b * self.per_sample
-        col = workspace("col", (K, width), dtype)
+        col = workspace("col", (K, width), dtype)  # (a MemoryError: see _memory_named)
         rows = workspace("rows", (F, width), dtype)
         return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
@@ -142,11 +144,33 @@ def _direct_weight_grad(p, x, grad_out, gw, geo):
 # ------------------------------------------------------------------- forward / backward
 
 
+@contextmanager
+def _memory_named(geo):
+    """A MemoryError of the kernels' scratch (the padded planes of im2col, the direct
+    kernels' input copies and work areas) or of a workspace becomes an ArgumentError
+    naming the argument that made the buffers large."""
+    try:
+        yield
+    except MemoryError as exc:
+        argument = blame(geo)
+        raise ArgumentError(
+            f"cannot allocate the scratch of a convolution with output {geo.OH}x{geo.OW} "
+            f"from an input of {geo.H}x{geo.W} ({exc}); reduce {argument}",
+            argument) from None
+
+
 def forward(x, weight, bias, geo):
     """``y`` of the convolution ``geo`` of the checked arrays ``x``, ``weight``, ``bias``."""
+    with _memory_named(geo):
+        return _forward(x, weight, bias, geo)
+
+
+def _forward(x, weight, bias, geo):
     p = policy()
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
-    y = np.empty(geo.out_shape, dtype=x.dtype)
+    y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
+    if y.size == 0:  # an empty batch
+        return y
     w_mat = weight.reshape(G, F // G, -1)
     if geo.is_pointwise:
         np.matmul(w_mat, x.reshape(geo.N, G, geo.C // G, P), out=y.reshape(geo.N, G, F // G, P))
@@ -184,6 +208,11 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     ``reuse_columns``: the caller (a layer) ran :func:`forward` on this very ``x`` last
     and has not modified it since, so that the columns still in this thread's buffer may
     stand for a new im2col of the same chunk."""
+    with _memory_named(geo):
+        return _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns)
+
+
+def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns):
     p = policy()
     cols = Columns(geo)
     G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
@@ -191,11 +220,13 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     K = cols.K
     gw = np.zeros(weight.shape, dtype=x.dtype)
     gw_mat = gw.reshape(G, F // G, K // G)
-    gx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    gx = allocate(x.shape, x.dtype, "the input gradient", "x") if input_grad else None
     gb = None
     if bias:
         gb = np.empty(F, dtype=x.dtype)
         im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, threads_for(grad_out.size))
+    if geo.N == 0:  # an empty batch: zero weight and bias gradients, an empty grad_x
+        return gx, gw, gb
 
     if geo.is_pointwise:
         dy = grad_out.reshape(geo.N, G, F // G, P)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .kernels import pool
 from .threads import threads_for
+from .workspace import allocate, blame
 
 
 def _planes(a):
@@ -19,8 +20,8 @@ def max_pool(x, geo, relu=False):
     of ``max(x, 0)``: the two commute, so the ReLU runs on the pooled output (a quarter
     of the elements for 2x2 windows) instead of a pass over ``x``."""
     N, C = x.shape[:2]
-    y = np.empty((N, C) + geo.out_hw, dtype=x.dtype)
-    indices = np.empty(y.shape, dtype=np.int64)
+    y = allocate((N, C) + geo.out_hw, x.dtype, "the output", blame(geo))
+    indices = allocate(y.shape, np.int64, "the indices", blame(geo))
     if y.size == 0:
         return y, indices
     empty = pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
@@ -38,7 +39,7 @@ def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
     """The input gradient of :func:`max_pool`; given ``relu_output``, the ``y`` of a
     ``relu=True`` forward, no gradient passes where it is <= 0."""
     N, C, H, W = input_shape
-    grad_in = np.empty((N, C, H, W), dtype=grad_out.dtype)
+    grad_in = allocate((N, C, H, W), grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size == 0:
         if indices.size:
             raise ValueError(f"indices point into an empty input of shape {(N, C, H, W)}")
@@ -58,7 +59,7 @@ def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
 
 
 def avg_pool(x, geo, count_include_pad):
-    y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    y = allocate(x.shape[:2] + geo.out_hw, x.dtype, "the output", blame(geo))
     if y.size:
         pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
                               count_include_pad, threads_for(x.size))
@@ -66,7 +67,7 @@ def avg_pool(x, geo, count_include_pad):
 
 
 def avg_pool_backward(grad_out, input_shape, geo, count_include_pad):
-    grad_in = np.empty(input_shape, dtype=grad_out.dtype)
+    grad_in = allocate(input_shape, grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size:
         pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
                                *geo.padding, count_include_pad, threads_for(grad_in.size))

@@ -46,7 +46,7 @@ class Conv2D(Layer):
             raise ValueError(f"groups={self.groups} must divide the {C} input channels")
         kh, kw = as_pair(self.kernel_size, "kernel_size", 1)
         w_shape = (self.out_channels, C // self.groups, kh, kw)
-        geo = conv_geometry((1, C, H, W), w_shape, **self._args())
+        geo = conv_geometry((1, C, H, W), w_shape, **self._args(), kernel_name="kernel_size")
         fan_in = C // self.groups * kh * kw
         self.params["weight"] = kaiming_uniform(self.rng, w_shape, fan_in)
         if self.bias:
