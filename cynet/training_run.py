@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
+from .checkpoint import CHECKPOINT_META, differences, fingerprint
 from .data import load_data
 from .definition import load_json
 from .model import Model
@@ -193,12 +194,16 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
 
 
 def load_trained(path):
-    """A model from a run directory (its final weights, else its checkpoint) or a weights file."""
+    """A model from a run directory (its final weights, else its checkpoint) or a weights
+    file. A run's weights must belong to its ``model.json``; a checkpoint file given in
+    place of a weights file is refused, saying what to give instead."""
     path = Path(path)
     if path.is_dir():
         run = RunDir(path)
         if run.weights_path().exists():
-            return Model.load(run.weights_path())
+            model = Model.load(run.weights_path())
+            _check_belongs(run, model)
+            return model
         if not run.checkpoint_path().exists():
             raise RunDirError(f"{path}: not a run directory (it holds neither {WEIGHTS} nor "
                               f"{CHECKPOINT})")
@@ -208,7 +213,43 @@ def load_trained(path):
         return model
     if not path.exists():
         raise RunDirError(f"{path} does not exist (expected a run directory or a weights .npz)")
+    if is_checkpoint(path):
+        raise RunDirError(
+            f"{path} is a training checkpoint, not a weights file: give its run directory "
+            f"({path.parent}), which uses the run's final weights, or its checkpoint while "
+            "the run is unfinished")
     return Model.load(path)
+
+
+def is_checkpoint(path):
+    """Whether ``path`` is an .npz holding a checkpoint's metadata (read from the zip's
+    directory only; a file that is not a readable .npz is not one)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return f"{CHECKPOINT_META}.npy" in archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def _check_belongs(run, model):
+    """A run directory's weights must be those of its model.json (a changed or copied
+    model.json would otherwise evaluate one model under another's name)."""
+    definition = run.path / DEFINITION
+    if not definition.exists():
+        return
+    try:
+        doc = load_json(definition)
+    except ValueError:
+        return  # reported where model.json itself is used
+    trained = model.definition.to_dict()
+    if fingerprint(doc) != fingerprint(trained):
+        changes = differences(doc, trained) or ["the definitions differ"]
+        raise RunDirError(
+            f"{run.weights_path()} does not belong to {definition}: "
+            + "; ".join(changes[:3]) + (f" (and {len(changes) - 3} more)" if len(changes) > 3
+                                        else ""))
 
 
 __all__ = ["train", "load_trained", "Overrides", "Interrupted", "DataMismatchError"]

@@ -686,3 +686,20 @@ def test_an_error_message_with_a_line_break_stays_one_line(good, tmp_path):
     path = tmp_path / "two\nlines.npz"
     assert_cli_refuses(["train", good.model, "--data", path], "two\\nlines.npz",
                        ["file not found"])
+
+
+def test_a_checkpoint_given_as_weights_says_what_to_give_instead(good):
+    checkpoint = good.run / "checkpoint.npz"
+    for verb in (["evaluate", checkpoint], ["predict", checkpoint, good.inputs]):
+        assert_cli_refuses(verb, checkpoint, ("is a training checkpoint, not a weights file",
+                                              f"give its run directory ({good.run})"))
+
+
+def test_a_runs_weights_must_belong_to_its_model_json(good, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(good.run, run)
+    doc = json.loads((run / "model.json").read_text())
+    doc["layers"][0]["out_channels"] += 1  # model.json edited after training
+    (run / "model.json").write_text(json.dumps(doc))
+    assert_cli_refuses(["evaluate", run], run / "weights.npz",
+                       ("does not belong to", "model.json", "out_channels"))
