@@ -43,7 +43,10 @@ class StepSchedule(_Schedule):
         self.gamma = as_real(gamma, "gamma", gt=0, finite=True)
 
     def _factor(self, epoch, epochs):
-        return self.gamma ** (epoch // self.step_size)
+        try:
+            return self.gamma ** (epoch // self.step_size)
+        except OverflowError:  # gamma > 1 over many steps: the optimizer refuses an infinite rate
+            return math.inf
 
 
 class CosineSchedule(_Schedule):
