@@ -280,3 +280,42 @@ def test_a_validation_split_leaving_no_training_samples():
         model.fit(x, y)
     assert isinstance(info.value, DefinitionError)
     assert info.value.place == "training.validation_split"
+
+
+# ------------------------------------------------------------------ cynet train
+
+
+def test_train_with_a_validation_split_leaving_nothing_exits_2(tmp_path):
+    from cli_fixtures import definition, write_dataset, write_json
+
+    data = write_dataset(tmp_path / "toy.npz", n_train=20, n_test=8)
+    model = write_json(tmp_path / "m.json", definition(
+        data=data, training={"epochs": 1, "batch_size": 8, "validation_split": 0.9999999}))
+    result = cli("train", model, "--out", tmp_path / "run")
+    lines = error_lines(result.stderr)
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1 and "internal error" not in lines[0]
+    assert "training.validation_split" in lines[0] and "20 of the 20 samples" in lines[0]
+
+
+def test_train_with_lr_inf_exits_2_and_writes_no_invalid_json(tmp_path):
+    from cli_fixtures import definition, write_dataset, write_json
+
+    data = write_dataset(tmp_path / "toy.npz", n_train=20, n_test=8)
+    model = write_json(tmp_path / "m.json", definition(data=data))
+    result = cli("train", model, "--lr", "inf", "--out", tmp_path / "run")
+    lines = error_lines(result.stderr)
+    assert result.exit_code == 2 and len(lines) == 1, result.stderr
+    assert "optimizer.lr" in lines[0] and "finite" in lines[0]
+    written = tmp_path / "run" / "model.json"
+    if written.exists():
+        json.loads(written.read_text(), parse_constant=lambda c: pytest.fail(c))
+
+
+def test_the_run_directory_never_writes_nan_into_model_json(tmp_path):
+    from cynet.rundir import RunDir
+
+    run = RunDir(tmp_path / "run").create()
+    with pytest.raises(ValueError):
+        run.write_definition({"optimizer": {"lr": math.nan}})
+    assert not (tmp_path / "run" / "model.json").exists()
