@@ -16,6 +16,8 @@ older rule, kept for plugins: at the key its message begins with, when that is a
 config (``"scale must be > 0"``: ``layers[2].scale``), else at the config.
 """
 import copy
+import functools
+import itertools
 import json
 import math
 import os
@@ -73,6 +75,8 @@ SCHEMA = {
         "data": {"type": "string", "minLength": 1, "maxLength": 4096},  # a path, at most PATH_MAX
     },
 }
+
+MAX_SCHEMA_ERRORS = 1000
 
 DEFAULT_OPTIMIZER = {"type": "sgd", "lr": 0.01}
 DEFAULT_TRAINING = {"epochs": 1, "batch_size": 64, "seed": None, "validation_split": 0.0}
@@ -233,7 +237,9 @@ def _strict_validator():
 
 def _check_schema(doc):
     validator = _strict_validator()
-    errors = list(validator.iter_errors(doc))
+    # the first errors only: each holds its context, and a million bad layers would hold
+    # gigabytes (the one reported is among the first anyway: one per place, in order)
+    errors = list(itertools.islice(validator.iter_errors(doc), MAX_SCHEMA_ERRORS))
     if errors:
         # the deepest error is the most specific; ties go to document order
         def key(e):
@@ -242,8 +248,10 @@ def _check_schema(doc):
         raise _schema_error(min(errors, key=key))
 
 
+@functools.lru_cache(maxsize=256)
 def _constructor_args(cls):
-    """(accepted keyword names, required names) of a layer class's constructor chain."""
+    """(accepted keyword names, required names) of a layer class's constructor chain
+    (cached: reading signatures took most of the time of a definition of many layers)."""
     options = constructor_options(cls)
     return [o.name for o in options], [o.name for o in options if o.required]
 

@@ -319,3 +319,32 @@ def test_the_run_directory_never_writes_nan_into_model_json(tmp_path):
     with pytest.raises(ValueError):
         run.write_definition({"optimizer": {"lr": math.nan}})
     assert not (tmp_path / "run" / "model.json").exists()
+
+
+def test_many_bad_layers_do_not_hold_every_schema_error():
+    import tracemalloc
+
+    doc = {"input_shape": [4], "layers": [{"type": 1}] * 20000, "loss": "mse"}
+    tracemalloc.start()
+    try:
+        with pytest.raises(DefinitionError) as info:
+            parse(doc)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.place == "layers[0].type"
+    assert peak < 20 * 2**20, peak  # all 20,000 errors held about 70 MB
+
+
+def test_validating_many_layers_reads_each_signature_once(monkeypatch):
+    import cynet._typed_config as typed
+
+    calls = []
+    real = typed.constructor_options
+    monkeypatch.setattr("cynet.definition.constructor_options",
+                        lambda cls: calls.append(cls) or real(cls))
+    from cynet.definition import _constructor_args
+
+    _constructor_args.cache_clear()
+    validate({"input_shape": [4], "layers": [{"type": "ReLU"}] * 500, "loss": "mse"})
+    assert len(calls) <= 1
