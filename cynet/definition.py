@@ -440,6 +440,23 @@ def _refuse_constant(name):
     raise _Refused(f"{name} is not valid JSON (numbers must be finite)")
 
 
+MAX_DIGITS = 40  # of an integer: no definition needs more (Python refuses 4300 or more)
+
+
+def _parse_int(text):
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _Refused(f"the integer {show(text)} has {len(text.lstrip('-')):,} digits; "
+                       f"at most {MAX_DIGITS} are allowed")
+    return int(text)
+
+
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e400: finite in JSON, not in a double
+        raise _Refused(f"the number {show(text)} is too large (numbers must be finite)")
+    return value
+
+
 def _no_duplicates(pairs):
     out = {}
     for key, value in pairs:
@@ -481,7 +498,8 @@ def load_json(path):
     except UnicodeDecodeError as exc:
         raise DefinitionError(str(path), f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     try:
-        doc = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
+                         parse_float=_parse_float, object_pairs_hook=_no_duplicates)
     except _Refused as exc:
         raise DefinitionError(str(path), str(exc)) from None
     except json.JSONDecodeError as exc:

@@ -348,3 +348,13 @@ def test_validating_many_layers_reads_each_signature_once(monkeypatch):
     _constructor_args.cache_clear()
     validate({"input_shape": [4], "layers": [{"type": "ReLU"}] * 500, "loss": "mse"})
     assert len(calls) <= 1
+
+
+@pytest.mark.parametrize("number, fragment", [("9" * 5000, "5,000 digits"),
+                                              ("-" + "9" * 50, "50 digits"),
+                                              ("1e400", "too large")])
+def test_numbers_no_double_or_python_int_holds_are_definition_errors(tmp_path, number,
+                                                                      fragment):
+    text = json.dumps(doc_with(SMALL, training__seed=12345)).replace("12345", number)
+    line = refused_by_cli(tmp_path, text, fragment)
+    assert len(line) < 300
