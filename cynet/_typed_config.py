@@ -157,7 +157,7 @@ def build_typed(config, what, classes, option_word="option", ignore=()):
         raise ArgumentTypeError(f"{what} type must be a string, got {show(kind)}", "type")
     if kind not in classes:
         raise ArgumentError(
-            f"unknown {what} type {show(kind)}{did_you_mean(kind.lower(), classes)} "
+            f"unknown {what} type {show(kind)}{did_you_mean(kind, classes)} "
             f"(choose from {', '.join(classes)})", "type")
     options = constructor_options(classes[kind])
     names = [o.name for o in options]

@@ -8,6 +8,13 @@ place (``layers[2].kernel_size``), the value and what was expected:
    (and the optimizer's and schedule's, whose options are also their constructors');
 3. shapes, by building every layer on the output shape of the one before.
 
+A hostile file or dict costs bounded time and memory and is a DefinitionError too: files
+are read only when regular and at most 16 MiB (``MAX_FILE_BYTES``), as strict JSON (no
+NaN/Infinity, duplicate keys, integers beyond ``MAX_DIGITS`` digits or numbers beyond a
+double), nested at most ``MAX_DEPTH`` deep; every number must be finite; sizes are
+bounded by 2**31 - 1 (``_args._MAX_INT``); values are shown cut (``_suggest.show``) and
+only short words get a did-you-mean hint.
+
 A constructor's error is placed at the argument it carries (``cynet._args.ArgumentError``
 and ``ArgumentTypeError``, raised by the shared validators): at ``optimizer.betas[1]`` for
 ``betas[1]`` when ``betas`` is a key of the config, else at the config itself
@@ -476,8 +483,8 @@ def _read_limited(path):
             kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             raise DefinitionError(str(path), f"cannot read the file: {kind}")
         data = f.read(MAX_FILE_BYTES + 1)
+        size = max(os.fstat(f.fileno()).st_size, len(data))
     if len(data) > MAX_FILE_BYTES:
-        size = os.stat(path).st_size
         raise DefinitionError(
             str(path), f"the file is {size:,} bytes; a model definition may be at most "
                        f"{MAX_FILE_BYTES:,} bytes (16 MiB)")
