@@ -355,10 +355,7 @@ def _check_rates(optimizer, epochs):
         return
     base_lr, schedule = make_optimizer(optimizer).lr, make_schedule(config)
     for epoch in (0, epochs - 1):
-        try:
-            rate = schedule.lr_at(base_lr, epoch, epochs)
-        except OverflowError:
-            rate = math.inf
+        rate = schedule._factor(epoch, epochs) * base_lr
         if not 0 < rate < math.inf:
             place = "optimizer.schedule" + (".gamma" if "gamma" in config else "")
             raise DefinitionError(

@@ -358,3 +358,25 @@ def test_numbers_no_double_or_python_int_holds_are_definition_errors(tmp_path, n
     text = json.dumps(doc_with(SMALL, training__seed=12345)).replace("12345", number)
     line = refused_by_cli(tmp_path, text, fragment)
     assert len(line) < 300
+
+
+def test_lr_at_says_when_a_schedule_leaves_the_legal_rates():
+    from cynet.schedules import StepSchedule
+
+    schedule = StepSchedule(1, gamma=1e-200)
+    assert schedule.lr_at(0.1, 1, 10) == pytest.approx(1e-201)
+    with pytest.raises(ValueError, match=r"to 0\.0 in epoch 3 of 10.*> 0 and finite"):
+        schedule.lr_at(0.1, 2, 10)
+    with pytest.raises(ValueError, match=r"to inf in epoch 3 of 10"):
+        StepSchedule(1, gamma=1e200).lr_at(0.1, 2, 10)
+
+
+def test_fit_beyond_the_definition_epochs_stops_with_the_schedule_named():
+    doc = doc_with(MLP, optimizer={"type": "sgd", "lr": 0.1,
+                                   "schedule": {"type": "step", "step_size": 1,
+                                                "gamma": 1e-200}},
+                   training={"epochs": 2})
+    model = Model.from_dict(doc)
+    x, y = np.zeros((8, 6), np.float32), np.zeros(8, np.int64)
+    with pytest.raises(ValueError, match="StepSchedule"):
+        model.fit(x, y, epochs=3)
