@@ -159,8 +159,8 @@ def _depth_exceeds(doc, limit):
         if isinstance(value, (dict, list, tuple)):
             if depth >= limit:
                 return True
-            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)
-                         if isinstance(v, (dict, list, tuple)))
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list, tuple)))
     return False
 
 
@@ -177,7 +177,8 @@ def _check_values(doc):
             items = enumerate(value)
         elif isinstance(value, np.ndarray):
             if value.dtype.kind in "fc" and not np.isfinite(value).all():
-                raise DefinitionError(_place(path) or "definition", "numbers must be finite, got an array holding NaN or Infinity")
+                raise DefinitionError(_place(path) or "definition",
+                                      "numbers must be finite, got an array holding NaN or inf")
             if len(path) + value.ndim > MAX_DEPTH:
                 raise DefinitionError("definition", _too_deep())
             continue
@@ -222,11 +223,13 @@ def _schema_error(err):
         return DefinitionError(place, f"must be {bounds[kind]} {err.validator_value}, got {_show(value)}")
     if kind in ("minItems", "maxItems"):
         word = "at least" if kind == "minItems" else "at most"
-        return DefinitionError(place, f"has {len(value)} item(s), expected {word} {err.validator_value}")
+        return DefinitionError(
+            place, f"has {len(value)} item(s), expected {word} {err.validator_value}")
     if kind == "minLength":
         return DefinitionError(place, f"must not be empty, got {_show(value)}")
     if kind == "maxLength":
-        return DefinitionError(place, f"may be at most {err.validator_value} characters, got {_show(value)}")
+        return DefinitionError(
+            place, f"may be at most {err.validator_value} characters, got {_show(value)}")
     # any other check: its own words, without the value (jsonschema's message holds it whole)
     return DefinitionError(place, f"got {_show(value)}, which fails the schema's {kind!r} check")
 
@@ -278,7 +281,7 @@ def _make_layer(i, spec):
     """Instantiate layer ``i`` of the definition, with errors naming the place."""
     type_name = spec["type"]
     config = {k: v for k, v in spec.items() if k != "type"}
-    if len(type_name) > MAX_HINT_LENGTH:  # no layer type is named so; the registry would show it whole
+    if len(type_name) > MAX_HINT_LENGTH:  # no layer type is; the registry would show it whole
         raise DefinitionError(f"layers[{i}].type", f"unknown layer type {show(type_name)}")
     try:
         cls = registry.get(type_name)
@@ -321,7 +324,8 @@ def _output_shape(i, layer, shape):
     except (TypeError, ValueError):
         out = None
     if not out or min(out) < 1:
-        raise DefinitionError(f"layers[{i}]", f"{type_name}.build returned an invalid shape {show(out)}")
+        raise DefinitionError(
+            f"layers[{i}]", f"{type_name}.build returned an invalid shape {show(out)}")
     _check_size(f"layers[{i}]", f"{type_name}'s output", out)
     return out
 
