@@ -12,6 +12,8 @@ import operator
 
 import numpy as np
 
+from ._suggest import show
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Larger geometry values only overflow index arithmetic; no real network needs them.
@@ -45,12 +47,12 @@ def as_int(value, name, minimum=None):
         return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(
-            f"{name} must be an int, got {value!r} ({type(value).__name__})", name)
+            f"{name} must be an int, got {show(value)} ({type(value).__name__})", name)
     value = int(value)
     if abs(value) > _MAX_INT:
         raise ArgumentError(f"{name} must be at most {_MAX_INT} in magnitude, got {value}", name)
     if minimum is not None and value < minimum:
-        raise ArgumentError(f"{name} must be >= {minimum}, got {value!r}", name)
+        raise ArgumentError(f"{name} must be >= {minimum}, got {show(value)}", name)
     return value
 
 
@@ -63,28 +65,29 @@ def _bound(b):
 _BOUNDS = ((">", operator.gt), (">=", operator.ge), ("<", operator.lt), ("<=", operator.le))
 
 
-def as_real(value, name, *, gt=None, ge=None, lt=None, le=None, finite=False):
+def as_real(value, name, *, gt=None, ge=None, lt=None, le=None, finite=True):
     """A real argument (Python or NumPy int or float, not bool) as a Python float (weak in
     NumPy's promotion: a float32 array stays float32), never NaN.
 
     ``gt``/``ge`` and ``lt``/``le`` bound it strictly/inclusively from below and above; a
     value out of bounds is told the bound it broke (``lr must be > 0, got -1.0``), or both
-    of a closed range (``p must be between 0 and 1, got 1.5``). ``finite`` refuses +-inf.
+    of a closed range (``p must be between 0 and 1, got 1.5``). ``finite`` (the default:
+    no option of cynet means anything at infinity) refuses +-inf; ``finite=False`` allows it.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(
-            f"{name} must be a real number, got {value!r} ({type(value).__name__})", name)
+            f"{name} must be a real number, got {show(value)} ({type(value).__name__})", name)
     value = float(value)
     if math.isnan(value):
         raise ArgumentError(f"{name} must not be NaN", name)
     if ge is not None and le is not None and not ge <= value <= le:
         raise ArgumentError(
-            f"{name} must be between {_bound(ge)} and {_bound(le)}, got {value!r}", name)
+            f"{name} must be between {_bound(ge)} and {_bound(le)}, got {show(value)}", name)
     for bound, (symbol, holds) in zip((gt, ge, lt, le), _BOUNDS):
         if bound is not None and not holds(value, bound):
-            raise ArgumentError(f"{name} must be {symbol} {_bound(bound)}, got {value!r}", name)
+            raise ArgumentError(f"{name} must be {symbol} {_bound(bound)}, got {show(value)}", name)
     if finite and math.isinf(value):
-        raise ArgumentError(f"{name} must be finite, got {value!r}", name)
+        raise ArgumentError(f"{name} must be finite, got {show(value)}", name)
     return value
 
 
@@ -97,22 +100,22 @@ def as_pair(value, name, minimum):
     if isinstance(value, (tuple, list, np.ndarray)):
         items = list(value)
         if len(items) != 2:
-            raise ArgumentError(f"{name} must be an int or an (h, w) pair, got {value!r}", name)
+            raise ArgumentError(f"{name} must be an int or an (h, w) pair, got {show(value)}", name)
     else:
         items = [value, value]
     try:
         pair = tuple(as_int(v, name) for v in items)
     except TypeError:
         raise ArgumentTypeError(
-            f"{name} must be an int or an (h, w) pair of ints, got {value!r}", name) from None
+            f"{name} must be an int or an (h, w) pair of ints, got {show(value)}", name) from None
     if min(pair) < minimum:
-        raise ArgumentError(f"{name} must be >= {minimum}, got {value!r}", name)
+        raise ArgumentError(f"{name} must be >= {minimum}, got {show(value)}", name)
     return pair
 
 
 def as_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentTypeError(f"{name} must be True or False, got {value!r}", name)
+        raise ArgumentTypeError(f"{name} must be True or False, got {show(value)}", name)
     return bool(value)
 
 
@@ -174,8 +177,8 @@ def as_shape4(value, name):
         dims = tuple(as_int(v, name) for v in value)
     except TypeError:
         raise ArgumentError(
-            f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}", name) from None
+            f"{name} must be 4 non-negative ints (N, C, H, W), got {show(value)}", name) from None
     if len(dims) != 4 or min(dims) < 0:
         raise ArgumentError(
-            f"{name} must be 4 non-negative ints (N, C, H, W), got {value!r}", name)
+            f"{name} must be 4 non-negative ints (N, C, H, W), got {show(value)}", name)
     return dims

@@ -1,13 +1,33 @@
-"""Did-you-mean hints for misspelt names."""
+"""Did-you-mean hints for misspelt names, and values shown in error messages."""
 import difflib
+
+# Longer words get no hint: difflib's cost grows with the product of the lengths, and no
+# name is this long, so a huge string in a definition costs nothing but its display.
+MAX_HINT_LENGTH = 64
+# At most this many characters of an offending value are shown in a message.
+MAX_SHOWN = 80
+
+
+def show(value, limit=MAX_SHOWN):
+    """``repr(value)`` cut to ``limit`` characters with an ellipsis (and the full length
+    of a long string), so that an error message stays readable whatever the value is."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit - 3]!r}… ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def closest(word, choices, n=1, cutoff=0.6):
-    """Up to ``n`` of ``choices`` that look like ``word`` (ignoring case), best first."""
+    """Up to ``n`` of ``choices`` that look like ``word`` (ignoring case), best first;
+    none for a word longer than MAX_HINT_LENGTH."""
+    word = str(word) if not isinstance(word, str) else word
+    if len(word) > MAX_HINT_LENGTH:
+        return []
     by_lower = {}
     for choice in map(str, choices):
-        by_lower.setdefault(choice.lower(), choice)
-    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=n, cutoff=cutoff)
+        if len(choice) <= MAX_HINT_LENGTH * 2:
+            by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=cutoff)
     return [by_lower[c] for c in close]
 
 

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 
 from ._args import ArgumentError, ArgumentTypeError
-from ._suggest import did_you_mean
+from ._suggest import did_you_mean, show
 
 _NO_DEFAULT = inspect.Parameter.empty
 
@@ -151,13 +151,13 @@ def build_typed(config, what, classes, option_word="option", ignore=()):
         raise TypeError(f"{what} config must be a dict, got {type(config).__name__}")
     if "type" not in config:
         raise ArgumentError(
-            f"{what} config needs a 'type' ({', '.join(classes)}), got {config!r}")
+            f"{what} config needs a 'type' ({', '.join(classes)}), got {show(config)}")
     kind = config["type"]
     if not isinstance(kind, str):
-        raise ArgumentTypeError(f"{what} type must be a string, got {kind!r}", "type")
+        raise ArgumentTypeError(f"{what} type must be a string, got {show(kind)}", "type")
     if kind not in classes:
         raise ArgumentError(
-            f"unknown {what} type {kind!r}{did_you_mean(kind.lower(), classes)} "
+            f"unknown {what} type {show(kind)}{did_you_mean(kind, classes)} "
             f"(choose from {', '.join(classes)})", "type")
     options = constructor_options(classes[kind])
     names = [o.name for o in options]
@@ -165,7 +165,7 @@ def build_typed(config, what, classes, option_word="option", ignore=()):
     for key in kwargs:
         if key not in names:
             raise ArgumentError(
-                f"unknown {kind} {option_word} {key!r}{did_you_mean(str(key), names)} "
+                f"unknown {kind} {option_word} {show(key)}{did_you_mean(str(key), names)} "
                 f"(valid: {', '.join(names) or 'none'})", key)
     for option in options:
         if option.required and option.name not in kwargs:

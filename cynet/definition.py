@@ -8,6 +8,13 @@ place (``layers[2].kernel_size``), the value and what was expected:
    (and the optimizer's and schedule's, whose options are also their constructors');
 3. shapes, by building every layer on the output shape of the one before.
 
+A hostile file or dict costs bounded time and memory and is a DefinitionError too: files
+are read only when regular and at most 16 MiB (``MAX_FILE_BYTES``), as strict JSON (no
+NaN/Infinity, duplicate keys, integers beyond ``MAX_DIGITS`` digits or numbers beyond a
+double), nested at most ``MAX_DEPTH`` deep; every number must be finite; sizes are
+bounded by 2**31 - 1 (``_args._MAX_INT``); values are shown cut (``_suggest.show``) and
+only short words get a did-you-mean hint.
+
 A constructor's error is placed at the argument it carries (``cynet._args.ArgumentError``
 and ``ArgumentTypeError``, raised by the shared validators): at ``optimizer.betas[1]`` for
 ``betas[1]`` when ``betas`` is a key of the config, else at the config itself
@@ -16,14 +23,19 @@ older rule, kept for plugins: at the key its message begins with, when that is a
 config (``"scale must be > 0"``: ``layers[2].scale``), else at the config.
 """
 import copy
+import functools
+import itertools
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import registry
-from ._args import ArgumentError, ArgumentTypeError
-from ._suggest import did_you_mean
+from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
+from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -42,7 +54,7 @@ SCHEMA = {
     "properties": {
         "input_shape": {
             "type": "array",
-            "items": {"type": "integer", "minimum": 1},
+            "items": {"type": "integer", "minimum": 1, "maximum": _MAX_INT},
             "minItems": 1,
             "maxItems": 3,
         },
@@ -61,15 +73,17 @@ SCHEMA = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "epochs": {"type": "integer", "minimum": 1},
-                "batch_size": {"type": "integer", "minimum": 1},
+                "epochs": {"type": "integer", "minimum": 1, "maximum": _MAX_INT},
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": _MAX_INT},
                 "seed": {"type": "integer", "minimum": 0},
                 "validation_split": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
             },
         },
-        "data": {"type": "string", "minLength": 1},
+        "data": {"type": "string", "minLength": 1, "maxLength": 4096},  # a path, at most PATH_MAX
     },
 }
+
+MAX_SCHEMA_ERRORS = 1000
 
 DEFAULT_OPTIMIZER = {"type": "sgd", "lr": 0.01}
 DEFAULT_TRAINING = {"epochs": 1, "batch_size": 64, "seed": None, "validation_split": 0.0}
@@ -109,17 +123,75 @@ class Definition:
 # --------------------------------------------------------------------------- helpers
 
 
+def _key(part):
+    """A key as shown in a place: cut, like every shown value (``show``)."""
+    part = str(part)
+    return part if len(part) <= MAX_SHOWN else show(part)
+
+
 def _place(path):
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if out else _key(part))
     return out
 
 
 def _show(value):
+    """A value as JSON would write it (``1e+30``, ``true``), cut by ``show``'s rule."""
     if isinstance(value, str):
-        return repr(value)
-    return json.dumps(value, default=lambda v: f"{v!r} ({type(v).__name__})")
+        return show(value)
+    try:
+        text = json.dumps(value, default=lambda v: f"{v!r} ({type(v).__name__})")
+    except (ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 1] + "…"
+
+
+def _too_deep():
+    return f"arrays and objects nested more than {MAX_DEPTH} deep; not a model definition"
+
+
+def _depth_exceeds(doc, limit):
+    """Whether arrays and objects nest more than ``limit`` deep (iteratively)."""
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list, tuple)):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list, tuple)))
+    return False
+
+
+def _check_values(doc):
+    """Refuse nesting deeper than MAX_DEPTH (before anything recursive sees the document)
+    and numbers that are not finite (NaN, +-Infinity: JSON has none, a dict may), at
+    their place. Iterative, linear in the document's size."""
+    stack = [(doc, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, (list, tuple)):
+            items = enumerate(value)
+        elif isinstance(value, np.ndarray):
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise DefinitionError(_place(path) or "definition",
+                                      "numbers must be finite, got an array holding NaN or inf")
+            if len(path) + value.ndim > MAX_DEPTH:
+                raise DefinitionError("definition", _too_deep())
+            continue
+        else:
+            if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+                raise DefinitionError(_place(path) or "definition",
+                                      f"must be a finite number, got {_show(float(value))}")
+            continue
+        if len(path) >= MAX_DEPTH:
+            raise DefinitionError("definition", _too_deep())
+        for k, v in items:
+            if isinstance(v, (dict, list, tuple, np.ndarray, float, np.floating)):
+                stack.append((v, path + (k,)))
 
 
 def _schema_error(err):
@@ -132,7 +204,7 @@ def _schema_error(err):
         key = extra[0]
         return DefinitionError(
             _place(path + [key]),
-            f"unknown key {key!r}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})",
+            f"unknown key {show(key)}{did_you_mean(key, allowed)} (allowed: {', '.join(allowed)})",
         )
     place = _place(path) or "definition"
     if kind == "required":
@@ -150,8 +222,16 @@ def _schema_error(err):
     if kind in bounds:
         return DefinitionError(place, f"must be {bounds[kind]} {err.validator_value}, got {_show(value)}")
     if kind in ("minItems", "maxItems"):
-        return DefinitionError(place, f"has {len(value)} item(s): {err.message}")
-    return DefinitionError(place, err.message)
+        word = "at least" if kind == "minItems" else "at most"
+        return DefinitionError(
+            place, f"has {len(value)} item(s), expected {word} {err.validator_value}")
+    if kind == "minLength":
+        return DefinitionError(place, f"must not be empty, got {_show(value)}")
+    if kind == "maxLength":
+        return DefinitionError(
+            place, f"may be at most {err.validator_value} characters, got {_show(value)}")
+    # any other check: its own words, without the value (jsonschema's message holds it whole)
+    return DefinitionError(place, f"got {_show(value)}, which fails the schema's {kind!r} check")
 
 
 def _strict_validator():
@@ -167,7 +247,9 @@ def _strict_validator():
 
 def _check_schema(doc):
     validator = _strict_validator()
-    errors = list(validator.iter_errors(doc))
+    # the first errors only: each holds its context, and a million bad layers would hold
+    # gigabytes (the one reported is among the first anyway: one per place, in order)
+    errors = list(itertools.islice(validator.iter_errors(doc), MAX_SCHEMA_ERRORS))
     if errors:
         # the deepest error is the most specific; ties go to document order
         def key(e):
@@ -176,8 +258,10 @@ def _check_schema(doc):
         raise _schema_error(min(errors, key=key))
 
 
+@functools.lru_cache(maxsize=256)
 def _constructor_args(cls):
-    """(accepted keyword names, required names) of a layer class's constructor chain."""
+    """(accepted keyword names, required names) of a layer class's constructor chain
+    (cached: reading signatures took most of the time of a definition of many layers)."""
     options = constructor_options(cls)
     return [o.name for o in options], [o.name for o in options if o.required]
 
@@ -197,6 +281,8 @@ def _make_layer(i, spec):
     """Instantiate layer ``i`` of the definition, with errors naming the place."""
     type_name = spec["type"]
     config = {k: v for k, v in spec.items() if k != "type"}
+    if len(type_name) > MAX_HINT_LENGTH:  # no layer type is; the registry would show it whole
+        raise DefinitionError(f"layers[{i}].type", f"unknown layer type {show(type_name)}")
     try:
         cls = registry.get(type_name)
     except KeyError as exc:
@@ -206,7 +292,7 @@ def _make_layer(i, spec):
         if key not in accepted:
             valid = ", ".join(accepted) if accepted else "none"
             raise DefinitionError(
-                f"layers[{i}].{key}",
+                f"layers[{i}].{_key(key)}",
                 f"unknown argument for {type_name}{did_you_mean(key, accepted)} (valid: {valid})",
             )
     for key in required:
@@ -238,8 +324,20 @@ def _output_shape(i, layer, shape):
     except (TypeError, ValueError):
         out = None
     if not out or min(out) < 1:
-        raise DefinitionError(f"layers[{i}]", f"{type_name}.build returned an invalid shape {out!r}")
+        raise DefinitionError(
+            f"layers[{i}]", f"{type_name}.build returned an invalid shape {show(out)}")
+    _check_size(f"layers[{i}]", f"{type_name}'s output", out)
     return out
+
+
+def _check_size(place, what, shape):
+    """A sample of more than 2**31 - 1 values overflows the kernels' index arithmetic (and
+    no memory holds a batch of them): refused before the next layer is built on it."""
+    size = math.prod(shape)
+    if size > _MAX_INT:
+        count = f"{size:,}" if size < 10**15 else f"{size:.3g}"
+        raise DefinitionError(place, f"{what} of shape {show(shape)} has {count} values per "
+                                     f"sample; at most {_MAX_INT} are supported")
 
 
 def _check_optimizer(config):
@@ -250,6 +348,23 @@ def _check_optimizer(config):
             make(value)
         except (TypeError, ValueError) as exc:
             raise DefinitionError(_error_place(place, exc, value), str(exc)) from None
+
+
+def _check_rates(optimizer, epochs):
+    """The schedule's learning rate must stay > 0 and finite over the definition's epochs
+    (``gamma: 1e-200`` underflows to 0 after a few steps). Every schedule is monotonic,
+    so the first and the last epoch bound it."""
+    config = optimizer.get("schedule")
+    if config is None:
+        return
+    base_lr, schedule = make_optimizer(optimizer).lr, make_schedule(config)
+    for epoch in (0, epochs - 1):
+        rate = schedule._factor(epoch, epochs) * base_lr
+        if not 0 < rate < math.inf:
+            place = "optimizer.schedule" + (".gamma" if "gamma" in config else "")
+            raise DefinitionError(
+                place, f"the learning rate would be {rate!r} in epoch {epoch + 1} of {epochs} "
+                       f"(lr {base_lr!r}); it must stay > 0 and finite")
 
 
 # --------------------------------------------------------------------------- public
@@ -270,6 +385,7 @@ def _plain(value):
 
 def parse(doc):
     """Check a definition's structure and fill its defaults (no layer is built)."""
+    _check_values(doc)
     doc = _plain(doc)
     if not isinstance(doc, dict):
         raise DefinitionError("definition", f"expected a JSON object, got {type(doc).__name__}")
@@ -277,6 +393,7 @@ def parse(doc):
     training = dict(DEFAULT_TRAINING)
     training.update(doc.get("training", {}))
     _check_optimizer(doc.get("optimizer", DEFAULT_OPTIMIZER))
+    _check_rates(doc.get("optimizer", DEFAULT_OPTIMIZER), training["epochs"])
     return Definition(
         input_shape=tuple(int(d) for d in doc["input_shape"]),
         layers=copy.deepcopy(doc["layers"]),
@@ -294,6 +411,7 @@ def build_layers(definition, rng=None):
     """
     seeds = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
     layers, shape = [], tuple(definition.input_shape)
+    _check_size("input_shape", "the input", shape)
     for i, (spec, child) in enumerate(zip(definition.layers, seeds.spawn(len(definition.layers)))):
         layer = _make_layer(i, spec)
         layer.rng = np.random.default_rng(child)
@@ -318,18 +436,88 @@ def validate(doc):
     return definition
 
 
+# A definition is a few kilobytes; these bound what reading a hostile file can cost.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64  # nesting of arrays and objects (the documented format needs 4)
+
+
+class _Refused(ValueError):
+    """Raised while parsing: what strict JSON or a definition does not allow."""
+
+
+def _refuse_constant(name):
+    """JSON has no NaN or Infinity; Python's json module would accept them."""
+    raise _Refused(f"{name} is not valid JSON (numbers must be finite)")
+
+
+MAX_DIGITS = 40  # of an integer: no definition needs more (Python refuses 4300 or more)
+
+
+def _parse_int(text):
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _Refused(f"the integer {show(text)} has {len(text.lstrip('-')):,} digits; "
+                       f"at most {MAX_DIGITS} are allowed")
+    return int(text)
+
+
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e400: finite in JSON, not in a double
+        raise _Refused(f"the number {show(text)} is too large (numbers must be finite)")
+    return value
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(f"duplicate key {show(key)} in an object")
+        out[key] = value
+    return out
+
+
+def _read_limited(path):
+    """The file's bytes, at most MAX_FILE_BYTES: only a regular file is read (a FIFO or a
+    device such as /dev/zero could block or never end), and never more than the limit + 1."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise DefinitionError(str(path), f"cannot read the file: {kind}")
+        data = f.read(MAX_FILE_BYTES + 1)
+        size = max(os.fstat(f.fileno()).st_size, len(data))
+    if len(data) > MAX_FILE_BYTES:
+        raise DefinitionError(
+            str(path), f"the file is {size:,} bytes; a model definition may be at most "
+                       f"{MAX_FILE_BYTES:,} bytes (16 MiB)")
+    return data
+
+
 def load_json(path):
-    """Read a definition file; a missing or malformed file is a DefinitionError."""
+    """Read a definition file; a missing, oversized or malformed file is a DefinitionError.
+
+    Strict JSON: NaN, Infinity and duplicate keys are refused, and so is nesting deeper
+    than MAX_DEPTH."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        data = _read_limited(path)
     except OSError as exc:
         raise DefinitionError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(str(path), f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
+                         parse_float=_parse_float, object_pairs_hook=_no_duplicates)
+    except _Refused as exc:
+        raise DefinitionError(str(path), str(exc)) from None
     except json.JSONDecodeError as exc:
         raise DefinitionError(
             str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
-    except UnicodeDecodeError as exc:
-        raise DefinitionError(str(path), f"not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except RecursionError:
-        raise DefinitionError(str(path), "JSON nested too deeply to be a model definition") from None
+        raise DefinitionError(str(path), _too_deep()) from None
+    if _depth_exceeds(doc, MAX_DEPTH):
+        raise DefinitionError(str(path), _too_deep())
+    return doc

@@ -119,7 +119,7 @@ class RunDir:
         return self
 
     def write_definition(self, doc):
-        atomic_write_text(self.path / DEFINITION, json.dumps(doc, indent=2) + "\n")
+        atomic_write_text(self.path / DEFINITION, json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
     def write_metrics(self, history):
         """One JSON object per epoch with all six keys (val_ ones null without validation)."""

@@ -18,7 +18,12 @@ class _Schedule:
         base_lr = as_real(base_lr, "base_lr", gt=0, finite=True)
         epochs = as_int(epochs, "epochs", minimum=1)
         epoch = as_int(epoch, "epoch", minimum=0)
-        return self._factor(epoch, epochs) * base_lr
+        rate = self._factor(epoch, epochs) * base_lr
+        if not 0 < rate < math.inf:  # (a definition is refused before: definition._check_rates)
+            raise ValueError(
+                f"{self!r} takes the learning rate {base_lr!r} to {rate!r} in epoch {epoch + 1} "
+                f"of {epochs}; a learning rate must stay > 0 and finite")
+        return rate
 
     def _factor(self, epoch, epochs):
         raise NotImplementedError
@@ -43,7 +48,10 @@ class StepSchedule(_Schedule):
         self.gamma = as_real(gamma, "gamma", gt=0, finite=True)
 
     def _factor(self, epoch, epochs):
-        return self.gamma ** (epoch // self.step_size)
+        try:
+            return self.gamma ** (epoch // self.step_size)
+        except OverflowError:  # gamma > 1 over many steps: the optimizer refuses an infinite rate
+            return math.inf
 
 
 class CosineSchedule(_Schedule):

@@ -102,11 +102,18 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     x = check_inputs(x, model.input_shape)
     y = check_labels(y, len(x), model.definition.loss, model.n_outputs)
-    split = training.get("validation_split") or 0.0
+    split, n_val = training.get("validation_split") or 0.0, 0
     if validation_data is None and split > 0:
         n_val = validation_count(len(x), split)
         x, y, validation_data = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
     if len(x) == 0:
+        if validation_data is not None and split > 0 and n_val:
+            from .definition import DefinitionError  # a ValueError; the CLI's exit 2
+
+            raise DefinitionError(
+                "training.validation_split",
+                f"{split!r} holds out {n_val} of the {n_val + len(x)} samples, leaving none "
+                f"to train on; use a smaller validation_split")
         raise ValueError("no training samples")
     target = model.epoch + epochs
     # the schedule spans the definition's epochs, so a run split over several fit

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._args import ArgumentError, as_bool, as_int, as_pair
+from .._suggest import show
 from .._geometry import conv_arguments, conv_geometry
 from ..engine import conv
 from .base import Layer, check_input_rank, kaiming_uniform
@@ -23,7 +24,7 @@ class Conv2D(Layer):
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ArgumentError(
-                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {padding!r}",
+                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {show(padding)}",
                     "padding")
         else:
             as_pair(padding, "padding", 0)
