@@ -303,7 +303,8 @@ def _make_layer(i, spec):
     except (TypeError, ValueError) as exc:
         place = _error_place(f"layers[{i}]", exc, config)
         raise DefinitionError(place, f"{type_name}: {exc}") from None
-    except Exception as exc:  # a plugin's constructor failing in its own way
+    except BaseException as exc:  # a plugin's constructor failing in its own way (even
+        # with SystemExit or KeyboardInterrupt: validating must survive it)
         raise DefinitionError(f"layers[{i}]", f"{type_name} failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -315,7 +316,7 @@ def _output_shape(i, layer, shape):
         raise DefinitionError(
             f"layers[{i}]", f"{type_name} cannot take input of shape {shape}: {exc}"
         ) from None
-    except Exception as exc:  # a plugin's build failing in its own way
+    except BaseException as exc:  # a plugin's build failing in its own way (SystemExit too)
         raise DefinitionError(
             f"layers[{i}]", f"{type_name}.build{shape} failed: {type(exc).__name__}: {exc}"
         ) from None

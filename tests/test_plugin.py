@@ -471,3 +471,19 @@ def test_registering_a_builtin_class_does_not_depend_on_earlier_use(used_first):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and out.stdout.split() == ["True"], out.stderr
+
+
+@pytest.mark.parametrize("where", ["__init__", "build"])
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt])
+def test_a_plugin_raising_any_base_exception_while_validating_is_a_definition_error(where,
+                                                                                    raised):
+    def fail(self, *args, **kwargs):
+        raise raised("plugin says stop")
+
+    name = f"Stopping{where.strip('_').title()}{raised.__name__}"
+    cls = cynet.register_layer(name)(type(name, (cynet.Layer,), {where: fail}))
+    assert cls.__name__ == name
+    doc = model_doc(BUILTIN_LAYERS[:1] + [{"type": name}] + BUILTIN_LAYERS[1:])
+    with pytest.raises(cynet.DefinitionError, match=rf"layers\[1\].*{raised.__name__}: "
+                                                     "plugin says stop"):
+        cynet.Model.from_dict(doc)
