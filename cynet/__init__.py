@@ -11,7 +11,7 @@ Public names: ``Model``, ``Layer``, ``register_layer``, ``registry``, ``function
 from importlib.metadata import PackageNotFoundError as _NotFound, version as _version
 
 try:
-    __version__ = _version("cynet")
+    __version__ = _version("cynet-cnn")  # the distribution's name (import name: cynet)
 except _NotFound:  # a source tree without installed metadata
     __version__ = "0+unknown"
 

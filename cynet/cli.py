@@ -278,7 +278,7 @@ def gradcheck(types):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="F.png",
               help="Where to write the PNG (default: RUN_DIR/curves.png).")
 def plot(run_dir, out):
-    """Loss and accuracy per epoch of a run, as a PNG (needs the cynet[plot] extra)."""
+    """Loss and accuracy per epoch of a run, as a PNG (needs the cynet-cnn[plot] extra)."""
     from .plot import plot_run
     from .rundir import check_not_overwriting, run_files
 

@@ -4,7 +4,7 @@
     figure = curves_figure(records, title="lenet") # a matplotlib Figure, two panels
     path = plot_run("runs/lenet")                  # runs/lenet/curves.png, written atomically
 
-matplotlib is an optional extra (``pip install "cynet[plot]"``) and is imported only
+matplotlib is an optional extra (``pip install "cynet-cnn[plot]"``) and is imported only
 when a figure is drawn, so ``import cynet`` never loads it. The figure is built with the
 object-oriented API and rendered with the Agg canvas: no pyplot, no global backend.
 """
@@ -16,7 +16,7 @@ from ._atomic import NotARegularFileError, atomic_write, check_writable_target
 from .rundir import METRICS
 
 DEFAULT_NAME = "curves.png"
-INSTALL_HINT = 'pip install "cynet[plot]"'
+INSTALL_HINT = 'pip install "cynet-cnn[plot]"'
 
 # every line of metrics.jsonl has these; the val_ ones are null without validation data
 REQUIRED_KEYS = ("epoch", "loss", "accuracy", "seconds")

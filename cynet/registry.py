@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ._suggest import did_you_mean
 
 GROUP = "cynet.layers"
-PACKAGE = "cynet"
+PACKAGE = "cynet-cnn"  # the distribution that ships the built-in layers
 
 # Used when cynet runs from a source tree without installed metadata; a test checks that
 # it equals the [project.entry-points."cynet.layers"] table of pyproject.toml.

@@ -86,7 +86,7 @@ def without_matplotlib(monkeypatch):
 def test_plot_help_names_the_out_option_and_the_extra():
     result = ok(run("plot", "--help"))
     assert result.stdout.startswith("Usage: cynet plot") or "plot [OPTIONS] RUN_DIR" in result.stdout
-    assert "--out" in result.stdout and "cynet[plot]" in result.stdout
+    assert "--out" in result.stdout and "cynet-cnn[plot]" in result.stdout
     assert "plot" in ok(run("--help")).stdout
 
 
@@ -321,8 +321,8 @@ def test_user_errors(runs, tmp_path, make, needles):
 def test_without_matplotlib_says_how_to_install_it(runs, tmp_path, without_matplotlib):
     run_dir = runs.copy("validation", tmp_path)
     result = run("plot", run_dir)
-    assert_user_error(result, 1, ["matplotlib", 'pip install "cynet[plot]"'])
-    with pytest.raises(plot.MatplotlibMissingError, match=r"cynet\[plot\]") as info:
+    assert_user_error(result, 1, ["matplotlib", 'pip install "cynet-cnn[plot]"'])
+    with pytest.raises(plot.MatplotlibMissingError, match=r"cynet-cnn\[plot\]") as info:
         plot.plot_run(run_dir)
     assert isinstance(info.value, ImportError)
     assert not (run_dir / "curves.png").exists()

@@ -317,7 +317,7 @@ def broken(tmp_path, on_path):
 def test_listing_survives_broken_plugins(broken):
     infos = {i.type: i for i in registry.available()}
     for name in registry.BUILTINS:
-        assert (infos[name].package, infos[name].origin) == ("cynet", "builtin")
+        assert (infos[name].package, infos[name].origin) == ("cynet-cnn", "builtin")
     for name in BROKEN:  # listed (listing imports nothing), failing only when used
         assert infos[name] == registry.LayerInfo(name, "broken-pkg", "1.0", "entry point")
     assert not set(BROKEN_MODULES) & set(sys.modules)
@@ -347,7 +347,7 @@ def test_a_plugin_cannot_replace_a_builtin(broken):
     from cynet.layers.conv import Conv2D
 
     assert registry.get("Conv2D") is Conv2D
-    assert registry.source("Conv2D").package == "cynet"
+    assert registry.source("Conv2D").package == "cynet-cnn"
 
 
 def test_builtin_models_still_train_beside_broken_plugins(broken):

@@ -55,7 +55,7 @@ def test_builtins_table_matches_pyproject():
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_builtin_listed_and_loadable(name):
     infos = [i for i in registry.available() if i.type == name]
-    assert infos == [registry.LayerInfo(name, "cynet", cynet.__version__, "builtin")]
+    assert infos == [registry.LayerInfo(name, "cynet-cnn", cynet.__version__, "builtin")]
     cls = registry.get(name)
     module, _, attr = registry.BUILTINS[name].partition(":")
     assert (cls.__module__, cls.__qualname__) == (module, attr)
