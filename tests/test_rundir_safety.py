@@ -22,31 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from cynet import _atomic
 from cynet._atomic import NotARegularFileError, atomic_write
-from cynet.cli import main
 from cli_fixtures import (banded_images, cynet_command, definition, error_lines, load_npz,
                           read_metrics, subprocess_env, write_dataset, write_json)
+from test_cli import describe, ok, run
 
 TIMEOUT = 300
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args, **kwargs):
-    env = {"CYNET_DEBUG": None, "CYNET_DISABLE_PLUGIN_AUTOLOAD": None}
-    return CliRunner().invoke(main, [str(a) for a in args], env=env, **kwargs)
-
-
-def describe(result):
-    return (f"exit {result.exit_code}, exception {result.exception!r}\n"
-            f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}")
-
-
-def ok(result):
-    assert result.exit_code == 0, describe(result)
-    return result
 
 
 def refused(result, code, *needles):
