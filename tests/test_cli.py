@@ -938,3 +938,15 @@ def test_evaluate_of_a_file_that_is_not_an_npz_names_it(tmp_path):
     result = CliRunner().invoke(cynet.cli.main, ["evaluate", str(bogus)])
     assert result.exit_code == 2
     assert "not an .npz file" in result.output and "Traceback" not in result.output
+
+
+def test_python_m_cynet_is_the_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "cynet", "--version"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and cynet.__version__ in out.stdout, out.stderr
+    out = subprocess.run([sys.executable, "-m", "cynet", "validate", "no-such.json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Error:" in out.stderr and "Traceback" not in out.stderr
