@@ -58,7 +58,14 @@ def _as_user_error(exc):
 
 
 class CynetGroup(click.Group):
-    """Turns library exceptions into one-line errors with the documented exit status."""
+    """Turns library exceptions into one-line errors with the documented exit status;
+    takes ``--debug`` after the verb too (``cynet train m.json --debug``)."""
+
+    def parse_args(self, ctx, args):
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:  # not the first: that one is the group's already
+            args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:

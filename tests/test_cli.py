@@ -535,11 +535,13 @@ def _bad_definition(tmp_path):
     return write_json(tmp_path / "bad.json", doc)
 
 
-@pytest.mark.parametrize("how", ["--debug", "CYNET_DEBUG=1"])
+@pytest.mark.parametrize("how", ["--debug", "--debug after the verb", "CYNET_DEBUG=1"])
 def test_debug_shows_the_traceback(tmp_path, how):
     path = _bad_definition(tmp_path)
     if how == "--debug":
         result = run("--debug", "validate", path)
+    elif how == "--debug after the verb":
+        result = run("validate", path, "--debug")
     else:
         result = run("validate", path, env={"CYNET_DEBUG": "1"})
     assert result.exit_code != 0
