@@ -272,6 +272,15 @@ def facts_text(facts: Sequence[tuple], markdown: bool) -> str:
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in facts)
 
 
+def finish(sections: list, started: float, all_ok: bool, failure: str) -> int:
+    """Print the report's sections and the run's wall time (with ``failure`` when not
+    ``all_ok``); return the process's exit status."""
+    total = time.perf_counter() - started
+    sections.append(f"total wall time: {total:.0f} s" + ("" if all_ok else f"\n{failure}"))
+    print("\n\n".join(sections))
+    return 0 if all_ok else 1
+
+
 def fmt(value, digits: int, missing: str = "") -> str:
     """``value`` with ``digits`` decimals; ``missing`` for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -48,7 +48,7 @@ from typing import Callable
 
 from benchmarks.common import (FULL, QUICK, OtherLoadProbe, blas_facts, blas_kernels,
                                blas_text, build_warnings, command_line, cynet_facts,
-                               cynet_text, emit_result, facts_text, fmt, geomean, logger,
+                               cynet_text, emit_result, facts_text, finish, fmt, geomean, logger,
                                render_table, report_facts, run_worker, summarize,
                                thread_tag, time_call)
 
@@ -541,11 +541,8 @@ def main(argv=None):
         text, ok = report(result, args.markdown)
         sections.append(text)
         all_ok &= ok
-    total = time.perf_counter() - started
-    sections.append(f"total wall time: {total:.0f} s" + ("" if all_ok else
-                    "\nSOME SHAPES FAILED the correctness check and were not timed"))
-    print("\n\n".join(sections))
-    return 0 if all_ok else 1
+    return finish(sections, started, all_ok,
+                  "SOME SHAPES FAILED the correctness check and were not timed")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ import time
 
 from benchmarks.common import (OtherLoadProbe, blas_facts, blas_text, build_warnings,
                                command_line, cynet_facts, cynet_text, definition_path,
-                               emit_result, facts_text, fmt, load_definition, logger,
+                               emit_result, facts_text, finish, fmt, load_definition, logger,
                                omp_runtimes, peak_rss_kib, render_table, report_facts,
                                run_worker, summarize, thread_env, thread_tag)
 
@@ -594,11 +594,8 @@ def main(argv=None):
         sections.append(import_table(imports, args.markdown))
     if prof:
         sections.append(profile_text(prof, args.markdown))
-    total = time.perf_counter() - started
-    sections.append(f"total wall time: {total:.0f} s" + ("" if all_ok else
-                    "\nA NETWORK DID NOT LEARN during the timed epochs: see the notes"))
-    print("\n\n".join(sections))
-    return 0 if all_ok else 1
+    return finish(sections, started, all_ok,
+                  "A NETWORK DID NOT LEARN during the timed epochs: see the notes")
 
 
 if __name__ == "__main__":

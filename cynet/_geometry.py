@@ -1,7 +1,8 @@
 """Output sizes and padding of convolution and pooling, with PyTorch's rules."""
 from dataclasses import dataclass
 
-from ._args import ArgumentError, as_int, as_pair
+from ._args import (ArgumentError, as_float_array, as_float_arrays, as_int, as_pair,
+                    check_ndim)
 
 # Sizes the kernels index and allocate, checked here in closed form (Python ints) before
 # any kernel runs, so that no product of them overflows a Py_ssize_t in a kernel and no
@@ -239,8 +240,6 @@ _NO_GRAD = object()
 def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_GRAD):
     """``(x, weight, bias, grad_out, geometry)`` of one convolution: checked C-contiguous
     arrays of one float dtype (``grad_out`` None when not given) and the geometry."""
-    from ._args import as_float_arrays, check_ndim
-
     named = [("x", x), ("weight", weight), ("bias", bias)]
     if grad_out is not _NO_GRAD:
         named.append(("grad_out", grad_out))
@@ -259,8 +258,6 @@ def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=
 
 def pool_input(x):
     """``x`` of a pooling: a checked C-contiguous 4-D float array."""
-    from ._args import as_float_array, check_ndim
-
     x = as_float_array(x, "x")
     check_ndim(x, "x", 4, "(N, C, H, W)")
     return x

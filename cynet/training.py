@@ -121,11 +121,12 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
     horizon = max(training["epochs"], target)
     with session():
         while model.epoch < target:
+            start = time.perf_counter()
             metrics = _epoch(model, x, y, horizon, batch_size, on_batch)
             if validation_data is not None:
                 val = evaluate(model, *validation_data, batch_size=max(batch_size, 256))
                 metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-            metrics["seconds"] = time.perf_counter() - metrics.pop("start")
+            metrics["seconds"] = time.perf_counter() - start
             model.history.append(metrics)
             if callback is not None:
                 callback(metrics)
@@ -133,8 +134,7 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
 
 
 def _epoch(model, x, y, horizon, batch_size, on_batch):
-    """One epoch of shuffled minibatches; returns its metrics (and its start time)."""
-    start = time.perf_counter()
+    """One epoch of shuffled minibatches; returns its metrics."""
     model.optimizer.lr = model.schedule.lr_at(model.base_lr, model.epoch, horizon)
     order = model.rng.permutation(len(x))
     total_loss, n_correct = 0.0, 0
@@ -148,7 +148,7 @@ def _epoch(model, x, y, horizon, batch_size, on_batch):
             on_batch(b + 1, n_batches, loss)
     model.epoch += 1
     return {"epoch": model.epoch, "loss": total_loss / len(x),
-            "accuracy": n_correct / len(x), "start": start}
+            "accuracy": n_correct / len(x)}
 
 
 def _batches(model, x, batch_size):

@@ -4,9 +4,12 @@ A fresh multi-megabyte buffer per call would be page-faulted in (and zero-filled
 every call; these only grow. A buffer's recorded contents let a convolution's backward
 reuse the columns its forward left there.
 """
+import math
 import threading
 
 import numpy as np
+
+from .._args import ArgumentError
 
 _local = threading.local()
 
@@ -18,12 +21,7 @@ def allocate(shape, dtype, what, argument, zeros=False):
     try:
         return (np.zeros if zeros else np.empty)(shape, dtype=dtype)
     except (MemoryError, ValueError) as exc:  # ValueError: "array is too big"
-        from .._args import ArgumentError
-
-        size = 1
-        for d in shape:
-            size *= d
-        gib = size * np.dtype(dtype).itemsize / 2**30
+        gib = math.prod(shape) * np.dtype(dtype).itemsize / 2**30
         raise ArgumentError(
             f"cannot allocate {what} of shape {tuple(shape)} ({gib:.3g} GiB): {exc}; "
             f"reduce {argument}", argument) from None
@@ -45,9 +43,7 @@ def workspace(role, shape, dtype):
     """A C-contiguous array of ``shape``, a view of a reused buffer (contents undefined)."""
     buffers = _local.__dict__.setdefault("buffers", {})
     key = (role, np.dtype(dtype))
-    size = 1
-    for d in shape:
-        size *= d
+    size = math.prod(shape)
     buf = buffers.get(key)
     if buf is None or buf.size < size:
         buf = None

@@ -1,7 +1,7 @@
 """2-D convolution layer."""
 import numpy as np
 
-from .._args import ArgumentError, as_bool, as_int, as_pair
+from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
 from .._suggest import show
 from .._geometry import conv_arguments, conv_geometry
 from ..engine import conv
@@ -59,15 +59,18 @@ class Conv2D(Layer):
     def forward(self, x, training=True):
         x, w, b, _, geo = conv_arguments(x, self.params["weight"], self.params.get("bias"),
                                          **self._args())
-        self._x = x
+        self._x, self._w, self._geo = x, w, geo  # checked once, for the backward too
         return conv.forward(x, w, b, geo)
 
     def backward(self, grad_out):
-        x, w, _, grad_out, geo = conv_arguments(self._x, self.params["weight"], None,
-                                                **self._args(), grad_out=grad_out)
+        geo = self._geo
+        grad_out = as_float_array(grad_out, "grad_out", self._x.dtype)
+        if grad_out.shape != geo.out_shape:
+            raise ValueError(f"grad_out has shape {grad_out.shape}, but the forward output "
+                             f"has shape {geo.out_shape}")
         # this layer keeps x unchanged, so the columns its forward left may be reused
-        gx, gw, gb = conv.backward(grad_out, x, w, geo, self.bias, self.input_grad,
-                                   reuse_columns=True)
+        gx, gw, gb = conv.backward(grad_out, self._x, self._w, geo, self.bias,
+                                   self.input_grad, reuse_columns=True)
         self.grads["weight"] = gw
         if self.bias:
             self.grads["bias"] = gb
