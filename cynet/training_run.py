@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._npzfile import NpzReader
 from .checkpoint import CHECKPOINT_META, differences, fingerprint
 from .data import load_data
 from .definition import load_json
@@ -224,12 +225,10 @@ def load_trained(path):
 def is_checkpoint(path):
     """Whether ``path`` is an .npz holding a checkpoint's metadata (read from the zip's
     directory only; a file that is not a readable .npz is not one)."""
-    import zipfile
-
     try:
-        with zipfile.ZipFile(path) as archive:
-            return f"{CHECKPOINT_META}.npy" in archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError):
+        with NpzReader(path, ValueError) as npz:
+            return CHECKPOINT_META in npz.names
+    except ValueError:
         return False
 
 
