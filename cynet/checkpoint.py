@@ -188,7 +188,7 @@ def _capacity(path, doc):
     """What each array of a checkpoint of ``doc`` may hold: the network's arrays, and
     for each parameter's optimizer entries the parameter's bytes."""
     try:
-        layers, _ = build_layers(parse(doc), 0)
+        layers, _ = build_layers(parse(doc), 0, allocate=False)
     except DefinitionError as exc:
         raise CheckpointError(f"{path}: its model definition is invalid: {exc}") from None
     network = Network(layers)

@@ -37,6 +37,7 @@ def _as_user_error(exc):
     from .checkpoint import CheckpointError
     from .weights import WeightsFileError
     from .plot import MatplotlibMissingError, PlotError
+    from .memory import InsufficientMemoryError
     from .network import LayerOutputError
     from .registry import LayerNotFoundError
     from .rundir import RunDirError
@@ -44,7 +45,7 @@ def _as_user_error(exc):
 
     if isinstance(exc, (DefinitionError, DataError, RunDirError, DataMismatchError,
                         LayerNotFoundError, WeightsFileError, CheckpointError, PlotError,
-                        NotARegularFileError)):
+                        NotARegularFileError, InsufficientMemoryError)):
         return EXIT_USAGE, str(exc)
     if isinstance(exc, (MatplotlibMissingError, LayerOutputError)):
         return EXIT_FAILURE, str(exc)
@@ -193,7 +194,7 @@ def _load_definition(path):
     from .definition import build_layers, load_json, parse
 
     definition = parse(load_json(path))
-    layers, out_shape = build_layers(definition, 0)
+    layers, out_shape = build_layers(definition, 0, allocate=False)
     return definition, layers, out_shape
 
 

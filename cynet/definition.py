@@ -405,10 +405,12 @@ def parse(doc):
     )
 
 
-def build_layers(definition, rng=None):
+def build_layers(definition, rng=None, allocate=True):
     """Instantiate and build every layer; returns ``(layers, output_shape)``.
 
     ``rng`` (a ``numpy.random.SeedSequence`` or int) seeds each layer's own generator.
+    ``allocate=False`` builds for shapes and sizes only: built-in layers then hold
+    zero-cost stand-ins for their arrays (a plugin's build may still allocate).
     """
     seeds = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
     layers, shape = [], tuple(definition.input_shape)
@@ -417,6 +419,7 @@ def build_layers(definition, rng=None):
         layer = _make_layer(i, spec)
         layer.rng = np.random.default_rng(child)
         layer.input_grad = i > 0
+        layer.allocate = allocate
         in_shape, shape = shape, _output_shape(i, layer, shape)
         if layer.output_shape is None:  # a plugin's build need not record its shapes
             layer.input_shape, layer.output_shape = in_shape, shape
@@ -433,7 +436,7 @@ def build_layers(definition, rng=None):
 def validate(doc):
     """Validate a definition completely (structure, arguments, shapes); return it parsed."""
     definition = parse(doc)
-    build_layers(definition, 0)
+    build_layers(definition, 0, allocate=False)
     return definition
 
 
@@ -486,9 +489,18 @@ def _read_limited(path):
         if not stat.S_ISREG(mode):
             kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             raise DefinitionError(str(path), f"cannot read the file: {kind}")
-        data = f.read(MAX_FILE_BYTES + 1)
-        size = max(os.fstat(f.fileno()).st_size, len(data))
-    if len(data) > MAX_FILE_BYTES:
+        size = os.fstat(f.fileno()).st_size
+        # in pieces: one read(MAX_FILE_BYTES + 1) would allocate 16 MiB for any file
+        pieces, total = [], 0
+        while size <= MAX_FILE_BYTES and total <= MAX_FILE_BYTES:
+            piece = f.read(min(1 << 16, MAX_FILE_BYTES + 1 - total))
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+        data = b"".join(pieces)
+        size = max(size, total)
+    if size > MAX_FILE_BYTES:
         raise DefinitionError(
             str(path), f"the file is {size:,} bytes; a model definition may be at most "
                        f"{MAX_FILE_BYTES:,} bytes (16 MiB)")

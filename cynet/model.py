@@ -6,7 +6,7 @@ their passes), :mod:`cynet.training` (fit, evaluate, predict), :mod:`cynet.check
 """
 import numpy as np
 
-from . import training, weights
+from . import memory, training, weights
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .network import Network
@@ -42,6 +42,10 @@ class Model:
         if seed is None:  # record a fresh seed so the run can be repeated
             seed = int(np.random.SeedSequence().entropy % (2**32))
             definition.training["seed"] = seed
+        # sized before anything is allocated: a model too large for the machine is refused
+        shapes, _ = build_layers(definition, 0, allocate=False)
+        memory.require("the model", memory.model_need(Network(shapes)),
+                       advice="; use smaller layers")
         layers, out_shape = build_layers(definition, np.random.SeedSequence([seed, 0]))
         return cls(definition, layers, out_shape, seed)
 

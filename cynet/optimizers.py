@@ -62,6 +62,11 @@ class Optimizer:
     def _update(self, p, g, slot):
         raise NotImplementedError
 
+    def arrays_per_parameter(self):
+        """How many arrays the size of a parameter the optimizer keeps for each one
+        (its saved buffers and its scratch)."""
+        return len(self._buffer_names()) + self._scratch_count()
+
     def step(self, params, grads):
         """Update every ``params[k]`` in place by one step along ``grads[k]``.
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import memory
 from .engine import session
 
 DEFAULT_PREDICT_BATCH = 256
@@ -115,6 +116,8 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
                 f"{split!r} holds out {n_val} of the {n_val + len(x)} samples, leaving none "
                 f"to train on; use a smaller validation_split")
         raise ValueError("no training samples")
+    memory.check_training(model.network, model.input_shape, min(batch_size, len(x)),
+                          model.optimizer)
     target = model.epoch + epochs
     # the schedule spans the definition's epochs, so a run split over several fit
     # calls (or resumed) follows the same learning-rate curve as one uninterrupted call

@@ -8,6 +8,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import memory
 from ._npzfile import NpzReader
 from .checkpoint import CHECKPOINT_META, differences, fingerprint
 from .data import load_data
@@ -126,6 +127,10 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         check_resumable(checkpoint_doc, meta, trained_doc)
     dataset = load_data(model.definition.data)
     check_data(model, dataset)
+    # before the run directory is made: a refused run leaves nothing to clean up
+    memory.check_training(model.network, model.input_shape,
+                          min(model.definition.training["batch_size"], len(dataset.x_train)),
+                          model.optimizer)
 
     if resume is not None:
         run.restore(model, arrays, meta)

@@ -22,6 +22,8 @@ class Layer:
     Attributes set by the model before ``build``:
       ``rng``         a ``numpy.random.Generator`` for initialisation and randomness
       ``input_grad``  False for a first layer, whose input gradient nobody needs
+      ``allocate``    False in a shape-only build (validate, summary, size checks): the
+                      arrays may then be zero-cost stand-ins of the right shape and dtype
     ``buffers`` holds non-trainable state that is saved with the model (e.g. running stats).
     ``example`` (a class attribute) gives a config and per-sample input shape for gradcheck.
     """
@@ -37,6 +39,7 @@ class Layer:
         self.grads = {}
         self.buffers = {}
         self.input_grad = True
+        self.allocate = True
         self.rng = np.random.default_rng()
         self.input_shape = None
         self.output_shape = None
@@ -82,7 +85,30 @@ def check_input_rank(layer, input_shape, rank, layout):
     return shape
 
 
-def kaiming_uniform(rng, shape, fan_in):
-    """PyTorch's default init for conv and linear layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+def _stand_in(shape, dtype=np.float32):
+    """A read-only array of ``shape`` that owns one element: what a shape-only build
+    gives in place of a parameter (its size, nbytes and dtype are the real array's)."""
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+def kaiming_uniform(layer, shape, fan_in):
+    """PyTorch's default init for conv and linear layers: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    drawn from ``layer.rng``."""
+    if not layer.allocate:
+        return _stand_in(shape)
     bound = 1.0 / np.sqrt(fan_in)
-    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+    return layer.rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def constant(layer, shape, value):
+    """A float32 array of ``shape`` filled with ``value`` (a stand-in in a shape-only build)."""
+    if not layer.allocate:
+        return _stand_in(shape)
+    return np.full(shape, value, np.float32)
+
+
+def zero_grads(layer):
+    """A zero gradient for each of ``layer.params``, for ``layer.grads`` after a build."""
+    if not layer.allocate:
+        return {k: _stand_in(v.shape, v.dtype) for k, v in layer.params.items()}
+    return {k: np.zeros_like(v) for k, v in layer.params.items()}

@@ -5,7 +5,7 @@ from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
 from .._suggest import show
 from .._geometry import conv_arguments, conv_geometry
 from ..engine import conv
-from .base import Layer, check_input_rank, kaiming_uniform
+from .base import Layer, check_input_rank, kaiming_uniform, zero_grads
 
 
 class Conv2D(Layer):
@@ -49,10 +49,10 @@ class Conv2D(Layer):
         w_shape = (self.out_channels, C // self.groups, kh, kw)
         geo = conv_geometry((1, C, H, W), w_shape, **self._args(), kernel_name="kernel_size")
         fan_in = C // self.groups * kh * kw
-        self.params["weight"] = kaiming_uniform(self.rng, w_shape, fan_in)
+        self.params["weight"] = kaiming_uniform(self, w_shape, fan_in)
         if self.bias:
-            self.params["bias"] = kaiming_uniform(self.rng, (self.out_channels,), fan_in)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.params["bias"] = kaiming_uniform(self, (self.out_channels,), fan_in)
+        self.grads = zero_grads(self)
         self.input_shape, self.output_shape = (C, H, W), geo.out_shape[1:]
         return self.output_shape
 

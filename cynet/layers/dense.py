@@ -3,7 +3,7 @@ import numpy as np
 
 from .._args import as_bool, as_int
 from ..engine.ops import matmul
-from .base import Layer, kaiming_uniform
+from .base import Layer, kaiming_uniform, zero_grads
 
 
 class Dense(Layer):
@@ -21,10 +21,10 @@ class Dense(Layer):
         if not shape:
             raise ValueError("Dense needs an input with at least one axis")
         fan_in = shape[-1]
-        self.params["weight"] = kaiming_uniform(self.rng, (self.out_features, fan_in), fan_in)
+        self.params["weight"] = kaiming_uniform(self, (self.out_features, fan_in), fan_in)
         if self.bias:
-            self.params["bias"] = kaiming_uniform(self.rng, (self.out_features,), fan_in)
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+            self.params["bias"] = kaiming_uniform(self, (self.out_features,), fan_in)
+        self.grads = zero_grads(self)
         self.input_shape, self.output_shape = shape, shape[:-1] + (self.out_features,)
         return self.output_shape
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._args import as_real
-from .base import Layer, check_input_rank
+from .base import Layer, check_input_rank, constant, zero_grads
 
 
 class BatchNorm2D(Layer):
@@ -20,10 +20,10 @@ class BatchNorm2D(Layer):
 
     def build(self, input_shape):
         C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")
-        self.params = {"weight": np.ones(C, np.float32), "bias": np.zeros(C, np.float32)}
-        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.buffers = {"running_mean": np.zeros(C, np.float32),
-                        "running_var": np.ones(C, np.float32)}
+        self.params = {"weight": constant(self, C, 1.0), "bias": constant(self, C, 0.0)}
+        self.grads = zero_grads(self)
+        self.buffers = {"running_mean": constant(self, C, 0.0),
+                        "running_var": constant(self, C, 1.0)}
         self.input_shape = self.output_shape = (C, H, W)
         return self.output_shape
 
