@@ -108,12 +108,39 @@ def _checked_rng_states(meta, model, fail):
     places = ["rng"] + [f"layer_rngs[{i}]" for i in range(len(states))]
     generators = [model.rng] + [layer.rng for layer in model.layers]
     for place, generator, state in zip(places, generators, [meta["rng"]] + states):
-        try:
-            type(generator.bit_generator)().state = state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise fail(f"{place} is not a valid random generator state "
-                       f"({exc or type(exc).__name__})") from None
+        trial = type(generator.bit_generator)()
+        problem = _state_form_problem(trial.state, state, place)
+        if problem is None:
+            try:
+                trial.state = state
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                problem = str(exc) or type(exc).__name__
+        if problem is None and trial.state != state:  # numpy took it modulo its word size
+            problem = "a number in it is out of range"
+        if problem is not None:
+            raise fail(f"{place} is not a valid {type(trial).__name__} random generator "
+                       f"state: {problem}")
     return list(zip(generators, [meta["rng"]] + states))
+
+
+def _state_form_problem(expected, given, where):
+    """What makes ``given`` differ in form from a generator's ``expected`` state (the
+    same keys, a whole number where it has one, the same names), or None."""
+    if isinstance(expected, dict):
+        if not isinstance(given, dict) or set(given) != set(expected):
+            return f"{where} must be an object with keys {sorted(expected)}"
+        for key, value in expected.items():
+            problem = _state_form_problem(value, given[key], f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
+        if isinstance(given, bool) or not isinstance(given, int):
+            return f"{where} must be a whole number, got {type(given).__name__}"
+        return None
+    if isinstance(expected, str) and given != expected:
+        return f"{where} must be {expected!r}"
+    return None
 
 
 def _loaded_optimizer(model, state, epoch, fail):

@@ -181,6 +181,17 @@ def set_meta(key, field, value):
     return edit_json(key, lambda doc: doc.__setitem__(field, value))
 
 
+def set_rng(key, path, value):
+    """Set ``path`` (keys) inside the first random state: the model's (``rng``), or
+    the first layer's for a path into ``inc``."""
+    def change(meta):
+        state = meta["layer_rngs"][0] if path[-1] == "inc" else meta["rng"]
+        for k in path[:-1]:
+            state = state[k]
+        state[path[-1]] = value
+    return edit_json(key, change)
+
+
 def drop_meta(key, field):
     return edit_json(key, lambda doc: doc.pop(field))
 
@@ -362,7 +373,19 @@ def _checkpoint_cases():
         "history not a list": Case("checkpoint", set_meta(CKPT, "history", {"loss": 1}),
                                    ("history is not a list",)),
         "random state damaged": Case("checkpoint", set_meta(CKPT, "rng", {"state": 1}),
-                                     ("rng is not a valid random generator state",)),
+                                     ("rng is not a valid PCG64 random generator state",)),
+        **{f"random state {what}": Case("checkpoint", set_rng(CKPT, path, value),
+                                        (f"{place} is not a valid PCG64 random generator state",
+                                         needle))
+           for what, place, path, value, needle in [
+               ("2**300", "rng", ("state", "state"), 2**300, "too large"),
+               ("negative", "layer_rngs[0]", ("state", "inc"), -1, "out of bounds"),
+               ("a fraction", "rng", ("state", "state"), 1.5,
+                "rng.state.state must be a whole number, got float"),
+               ("a boolean", "rng", ("has_uint32",), True, "got bool"),
+               ("a uint32 out of range", "rng", ("uinteger",), 2**32, "uint32"),
+               ("of another generator", "rng", ("bit_generator",), "MT19937", "'PCG64'"),
+           ]},
         "layer random states missing": Case("checkpoint", set_meta(CKPT, "layer_rngs", []),
                                             ("layer_rngs holds 0",)),
         "no optimizer state": Case("checkpoint", drop_arrays("optimizer.*"),
