@@ -13,24 +13,14 @@ A new file gets the permissions the umask gives new files (the kernel applies th
 when the temporary file is created, so the process umask is never read or changed); a
 replaced file keeps its permission bits.
 """
+import errno
 import os
 import secrets
 import stat
 
+from ._regular import NotARegularFileError, kind
+
 TEMP_PREFIX = ".tmp-"
-
-
-class NotARegularFileError(ValueError):
-    """A path that atomic replacement refuses to write: not a regular file."""
-
-
-def _kind(mode):
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def resolve_target(path):
@@ -52,12 +42,12 @@ def resolve_target(path):
                 f"through it") from None
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFileError(
-                f"{path} is a symlink to {target}, which is {_kind(st.st_mode)}; refusing "
+                f"{path} is a symlink to {target}, which is {kind(st.st_mode)}; refusing "
                 f"to replace it (give the path of a regular file)")
         return target, st
     if not stat.S_ISREG(st.st_mode):
         raise NotARegularFileError(
-            f"{path} is {_kind(st.st_mode)}; refusing to replace it (give the path of a "
+            f"{path} is {kind(st.st_mode)}; refusing to replace it (give the path of a "
             f"regular file)")
     return path, st
 
@@ -98,9 +88,16 @@ def atomic_write(path, write, binary=True):
     """Call ``write(f)`` on a temporary file and rename it to ``path`` (or to the regular
     file the symlink ``path`` points to); see the module's docstring."""
     target, existing = resolve_target(path)
+    if existing is not None and not os.access(target, os.W_OK):
+        # the rename needs only the directory's permission: it would replace a file the
+        # user cannot write (root can write any)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
     directory = os.path.dirname(os.path.abspath(target))
     suffix = os.path.splitext(target)[1]
-    fd, tmp = _create_temp(directory, suffix)
+    try:
+        fd, tmp = _create_temp(directory, suffix)
+    except OSError as exc:  # a read-only or full directory: say which file was wanted
+        raise _naming(exc, path) from None
     try:
         if existing is not None and hasattr(os, "fchmod"):
             os.fchmod(fd, stat.S_IMODE(existing.st_mode) & 0o777)
@@ -114,10 +111,20 @@ def atomic_write(path, write, binary=True):
             raise NotARegularFileError(f"{path} changed while it was being written; "
                                        f"nothing was replaced")
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise _naming(exc, path) from None
         raise
     _fsync_directory(directory)
+
+
+def _naming(exc, path):
+    """``exc`` naming ``path``, the file the user asked for, rather than the temporary
+    file (or no file: a write that fills the disk names none)."""
+    if exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror, os.fspath(path))

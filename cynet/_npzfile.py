@@ -18,6 +18,8 @@ import zlib
 
 import numpy as np
 
+from ._regular import NotARegularFileError, kind, open_regular
+
 # the model definition inside the files cynet writes
 DEFINITION_ARRAY = "definition"
 # the most a JSON text array (metadata, definition) may hold once read: a 16 MiB text
@@ -54,39 +56,55 @@ class NpzReader:
     def __init__(self, path, error):
         self.path = os.fspath(path)
         self.error = error
-        self._check_kind()
+        self._file = self._open()
         try:
-            self._archive = np.load(self.path, allow_pickle=False)
+            self._archive = np.load(self._file, allow_pickle=False)
         except MemoryError:
+            self._file.close()
             raise self._fail("not a readable .npz file (corrupt or truncated): its zip "
                              "directory is too large to read") from None
         except _READ_ERRORS as exc:
+            self._file.close()
             raise self._fail(f"not a readable .npz file (corrupt or truncated): "
                              f"{_reason(exc)}") from None
+        except BaseException:
+            self._file.close()
+            raise
         self.names = list(self._archive.files)
         self._members = set(self._archive.zip.namelist())
 
     def _fail(self, problem):
         return self.error(f"{self.path}: {problem}")
 
-    def _check_kind(self):
-        """Refuse what is not a zip archive before numpy sees it (numpy would try pickle)."""
-        if os.path.isdir(self.path):
-            raise self._fail("is a directory, not an .npz file")
+    def _open(self):
+        """The file, open, once it is known to be a zip archive (numpy would try pickle
+        on anything else) and a regular file (a FIFO would block)."""
         try:
-            with open(self.path, "rb") as f:
-                head = f.read(len(_NPY_MAGIC))
+            f = open_regular(self.path)
         except FileNotFoundError:
             raise self._fail("file not found") from None
+        except NotARegularFileError:
+            raise self._fail(f"is {kind(os.stat(self.path).st_mode)}, not an .npz "
+                             f"file (not a regular file)") from None
         except OSError as exc:
             raise self._fail(f"cannot read: {exc.strerror or exc}") from None
+        try:
+            head = f.read(len(_NPY_MAGIC))
+            f.seek(0)
+        except OSError as exc:
+            f.close()
+            raise self._fail(f"cannot read: {exc.strerror or exc}") from None
+        problem = None
         if not head:
-            raise self._fail("not a readable .npz file (corrupt or truncated): the file is "
-                             "empty")
-        if head.startswith(_NPY_MAGIC):
-            raise self._fail("not an .npz archive (it holds a single .npy array)")
-        if head[:4] not in _ZIP_MAGIC:
-            raise self._fail("not an .npz file (not a zip archive of .npy arrays)")
+            problem = "not a readable .npz file (corrupt or truncated): the file is empty"
+        elif head.startswith(_NPY_MAGIC):
+            problem = "not an .npz archive (it holds a single .npy array)"
+        elif head[:4] not in _ZIP_MAGIC:
+            problem = "not an .npz file (not a zip archive of .npy arrays)"
+        if problem:
+            f.close()
+            raise self._fail(problem)
+        return f
 
     def __enter__(self):
         return self
@@ -96,6 +114,7 @@ class NpzReader:
 
     def close(self):
         self._archive.close()
+        self._file.close()
 
     def array(self, name):
         """The array ``name`` (which must be among ``names``), read and checked."""

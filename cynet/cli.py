@@ -5,6 +5,7 @@ Exit status: 0 done; 2 bad usage, definition or input data; 1 failure while runn
 A user error prints one ``Error: ...`` line; ``--debug`` or ``CYNET_DEBUG=1`` shows the
 traceback instead.
 """
+import errno
 import os
 import shlex
 import sys
@@ -29,9 +30,15 @@ def _debug_enabled(ctx):
     return env or bool(ctx.find_root().params.get("debug"))
 
 
+# what an OSError says of a path the user gave (missing, too long, not writable...), as
+# opposed to a failure while running (a full disk, an I/O error)
+_PATH_ERRORS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EACCES,
+                errno.EPERM, errno.EROFS, errno.ELOOP, errno.EEXIST}
+
+
 def _as_user_error(exc):
     """The exit status and message for an exception the user can act on, else None."""
-    from ._atomic import NotARegularFileError
+    from ._regular import NotARegularFileError
     from .data import DataError
     from .definition import DefinitionError
     from .checkpoint import CheckpointError
@@ -53,8 +60,9 @@ def _as_user_error(exc):
         return EXIT_FAILURE, str(exc)
     if isinstance(exc, MemoryError):
         return EXIT_FAILURE, "out of memory; try a smaller --batch-size"
-    if isinstance(exc, OSError):
-        return EXIT_FAILURE, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if isinstance(exc, OSError):  # a path the user gave cannot be used: bad usage
+        code = EXIT_USAGE if exc.errno in _PATH_ERRORS else EXIT_FAILURE
+        return code, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
     return None
 
 
@@ -119,7 +127,7 @@ MODEL_FILE = click.Path(dir_okay=False, path_type=Path)
               help="Continue the run in DIR from its last checkpoint.")
 def train(model, data, epochs, batch_size, lr, seed, out, resume):
     """Train MODEL (a JSON definition) and write a run directory."""
-    from .training_run import Interrupted, Overrides, train as run_training
+    from .training_run import Interrupted, Overrides, WriteFailed, train as run_training
 
     if out is not None and resume is not None:
         raise click.UsageError("give either --out or --resume, not both")
@@ -129,18 +137,25 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
     np.seterr(all="ignore")  # a diverging loss is reported once, as an error, below
     try:
         _, run, test = run_training(model, overrides, out=out, resume=resume)
-    except Interrupted as exc:
+    except (Interrupted, WriteFailed) as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
+        command = f"cynet train {shlex.quote(str(model))}{flags}"
         if exc.epoch is None:
-            click.echo(f"Interrupted before the first checkpoint was saved; nothing to resume "
-                       f"in {exc.run_dir}; start again with: cynet train "
-                       f"{shlex.quote(str(model))}{flags} --out {shlex.quote(str(exc.run_dir))}",
-                       err=True)
+            saved, how = f"nothing to resume in {exc.run_dir}", f"start again with: {command} --out"
+        else:
+            saved = f"the checkpoint after epoch {exc.epoch} is saved in {exc.run_dir}"
+            how = f"continue with: {command} --resume"
+        how = f"{how} {shlex.quote(str(exc.run_dir))}"
+        if isinstance(exc, Interrupted):
+            when = " before the first checkpoint was saved; " if exc.epoch is None else ": "
+            click.echo(f"Interrupted{when}{saved}; {how}", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-        click.echo(f"Interrupted: the checkpoint after epoch {exc.epoch} is saved in "
-                   f"{exc.run_dir}; continue with: cynet train {shlex.quote(str(model))}{flags} "
-                   f"--resume {shlex.quote(str(exc.run_dir))}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        error = exc.error
+        fix = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+        # a run directory the user may not write is bad usage; a full disk, a failure
+        raise UserError(f"cannot write {error.filename}: {error.strerror or error}; {saved}; "
+                        f"{fix}, then {how}",
+                        EXIT_USAGE if error.errno in _PATH_ERRORS else EXIT_FAILURE) from None
     if test is not None:
         click.echo(f"test loss {test['loss']:.4f}  test accuracy {test['accuracy']:.4f}")
     click.echo(f"weights saved to {run.weights_path()}")

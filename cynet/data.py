@@ -22,8 +22,10 @@ float64 becomes float32 (NaN or infinite values are refused). Labels come back a
 corrupt file, arrays of the wrong dtype or shape -- is a ``DataError`` naming the file
 and what is wrong.
 """
+import contextlib
 import gzip
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +33,7 @@ from importlib import resources
 import numpy as np
 
 from ._npzfile import NpzReader
+from ._regular import NotARegularFileError, kind, open_regular
 from ._suggest import closest, did_you_mean
 from .datasets import MINI_FILE, MINI_NAME
 
@@ -102,7 +105,9 @@ def load_data(spec):
 def _unresolved(text):
     """Why ``text`` names no data source, with the accepted forms."""
     if os.path.exists(text):
-        problem = f"{text}: not a directory of IDX files nor an .npz file"
+        mode = os.stat(text).st_mode
+        what = "" if stat.S_ISREG(mode) else f" (it is {kind(mode)})"
+        problem = f"{text}: not a directory of IDX files nor an .npz file{what}"
     elif os.sep in text or (os.altsep and os.altsep in text) or "." in text:
         problem = f"{text}: no such file or directory"
     else:
@@ -189,15 +194,28 @@ def read_idx(path, ndim):
     have ``ndim`` dimensions (3 for images, 1 for labels)."""
     compressed = os.fspath(path).endswith(".gz")
     try:
-        with (gzip.open if compressed else open)(path, "rb") as f:
+        with _open_idx(path, compressed) as f:
             shape = _read_idx_header(f, path, ndim)
             if not compressed:  # the size is known: refuse a wrong one before allocating
                 _check_payload_size(path, shape, os.fstat(f.fileno()).st_size - f.tell())
             return _read_idx_payload(f, path, shape)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except NotARegularFileError as exc:
+        raise DataError(str(exc)) from None
     except (OSError, EOFError, zlib.error) as exc:  # unreadable or a corrupt .gz
         raise DataError(f"{path}: cannot read: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _open_idx(path, compressed):
+    """The IDX file, decompressed as it is read when ``compressed``; a regular file only."""
+    with open_regular(path) as f:
+        if compressed:
+            with gzip.GzipFile(fileobj=f, mode="rb") as z:
+                yield z
+        else:
+            yield f
 
 
 def _read_idx_header(f, path, ndim):

@@ -28,13 +28,13 @@ import itertools
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import registry
 from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
+from ._regular import NotARegularFileError, kind, open_regular
 from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
 from .optimizers import OPTIMIZERS, make_optimizer
@@ -483,12 +483,13 @@ def _no_duplicates(pairs):
 def _read_limited(path):
     """The file's bytes, at most MAX_FILE_BYTES: only a regular file is read (a FIFO or a
     device such as /dev/zero could block or never end), and never more than the limit + 1."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise DefinitionError(str(path), f"cannot read the file: {kind}")
+    try:
+        f = open_regular(path)
+    except NotARegularFileError:
+        raise DefinitionError(str(path), f"cannot read the file: it is "
+                                         f"{kind(os.stat(path).st_mode)}, not a regular "
+                                         f"file") from None
+    with f:
         size = os.fstat(f.fileno()).st_size
         # in pieces: one read(MAX_FILE_BYTES + 1) would allocate 16 MiB for any file
         pieces, total = [], 0

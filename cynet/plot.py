@@ -12,7 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from ._atomic import NotARegularFileError, atomic_write, check_writable_target
+from ._atomic import atomic_write, check_writable_target
+from ._regular import NotARegularFileError
 from .rundir import METRICS
 
 DEFAULT_NAME = "curves.png"

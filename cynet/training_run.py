@@ -37,6 +37,23 @@ class Interrupted(Exception):
             super().__init__(f"interrupted; the checkpoint after epoch {epoch} is in {run_dir}")
 
 
+class WriteFailed(Exception):
+    """Writing into the run directory failed (a full disk, say); as for Interrupted, the
+    last checkpoint is on disk, or ``epoch`` is None: nothing is saved yet. ``error`` is
+    the OSError, naming the file."""
+
+    def __init__(self, run_dir, epoch, error):
+        self.run_dir, self.epoch, self.error = run_dir, epoch, error
+        super().__init__(f"{error.strerror or error}: {error.filename}")
+
+
+def _stopped(exc, run_dir, epoch):
+    """What a KeyboardInterrupt or an OSError while the run writes its files becomes."""
+    if isinstance(exc, OSError):
+        return WriteFailed(run_dir, epoch, exc)
+    return Interrupted(run_dir, epoch)
+
+
 @dataclass
 class Overrides:
     """Command-line values that replace the definition's."""
@@ -140,8 +157,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
             # the checkpoint is the source of truth: a run killed between writing it and
             # metrics.jsonl (or a damaged metrics.jsonl) gets the lines the checkpoint has
             run.write_metrics(model.history)
-        except KeyboardInterrupt:  # the checkpoint is untouched: resume again
-            raise Interrupted(run.path, model.epoch) from None
+        except (KeyboardInterrupt, OSError) as exc:  # the checkpoint is untouched: resume again
+            raise _stopped(exc, run.path, model.epoch) from None
     else:
         if out is not None:
             run = RunDir(out)
@@ -160,11 +177,12 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         try:
             run.write_definition(trained_doc)
             run.save_checkpoint(model, trained_doc)  # something to resume before epoch 1
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, OSError) as exc:
             # the checkpoint is there (the interrupt came after its rename) or not at
             # all (atomic_write removed its temporary file): resumable, or restartable
             # with the same --out
-            raise Interrupted(run.path, 0 if run.checkpoint_path().exists() else None) from None
+            raise _stopped(exc, run.path,
+                           0 if run.checkpoint_path().exists() else None) from None
 
     training = model.definition.training
     progress = Progress(training["epochs"], len(dataset.x_train), stream=stream, bar=bar)
@@ -191,8 +209,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
                   epochs=max(0, training["epochs"] - model.epoch),
                   validation_data=validation, callback=epoch_done, on_batch=on_batch)
         model.save(run.weights_path())
-    except KeyboardInterrupt:
-        raise Interrupted(run.path, saved["epoch"]) from None
+    except (KeyboardInterrupt, OSError) as exc:
+        raise _stopped(exc, run.path, saved["epoch"]) from None
     test = None
     if dataset.x_test is not None:
         test = model.evaluate(dataset.x_test, dataset.y_test)
@@ -256,4 +274,5 @@ def _check_belongs(run, model):
                                         else ""))
 
 
-__all__ = ["train", "load_trained", "Overrides", "Interrupted", "DataMismatchError"]
+__all__ = ["train", "load_trained", "Overrides", "Interrupted", "WriteFailed",
+           "DataMismatchError"]
