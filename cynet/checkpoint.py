@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from . import weights
+from . import input_range, weights
 from ._npzfile import DEFINITION_ARRAY, read_cynet_file
 from ._suggest import did_you_mean
 from .definition import DefinitionError, build_layers, parse
@@ -45,6 +45,8 @@ def training_state(model):
         "rng": model.rng.bit_generator.state,
         "layer_rngs": [layer.rng.bit_generator.state for layer in model.layers],
     }
+    if model.input_range is not None:
+        meta["inputs"] = model.input_range
     return arrays, meta
 
 
@@ -62,12 +64,14 @@ def load_training_state(model, arrays, meta, source="checkpoint"):
         (network_arrays if group == "model" else optimizer_arrays)[name] = value
     epoch, history = _checked_progress(meta, fail)
     rng_states = _checked_rng_states(meta, model, fail)
+    inputs = input_range.from_meta(meta.get("inputs"), fail)
     optimizer = _loaded_optimizer(model, optimizer_arrays, epoch, fail)
     weights.load_state_arrays(model.network, network_arrays, source)
     model.optimizer = optimizer
     for generator, state in rng_states:
         generator.bit_generator.state = state
     model.epoch, model.history = epoch, history
+    model.input_range = inputs
 
 
 def _failing(source):

@@ -9,6 +9,7 @@ import errno
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -66,6 +67,12 @@ def _as_user_error(exc):
     return None
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line on stderr, ``Warning: ...`` (no source line)."""
+    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+    click.echo(f"Warning: {text}", err=True)
+
+
 class CynetGroup(click.Group):
     """Turns library exceptions into one-line errors with the documented exit status;
     takes ``--debug`` after the verb too (``cynet train m.json --debug``)."""
@@ -77,6 +84,12 @@ class CynetGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):

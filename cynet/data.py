@@ -34,7 +34,7 @@ import numpy as np
 
 from ._npzfile import NpzReader
 from ._regular import NotARegularFileError, kind, open_regular
-from ._suggest import closest, did_you_mean
+from ._suggest import closest, did_you_mean, layout_hint
 from .datasets import MINI_FILE, MINI_NAME
 
 FULL_NAME = "fashion-mnist"
@@ -277,7 +277,9 @@ def load_npz(path, name=None):
     arrays, names = _read_npz(path, DATASET_KEYS)
     for key in ("x_train", "y_train"):
         if key not in arrays:
-            raise DataError(f"{path}: no array {key!r}{did_you_mean(key, names)} (the file "
+            # a hint only among the names not read: y_train is not a misspelt x_train
+            others = [n for n in names if n not in DATASET_KEYS]
+            raise DataError(f"{path}: no array {key!r}{did_you_mean(key, others)} (the file "
                             f"has {sorted(names) or 'none'})")
     _refuse_misspelt(path, arrays, names, DATASET_KEYS)
     if ("x_test" in arrays) != ("y_test" in arrays):
@@ -299,7 +301,7 @@ def load_inputs(path, input_shape=None):
         raise DataError(f"{path}: x holds no images")
     if input_shape is not None and x.shape[1:] != tuple(input_shape):
         raise DataError(f"{path}: x holds images of shape {x.shape[1:]}, but the model "
-                        f"takes {tuple(input_shape)}")
+                        f"takes {tuple(input_shape)}{layout_hint(x.shape[1:], input_shape)}")
     return x
 
 

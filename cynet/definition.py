@@ -35,7 +35,7 @@ import numpy as np
 from . import registry
 from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
 from ._regular import NotARegularFileError, kind, open_regular
-from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, did_you_mean, show
+from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, channels_last_hint, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -420,17 +420,36 @@ def build_layers(definition, rng=None, allocate=True):
         layer.rng = np.random.default_rng(child)
         layer.input_grad = i > 0
         layer.allocate = allocate
-        in_shape, shape = shape, _output_shape(i, layer, shape)
+        try:
+            in_shape, shape = shape, _output_shape(i, layer, shape)
+        except DefinitionError as exc:
+            hint = channels_last_hint(definition.input_shape)
+            if hint:
+                raise DefinitionError(exc.place, str(exc)[len(exc.place) + 2:] + hint) from None
+            raise
         if layer.output_shape is None:  # a plugin's build need not record its shapes
             layer.input_shape, layer.output_shape = in_shape, shape
         layers.append(layer)
     if definition.loss == "cross_entropy" and (len(shape) != 1 or shape[0] < 2):
-        raise DefinitionError(
-            f"layers[{len(layers) - 1}]",
-            f"cross_entropy needs class scores of shape (n_classes,) with at least 2 classes "
-            f"from the last layer, got {shape}; end with Flatten and Dense(out_features=n_classes)",
-        )
+        raise _not_class_scores(layers, definition.layers, shape)
     return layers, shape
+
+
+def _not_class_scores(layers, specs, shape):
+    """The error for a network whose output is not a vector of class scores. A Dense
+    given several axes acts on the last one only: when one is the reason, it is named."""
+    for i, (layer, spec) in enumerate(zip(layers, specs)):
+        if spec.get("type") == "Dense" and len(layer.input_shape or ()) > 1:
+            return DefinitionError(
+                f"layers[{i}]",
+                f"Dense gets input of shape {tuple(layer.input_shape)} and acts on its last "
+                f"axis only, giving {tuple(layer.output_shape)}, so the network ends with "
+                f"{shape}, not the class scores of shape (n_classes,) that cross_entropy "
+                f"needs; put a Flatten before this Dense")
+    return DefinitionError(
+        f"layers[{len(layers) - 1}]",
+        f"cross_entropy needs class scores of shape (n_classes,) with at least 2 classes "
+        f"from the last layer, got {shape}; end with Flatten and Dense(out_features=n_classes)")
 
 
 def validate(doc):

@@ -6,7 +6,7 @@ their passes), :mod:`cynet.training` (fit, evaluate, predict), :mod:`cynet.check
 """
 import numpy as np
 
-from . import memory, training, weights
+from . import input_range, memory, training, weights
 from .definition import DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .network import Network
@@ -32,6 +32,8 @@ class Model:
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
         self.epoch = 0
         self.history = []
+        # what the training inputs were (dtype, scaling, range): see cynet.input_range
+        self.input_range = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -148,7 +150,7 @@ class Model:
 
     def save(self, path):
         """Write weights, buffers and the definition to one ``.npz`` (no pickle)."""
-        weights.save(path, self.network, self.definition)
+        weights.save(path, self.network, self.definition, self.input_range)
 
     @classmethod
     def load(cls, path):
@@ -169,7 +171,9 @@ class Model:
                 raise error from None
             return weights.capacity(built[0].network)
 
-        _, _, arrays = weights.read(path, build)
+        meta, _, arrays = weights.read(path, build)
         model = built[0]
         model.load_state_arrays(arrays, path)
+        model.input_range = input_range.from_meta(
+            meta.get("inputs"), lambda problem: WeightsFileError(f"{path}: {problem}"))
         return model

@@ -6,10 +6,12 @@ The functions take a :class:`cynet.Model` and use its public attributes (``netwo
 methods of the same names call them.
 """
 import time
+import warnings
 
 import numpy as np
 
-from . import memory
+from . import input_range, memory
+from ._suggest import layout_hint
 from .engine import session
 
 DEFAULT_PREDICT_BATCH = 256
@@ -29,8 +31,7 @@ def check_inputs(x, input_shape):
     if x.shape[1:] != tuple(input_shape):
         raise ValueError(
             f"x has per-sample shape {x.shape[1:]}, but the model's input_shape is "
-            f"{tuple(input_shape)}"
-        )
+            f"{tuple(input_shape)}{layout_hint(x.shape[1:], input_shape)}")
     return x
 
 
@@ -118,6 +119,8 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
         raise ValueError("no training samples")
     memory.check_training(model.network, model.input_shape, min(batch_size, len(x)),
                           model.optimizer)
+    _warn_of_unused_outputs(model, y)
+    model.input_range = input_range.merge(model.input_range, input_range.observe(x))
     target = model.epoch + epochs
     # the schedule spans the definition's epochs, so a run split over several fit
     # calls (or resumed) follows the same learning-rate curve as one uninterrupted call
@@ -163,9 +166,27 @@ def _batches(model, x, batch_size):
             yield b0, model.network.forward(to_float32(x[b0:b0 + batch_size]), training=False)
 
 
+def _warn_of_unused_outputs(model, y):
+    """A classifier with more outputs than its training labels have classes trains,
+    with a warning: the extra outputs are never a target (often a wrong
+    ``out_features``). The classes are 0 to the largest label."""
+    if model.definition.loss != "cross_entropy" or not len(y):
+        return
+    top = int(y.max())
+    if model.n_outputs > top + 1:
+        warnings.warn(f"the model has {model.n_outputs} outputs, but the data has {top + 1} "
+                      f"classes (labels 0..{top}); the other outputs are never a target",
+                      UnusedOutputsWarning, stacklevel=4)
+
+
+class UnusedOutputsWarning(UserWarning):
+    """A classifier has more outputs than its training labels have classes."""
+
+
 def predict(model, x, batch_size=None):
     """Network outputs (class scores) in eval mode, computed in batches."""
     x = check_inputs(x, model.input_shape)
+    input_range.warn_if_far_outside(model.input_range, x, stacklevel=4)
     out = np.empty((len(x),) + tuple(model.output_shape), dtype=np.float32)
     for b0, yb in _batches(model, x, batch_size):
         out[b0:b0 + len(yb)] = yb
@@ -178,6 +199,7 @@ def evaluate(model, x, y, batch_size=None):
     y = check_labels(y, len(x), model.definition.loss, model.n_outputs)
     if len(x) == 0:
         raise ValueError("cannot evaluate on zero samples")
+    input_range.warn_if_far_outside(model.input_range, x, stacklevel=4)
     total_loss, n_correct = 0.0, 0
     for b0, out in _batches(model, x, batch_size):
         yb = y[b0:b0 + len(out)]

@@ -77,10 +77,13 @@ def _layer_sources(definition):
     return out
 
 
-def save(path, network, definition):
+def save(path, network, definition, inputs=None):
     """Write the network's arrays and the definition to one ``.npz`` (no pickle), with
-    the format version and the package of each layer type in its metadata."""
+    the format version, the package of each layer type and the record of the training
+    inputs (``inputs``, see ``cynet.input_range``) in its metadata."""
     meta = {"format_version": FORMAT_VERSION, "layers": _layer_sources(definition)}
+    if inputs is not None:
+        meta["inputs"] = inputs
     arrays = dict(state_arrays(network))
     arrays[DEFINITION_ARRAY] = np.array(json.dumps(definition.to_dict()))
     arrays[WEIGHTS_META] = np.array(json.dumps(meta))

@@ -524,6 +524,15 @@ HOSTILE = {
 }
 
 
+def test_a_missing_key_is_not_said_to_be_another_key(tmp_path, rng):
+    """No y_train is not a misspelt x_train: no did-you-mean among the keys read."""
+    with pytest.raises(DataError, match=r"no array 'y_train' \(the file has \['x_train'\]\)$"):
+        load_data(npz_missing_y_train(tmp_path, rng))
+    x, y = sample_arrays(rng, 3)
+    with pytest.raises(DataError, match="no array 'y_train'; did you mean 'y_trian'"):
+        load_data(_npz(tmp_path, x_train=x, y_trian=y))
+
+
 @pytest.mark.parametrize("make, fragments", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_source_raises_data_error(tmp_path, rng, make, fragments):
     made = make(tmp_path, rng)

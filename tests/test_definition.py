@@ -107,7 +107,14 @@ BAD = {
                                             "cross_entropy", "(8, 14, 14)"),
     "dense_before_flatten_then_cross_entropy": bad(
         {("layers", 3): {"type": "Dense", "out_features": 10}, ("layers", 4): DELETE},
-        "layers[3]", "cross_entropy", "(8, 14, 10)"),
+        "layers[3]", "cross_entropy", "(8, 14, 10)", "Dense gets input of shape (8, 14, 14)",
+        "Flatten before this Dense"),
+    "dense_after_conv_named_not_the_last_layer": bad(
+        {("layers", 3): {"type": "Dense", "out_features": 10}, ("layers", 4): {"type": "ReLU"}},
+        "layers[3]", "Dense gets input", "Flatten before this Dense"),
+    "channels_last_input_shape_hint": bad(
+        {("input_shape",): [28, 28, 1]}, "layers[2]", "looks channels-last", "NCHW",
+        "[1, 28, 28]"),
     "single_class": bad({("layers", 4, "out_features"): 1}, "layers[4]", "cross_entropy"),
     # ---- optimizer
     "optimizer_not_object": bad({("optimizer",): "sgd"}, "optimizer", "object"),

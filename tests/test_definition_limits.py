@@ -371,6 +371,7 @@ def test_lr_at_says_when_a_schedule_leaves_the_legal_rates():
         StepSchedule(1, gamma=1e200).lr_at(0.1, 2, 10)
 
 
+@pytest.mark.filterwarnings("ignore::cynet.training.UnusedOutputsWarning")  # on purpose
 def test_fit_beyond_the_definition_epochs_stops_with_the_schedule_named():
     doc = doc_with(MLP, optimizer={"type": "sgd", "lr": 0.1,
                                    "schedule": {"type": "step", "step_size": 1,

@@ -275,6 +275,7 @@ def test_predict_is_eval_mode_and_batch_size_independent(trained_small, assert_c
     assert not np.allclose(training_mode, reference, atol=1e-3)
 
 
+@pytest.mark.filterwarnings("ignore::cynet.input_range.InputRangeWarning")  # on purpose
 def test_predict_of_one_sample_does_not_depend_on_the_batch(trained_small, assert_close):
     model, _, _ = trained_small
     x, _ = small_data(20, seed=4)
@@ -400,6 +401,7 @@ def test_wrong_input_shape_raises(method, shape):
         getattr(model, method)(*args)
 
 
+@pytest.mark.filterwarnings("ignore::cynet.input_range.InputRangeWarning")  # on purpose
 def test_uint8_inputs_are_scaled_to_unit_range(trained_small, assert_close):
     model, _, _ = trained_small
     x8 = np.random.default_rng(5).integers(0, 256, (24,) + SHAPE, dtype=np.uint8)
@@ -615,3 +617,21 @@ def test_the_fusion_follows_a_changed_layer_list(rng):
     for layer in model.layers:
         h = layer.forward(h, training=True)
     np.testing.assert_array_equal(got, h)
+
+
+@pytest.mark.parametrize("input_shape, x_shape, needle", [
+    ([8, 8, 1], (4, 1, 8, 8), "input_shape [8, 8, 1] looks channels-last"),
+    ([1, 8, 8], (4, 8, 8, 1), "x.transpose(0, 3, 1, 2)"),
+    ([1, 8, 8], (4, 1, 8, 9), None),
+])
+def test_a_channels_last_mix_up_says_cynet_is_nchw(input_shape, x_shape, needle):
+    doc = {"input_shape": input_shape,
+           "layers": [{"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
+    model = Model.from_dict(doc)
+    x = np.zeros(x_shape, np.float32)
+    with pytest.raises(ValueError, match="per-sample shape") as info:
+        model.predict(x)
+    if needle is None:
+        assert "NCHW" not in str(info.value)
+    else:
+        assert needle in str(info.value) and "NCHW" in str(info.value)
