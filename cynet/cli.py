@@ -219,8 +219,10 @@ def predict(weights, inputs, out):
 
 
 def _load_definition(path):
+    from . import registry
     from .definition import build_layers, load_json, parse
 
+    registry.isolate_imports()  # checking a definition: a plugin's os._exit cannot end it
     definition = parse(load_json(path))
     layers, out_shape = build_layers(definition, 0, allocate=False)
     return definition, layers, out_shape
@@ -270,6 +272,7 @@ def layers(detail):
     """Every layer type with its package and version, and broken plugins."""
     from . import registry
 
+    registry.isolate_imports(detail)
     available = registry.available()
     width = max(len(i.type) for i in available)
     for info in available:
@@ -288,17 +291,24 @@ def layers(detail):
 @click.argument("types", nargs=-1, metavar="[TYPE]...")
 def gradcheck(types):
     """Numerical gradient check (float64) of the named or all layer types."""
-    from . import registry
+    from . import isolation, registry
     from .testing import gradcheck_layer
 
+    registry.isolate_imports()
     names = list(types) or [info.type for info in registry.available()]
     for name in types:
         registry.get(name)  # unknown names are a usage error, before any work
     failed = 0
     for name in names:
+        info = registry.source(name)
+        # a plugin's check runs in a child first: its os._exit or crash cannot end this one
+        isolated = isolation.gradcheck(name) if info.origin == "entry point" else None
         try:
-            result = gradcheck_layer(name, raise_on_failure=False)
-            line, ok = str(result), result.ok
+            if isolated is not None:
+                ok, line = isolated
+            else:
+                result = gradcheck_layer(name, raise_on_failure=False)
+                line, ok = str(result), result.ok
         except BaseException as exc:  # a layer whose example cannot even run, whatever it
             # raises (a plugin's SystemExit or KeyboardInterrupt included)
             line, ok = f"{name}: FAILED to run: {type(exc).__name__}: {exc}", False

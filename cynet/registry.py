@@ -93,6 +93,7 @@ class Registry:
         self._sources = None  # name -> _Source, from entry points (read lazily)
         self._script = {}  # name -> _Source, from register_layer
         self._failures = {}  # name -> PluginFailure
+        self._isolate = False  # see isolate_imports
 
     # ---------------------------------------------------------------- discovery
     def _scan(self):
@@ -152,6 +153,13 @@ class Registry:
         from .layers.base import Layer
 
         module_name, _, attr = src.target.partition(":")
+        if self._isolate and src.origin == "entry point":
+            from . import isolation
+
+            src.error = isolation.probe_import(src.target)  # os._exit cannot reach us
+            if src.error is not None:
+                self._record_failure(src)
+                return None
         try:
             obj = importlib.import_module(module_name)
             for part in attr.split(".") if attr else []:
@@ -165,10 +173,17 @@ class Registry:
             else:
                 src.error = f"{src.target} is {obj!r}, not a subclass of cynet.Layer"
         if src.error is not None:
-            self._failures[src.name + "@" + src.package] = PluginFailure(
-                src.name, src.package, src.version, src.error
-            )
+            self._record_failure(src)
         return src.cls
+
+    def _record_failure(self, src):
+        self._failures[src.name + "@" + src.package] = PluginFailure(
+            src.name, src.package, src.version, src.error)
+
+    def isolate_imports(self, on=True):
+        """Import each third-party layer in a child process first (see
+        ``cynet.isolation``): one whose import ends that process is a failure here."""
+        self._isolate = on
 
     # ---------------------------------------------------------------- public
     def get(self, name):
@@ -252,6 +267,7 @@ info_of = _registry.info_of
 available = _registry.available
 failures = _registry.failures
 reload = _registry.reload
+isolate_imports = _registry.isolate_imports
 
 
 def register_layer(name=None):
