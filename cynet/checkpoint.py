@@ -19,7 +19,8 @@ from .network import Network
 from .optimizers import make_optimizer
 
 # of checkpoint files; a checkpoint of a higher version is refused
-CHECKPOINT_FORMAT_VERSION = 1
+# 2: the model's arrays named as in weights files of format 2 (``model.{layer name}.{k}``)
+CHECKPOINT_FORMAT_VERSION = 2
 CHECKPOINT_META = "cynet_checkpoint"
 
 __all__ = ["CheckpointError", "CHECKPOINT_FORMAT_VERSION", "training_state",
@@ -55,6 +56,11 @@ def load_training_state(model, arrays, meta, source="checkpoint"):
     Everything is checked first: a WeightsFileError naming ``source`` and the problem
     leaves the model as it was."""
     fail = _failing(source)
+    # a checkpoint of format 1 names the model's arrays as weights files of format 1 did
+    version = meta.get("format_version", CHECKPOINT_FORMAT_VERSION) \
+        if isinstance(meta, dict) else CHECKPOINT_FORMAT_VERSION
+    if isinstance(version, int) and version < CHECKPOINT_FORMAT_VERSION:
+        arrays = weights.upgraded(arrays, 1)
     network_arrays, optimizer_arrays = {}, {}
     for key, value in arrays.items():
         group, _, name = key.partition(".")
@@ -219,13 +225,14 @@ def _capacity(path, doc):
     """What each array of a checkpoint of ``doc`` may hold: the network's arrays, and
     for each parameter's optimizer entries the parameter's bytes."""
     try:
-        layers, _ = build_layers(parse(doc), 0, allocate=False)
+        definition = parse(doc)
+        layers, _ = build_layers(definition, 0, allocate=False)
     except DefinitionError as exc:
         raise CheckpointError(f"{path}: its model definition is invalid: {exc}") from None
-    network = Network(layers)
+    network = Network(layers, definition.wiring)
     sizes = weights.capacity(network, prefix="model.")
     params = {f"optimizer.{k}": v.nbytes for k, v in network.parameters().items()}
-    return lambda name: sizes.get(name) or params.get(name.rpartition("/")[0])
+    return lambda name: sizes(name) or params.get(name.rpartition("/")[0])
 
 
 # --------------------------------------------------------------------------- resuming

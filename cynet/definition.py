@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import registry
+from . import graph, registry
 from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
 from ._regular import NotARegularFileError, kind, open_regular
 from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, channels_last_hint, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
+from .graph import Wiring
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 
@@ -108,6 +109,11 @@ class Definition:
     optimizer: dict = field(default_factory=lambda: dict(DEFAULT_OPTIMIZER))
     training: dict = field(default_factory=lambda: dict(DEFAULT_TRAINING))
     data: str = DEFAULT_DATA
+    wiring: Wiring = None  # each layer's name and inputs (cynet.graph); a chain if None
+
+    def __post_init__(self):
+        if self.wiring is None:
+            self.wiring = Wiring.chain(len(self.layers))
 
     def to_dict(self):
         return {
@@ -277,10 +283,15 @@ def _error_place(place, exc, config):
     return f"{place}.{argument}" if isinstance(config, dict) and key in config else place
 
 
+# the keys of a layer spec that are the definition's, not the layer's (the rest are its
+# constructor's arguments)
+LAYER_KEYS = ("type", "name", "inputs")
+
+
 def _make_layer(i, spec):
     """Instantiate layer ``i`` of the definition, with errors naming the place."""
     type_name = spec["type"]
-    config = {k: v for k, v in spec.items() if k != "type"}
+    config = {k: v for k, v in spec.items() if k not in LAYER_KEYS}
     if len(type_name) > MAX_HINT_LENGTH:  # no layer type is; the registry would show it whole
         raise DefinitionError(f"layers[{i}].type", f"unknown layer type {show(type_name)}")
     try:
@@ -308,13 +319,28 @@ def _make_layer(i, spec):
         raise DefinitionError(f"layers[{i}]", f"{type_name} failed: {type(exc).__name__}: {exc}") from None
 
 
+def _check_arity(i, spec, layer, refs):
+    """A merge layer reads two outputs or more; any other layer one."""
+    type_name = spec["type"]
+    if layer.merges and len(refs) < 2:
+        raise DefinitionError(f"layers[{i}].inputs" if "inputs" in spec else f"layers[{i}]",
+                              f"{type_name} merges two inputs or more; give them as "
+                              f"\"inputs\": [name, name, ...]")
+    if not layer.merges and len(refs) > 1:
+        raise DefinitionError(f"layers[{i}].inputs", f"{type_name} takes one input, got "
+                                                     f"{len(refs)}; merge them first (Add, "
+                                                     f"Concat)")
+
+
 def _output_shape(i, layer, shape):
     type_name = type(layer).__name__
     try:
         out = layer.build(shape)
     except (TypeError, ValueError) as exc:
         raise DefinitionError(
-            f"layers[{i}]", f"{type_name} cannot take input of shape {shape}: {exc}"
+            f"layers[{i}]", f"{type_name} cannot take "
+                            f"{'inputs of shapes' if isinstance(shape, list) else 'input of shape'} "
+                            f"{shape}: {exc}"
         ) from None
     except BaseException as exc:  # a plugin's build failing in its own way (SystemExit too)
         raise DefinitionError(
@@ -328,6 +354,10 @@ def _output_shape(i, layer, shape):
         raise DefinitionError(
             f"layers[{i}]", f"{type_name}.build returned an invalid shape {show(out)}")
     _check_size(f"layers[{i}]", f"{type_name}'s output", out)
+    both = sorted(set(layer.params) & set(layer.buffers))
+    if both:  # weights files name them alike: {layer name}.{key}
+        raise DefinitionError(f"layers[{i}]", f"{type_name} has a parameter and a buffer both "
+                                              f"called {both[0]!r}; their names must differ")
     return out
 
 
@@ -395,13 +425,15 @@ def parse(doc):
     training.update(doc.get("training", {}))
     _check_optimizer(doc.get("optimizer", DEFAULT_OPTIMIZER))
     _check_rates(doc.get("optimizer", DEFAULT_OPTIMIZER), training["epochs"])
+    layers = copy.deepcopy(doc["layers"])
     return Definition(
         input_shape=tuple(int(d) for d in doc["input_shape"]),
-        layers=copy.deepcopy(doc["layers"]),
+        layers=layers,
         loss=doc.get("loss", "cross_entropy"),
         optimizer=copy.deepcopy(doc.get("optimizer", DEFAULT_OPTIMIZER)),
         training=training,
         data=doc.get("data", DEFAULT_DATA),
+        wiring=graph.resolve(layers, DefinitionError),
     )
 
 
@@ -413,23 +445,29 @@ def build_layers(definition, rng=None, allocate=True):
     zero-cost stand-ins for their arrays (a plugin's build may still allocate).
     """
     seeds = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
-    layers, shape = [], tuple(definition.input_shape)
-    _check_size("input_shape", "the input", shape)
+    wiring = definition.wiring
+    layers, shapes = [], {graph.INPUT: tuple(definition.input_shape)}
+    _check_size("input_shape", "the input", shapes[graph.INPUT])
     for i, (spec, child) in enumerate(zip(definition.layers, seeds.spawn(len(definition.layers)))):
         layer = _make_layer(i, spec)
+        refs = wiring.inputs[i]
+        _check_arity(i, spec, layer, refs)
         layer.rng = np.random.default_rng(child)
-        layer.input_grad = i > 0
+        layer.input_grad = any(j != graph.INPUT for j in refs)
         layer.allocate = allocate
+        given = [shapes[j] for j in refs]
+        in_shape = given if layer.merges else given[0]
         try:
-            in_shape, shape = shape, _output_shape(i, layer, shape)
+            shapes[i] = _output_shape(i, layer, in_shape)
         except DefinitionError as exc:
             hint = channels_last_hint(definition.input_shape)
             if hint:
                 raise DefinitionError(exc.place, str(exc)[len(exc.place) + 2:] + hint) from None
             raise
         if layer.output_shape is None:  # a plugin's build need not record its shapes
-            layer.input_shape, layer.output_shape = in_shape, shape
+            layer.input_shape, layer.output_shape = in_shape, shapes[i]
         layers.append(layer)
+    shape = shapes[len(layers) - 1]
     if definition.loss == "cross_entropy" and (len(shape) != 1 or shape[0] < 2):
         raise _not_class_scores(layers, definition.layers, shape)
     return layers, shape

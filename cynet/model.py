@@ -7,7 +7,7 @@ their passes), :mod:`cynet.training` (fit, evaluate, predict), :mod:`cynet.check
 import numpy as np
 
 from . import input_range, memory, training, weights
-from .definition import DefinitionError, build_layers, load_json, parse
+from .definition import LAYER_KEYS, DefinitionError, build_layers, load_json, parse
 from .losses import get_loss
 from .network import Network
 from .optimizers import make_optimizer
@@ -22,7 +22,7 @@ class Model:
 
     def __init__(self, definition, layers, output_shape, seed):
         self.definition = definition
-        self.network = Network(layers)
+        self.network = Network(layers, definition.wiring)
         self.output_shape = output_shape
         self.seed = seed
         self.loss_fn = get_loss(definition.loss)
@@ -46,7 +46,7 @@ class Model:
             definition.training["seed"] = seed
         # sized before anything is allocated: a model too large for the machine is refused
         shapes, _ = build_layers(definition, 0, allocate=False)
-        memory.require("the model", memory.model_need(Network(shapes)),
+        memory.require("the model", memory.model_need(Network(shapes, definition.wiring)),
                        advice="; use smaller layers")
         layers, out_shape = build_layers(definition, np.random.SeedSequence([seed, 0]))
         return cls(definition, layers, out_shape, seed)
@@ -75,7 +75,7 @@ class Model:
     def to_dict(self):
         """The definition, with each layer's full configuration."""
         doc = self.definition.to_dict()
-        doc["layers"] = [{"type": spec["type"], **layer.get_config()}
+        doc["layers"] = [{**{k: spec[k] for k in LAYER_KEYS if k in spec}, **layer.get_config()}
                          for spec, layer in zip(self.definition.layers, self.layers)]
         return doc
 
@@ -173,7 +173,7 @@ class Model:
 
         meta, _, arrays = weights.read(path, build)
         model = built[0]
-        model.load_state_arrays(arrays, path)
+        model.load_state_arrays(weights.upgraded(arrays, meta["format_version"]), path)
         model.input_range = input_range.from_meta(
             meta.get("inputs"), lambda problem: WeightsFileError(f"{path}: {problem}"))
         return model

@@ -1,12 +1,16 @@
 """Weights files: one ``.npz`` (no pickle) with a model's arrays and its definition.
 
-    layers.{i}.params.{name}    trainable arrays
-    layers.{i}.buffers.{name}   non-trainable state (e.g. BatchNorm running statistics)
-    definition                  the model definition, a JSON text
-    cynet_meta                  a JSON text: the format version and each layer type's package
+    {layer name}.{param}    trainable arrays (``layers.{i}.weight`` for an unnamed layer)
+    {layer name}.{buffer}   non-trainable state (e.g. BatchNorm running statistics)
+    definition              the model definition, a JSON text
+    cynet_meta              a JSON text: the format version, each layer type's package and
+                            the record of the training inputs (cynet.input_range)
 
-A file of a higher format version than this cynet reads is refused; arrays are checked
-against the model (names, shapes, dtypes, finite values) before any is copied.
+Format 1 (the first release, before layers had names) keyed the arrays
+``layers.{i}.params.{param}`` and ``layers.{i}.buffers.{buffer}``; such files are read
+under today's names. A file of a higher format version than this cynet reads is
+refused; arrays are checked against the model (names, shapes, dtypes, finite values)
+before any is copied.
 """
 import json
 import re
@@ -18,7 +22,8 @@ from ._atomic import atomic_write
 from ._npzfile import DEFINITION_ARRAY, read_cynet_file
 
 # of the weights files ``save`` writes; a file of a higher version is refused
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_FORMAT1_NAME = re.compile(r"(.*?)layers\.(\d+)\.(?:params|buffers)\.(.+)")
 WEIGHTS_META = "cynet_meta"
 
 __all__ = ["WeightsFileError", "FORMAT_VERSION", "state_arrays", "load_state_arrays", "save",
@@ -30,14 +35,30 @@ class WeightsFileError(ValueError):
 
 
 def state_arrays(network):
-    """Every array that defines the trained network, by its name in weights files."""
+    """Every array that defines the trained network, by its name in weights files:
+    ``{layer name}.{param or buffer}`` (a layer's parameters and buffers have different
+    names: the definition's check says so)."""
     arrays = {}
-    for i, layer in enumerate(network.layers):
-        for k, v in layer.params.items():
-            arrays[f"layers.{i}.params.{k}"] = v
-        for k, v in layer.buffers.items():
-            arrays[f"layers.{i}.buffers.{k}"] = v
+    for name, layer in zip(network.wiring.names, network.layers):
+        for group in (layer.params, layer.buffers):
+            for k, v in group.items():
+                arrays[f"{name}.{k}"] = v
     return arrays
+
+
+def current_name(name):
+    """An array's name in this format, given its name in a file of any earlier format
+    (``layers.3.params.weight`` of format 1 is ``layers.3.weight``; a prefix such as a
+    checkpoint's ``model.`` is kept)."""
+    match = _FORMAT1_NAME.fullmatch(name)
+    return f"{match[1]}layers.{match[2]}.{match[3]}" if match else name
+
+
+def upgraded(arrays, version):
+    """A file's arrays of format ``version`` under this format's names."""
+    if version >= FORMAT_VERSION:
+        return arrays
+    return {current_name(k): v for k, v in arrays.items()}
 
 
 def load_state_arrays(network, arrays, source="weights"):
@@ -99,9 +120,11 @@ def read(path, capacity=None):
 
 
 def capacity(network, prefix=""):
-    """``{name: bytes}`` of every array a file may hold for ``network`` (names with
-    ``prefix``), for ``read``."""
-    return {prefix + k: v.nbytes for k, v in state_arrays(network).items()}
+    """The bytes each array a file may hold for ``network`` (names with ``prefix``, in
+    this format or an earlier one), as a function of the name (None: no such array);
+    for ``read``."""
+    sizes = {prefix + k: v.nbytes for k, v in state_arrays(network).items()}
+    return lambda name: sizes.get(name) or sizes.get(current_name(name))
 
 
 def missing_plugin(meta, doc, exc):
@@ -124,12 +147,13 @@ def missing_plugin(meta, doc, exc):
     return None
 
 
-_STATE_NAME = re.compile(r"layers\.(\d+)\.(?:params|buffers)\.(.+)")
+_UNNAMED = re.compile(r"layers\.(\d+)\.(.+)")
 
 
 def _display(name):
-    """``layers.3.params.weight`` as ``layers[3].weight`` (the place in the definition)."""
-    match = _STATE_NAME.fullmatch(name)
+    """``layers.3.weight`` as ``layers[3].weight`` (the place in the definition); a named
+    layer's array as it is (``c1.weight``)."""
+    match = _UNNAMED.fullmatch(name)
     return f"layers[{match[1]}].{match[2]}" if match else name
 
 

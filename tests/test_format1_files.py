@@ -1,12 +1,13 @@
 """Files written by the first release (tests/fixtures/format1, see its README) keep
 loading, predicting, evaluating and resuming bit-exactly."""
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cynet import Model
+from cynet import Model, weights
 from test_cli import ok, run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format1"
@@ -22,8 +23,11 @@ def copy(tmp_path, monkeypatch):
 
 
 def arrays(path):
+    """A weights file's arrays under today's names, whatever its format."""
     with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files if k not in ("definition", "cynet_meta")}
+        version = json.loads(f["cynet_meta"].item())["format_version"]
+        found = {k: f[k] for k in f.files if k not in ("definition", "cynet_meta")}
+    return weights.upgraded(found, version)
 
 
 def test_old_weights_load_and_predict_what_they_predicted():
@@ -37,6 +41,14 @@ def test_old_weights_load_and_predict_what_they_predicted():
 def test_old_run_directories_evaluate(copy):
     result = ok(run("evaluate", "run-2-epochs", "--data", "data.npz"))
     assert "accuracy" in result.stdout
+
+
+def test_the_fixtures_are_of_format_1():
+    for path in FIXTURES.glob("run-*/*.npz"):
+        with np.load(path, allow_pickle=False) as f:
+            meta = f["cynet_meta" if path.name == "weights.npz" else "cynet_checkpoint"]
+            assert json.loads(meta.item())["format_version"] == 1, path
+        assert any(".params." in k for k in np.load(path).files), path
 
 
 def test_an_old_checkpoint_resumes_to_the_uninterrupted_run(copy):

@@ -226,7 +226,7 @@ LIBRARY_ERRORS = {"weights": WeightsFileError, "checkpoint": CheckpointError,
 
 CORRUPT = ("corrupt", "truncated")
 META, DEF, CKPT = "cynet_meta", "definition", "cynet_checkpoint"
-WEIGHT, CK_WEIGHT = "layers.0.params.weight", "model.layers.0.params.weight"
+WEIGHT, CK_WEIGHT = "layers.0.weight", "model.layers.0.weight"
 MOMENTUM = "optimizer.layers.0.weight/momentum_buffer"
 
 
@@ -323,7 +323,7 @@ def _weights_cases():
             "weights", edit_json(DEF, wider_first_layer),
             ("layers[0].weight: file has (4, 1, 3, 3), model needs (8, 1, 3, 3)",
              "layers[0].bias: file has (4,), model needs (8,)")),
-        "array missing": Case("weights", drop_arrays("layers.0.params.bias"),
+        "array missing": Case("weights", drop_arrays("layers.0.bias"),
                               ("layers[0].bias: missing from the file",)),
         "unknown array": Case("weights", set_array("extra", np.zeros(2)),
                               ("unexpected array 'extra'",)),

@@ -549,7 +549,7 @@ def layer_by_layer(doc, x, grad_out):
 
 
 def step_types(model):
-    return [type(layer).__name__ for layer in model.network.steps()]
+    return [type(step.layer).__name__ for step in model.network.steps()]
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -25,10 +25,15 @@ class Layer:
       ``allocate``    False in a shape-only build (validate, summary, size checks): the
                       arrays may then be zero-cost stand-ins of the right shape and dtype
     ``buffers`` holds non-trainable state that is saved with the model (e.g. running stats).
+    ``backward`` must not modify ``grad_out`` in place: in a graph the same array may be
+    the gradient of several layers.
     ``example`` (a class attribute) gives a config and per-sample input shape for gradcheck.
     """
 
     example = {"config": {}, "input_shape": (3, 5, 4)}
+    # a merge layer (Add, Concat) reads several outputs: its build gets a list of shapes,
+    # its forward a list of arrays, and its backward returns a list of gradients
+    merges = False
 
     def __init__(self, **config):
         if config:
