@@ -147,6 +147,8 @@ def _state_form_problem(expected, given, where):
     if isinstance(expected, (int, np.integer)) and not isinstance(expected, bool):
         if isinstance(given, bool) or not isinstance(given, int):
             return f"{where} must be a whole number, got {type(given).__name__}"
+        if given < 0:  # every number in numpy's generator states is unsigned
+            return f"{where} must not be negative, got {given}"
         return None
     if isinstance(expected, str) and given != expected:
         return f"{where} must be {expected!r}"

@@ -379,7 +379,8 @@ def _checkpoint_cases():
                                          needle))
            for what, place, path, value, needle in [
                ("2**300", "rng", ("state", "state"), 2**300, "too large"),
-               ("negative", "layer_rngs[0]", ("state", "inc"), -1, "out of bounds"),
+               ("negative", "layer_rngs[0]", ("state", "inc"), -1,
+                "layer_rngs[0].state.inc must not be negative, got -1"),
                ("a fraction", "rng", ("state", "state"), 1.5,
                 "rng.state.state must be a whole number, got float"),
                ("a boolean", "rng", ("has_uint32",), True, "got bool"),
