@@ -33,6 +33,10 @@ BUILTINS = {
     "Tanh": "cynet.layers.activations:Tanh",
     "Dropout": "cynet.layers.dropout:Dropout",
     "BatchNorm2D": "cynet.layers.normalization:BatchNorm2D",
+    "BatchNorm1D": "cynet.layers.normalization:BatchNorm1D",
+    "Identity": "cynet.layers.shape:Identity",
+    "Add": "cynet.layers.merge:Add",
+    "Concat": "cynet.layers.merge:Concat",
 }
 
 

@@ -64,22 +64,29 @@ def gradcheck_layer(type_or_class, config=None, input_shape=None, *, batch=2, ep
     cls = _layer_class(type_or_class)
     example = getattr(cls, "example", None) or {}
     config = dict(example.get("config", {}) if config is None else config)
-    input_shape = tuple(example.get("input_shape", (3, 5, 4)) if input_shape is None else input_shape)
+    input_shape = example.get("input_shape", (3, 5, 4)) if input_shape is None else input_shape
+    # a merge layer takes a list of per-sample shapes, and its inputs and gradients are lists
+    shapes = [tuple(s) for s in input_shape] if cls.merges else [tuple(input_shape)]
     name = getattr(type_or_class, "__name__", type_or_class)
     rng = np.random.default_rng(seed)
 
-    layer = _make(cls, config, input_shape, seed)
-    x = rng.standard_normal((batch,) + input_shape)
+    layer = _make(cls, config, shapes if cls.merges else shapes[0], seed)
+    xs = [rng.standard_normal((batch,) + s) for s in shapes]
+    x = xs if cls.merges else xs[0]
     y = _run(layer, x, seed)
     dy = rng.standard_normal(y.shape)
     grad_x = layer.backward(dy)
-    analytic = {"input": grad_x}
+    labels = [f"input[{k}]" for k in range(len(xs))] if cls.merges else ["input"]
+    given = list(grad_x) if cls.merges and grad_x is not None else [grad_x] * len(xs)
+    if len(given) != len(xs):
+        given = [None] * len(xs)
+    analytic = dict(zip(labels, given))
     analytic.update({f"params[{k!r}]": layer.grads[k] for k in layer.params})
 
     def loss():
         return float(np.sum(_run(layer, x, seed) * dy))
 
-    targets = {"input": x}
+    targets = dict(zip(labels, xs))
     targets.update({f"params[{k!r}]": layer.params[k] for k in layer.params})
     worst, max_err, checked = "nothing checked", 0.0, 0
     for label, array in targets.items():

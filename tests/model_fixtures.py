@@ -56,22 +56,27 @@ def lenet(size=20, n_classes=10, **top):
 
 
 def every_layer_model(size=12, n_classes=5, **top):
-    """A small model using every built-in layer type (BatchNorm2D and Dropout included)."""
+    """A small graph model using every built-in layer type (BatchNorm2D and Dropout
+    included): a branch and a skip joined by Add, and Concat of that with the skip."""
     doc = {
         "input_shape": [2, size, size],
         "layers": [
             {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": "same"},
             {"type": "BatchNorm2D"},
             {"type": "LeakyReLU", "negative_slope": 0.1},
-            {"type": "MaxPool2D", "kernel_size": 2},
+            {"type": "MaxPool2D", "kernel_size": 2, "name": "pool"},
             {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1, "groups": 3},
-            {"type": "Tanh"},
+            {"type": "Tanh", "name": "branch"},
+            {"type": "Identity", "name": "skip", "inputs": "pool"},
+            {"type": "Add", "name": "sum", "inputs": ["branch", "skip"]},
+            {"type": "Concat", "inputs": ["sum", "pool"]},
             {"type": "AvgPool2D", "kernel_size": 2, "count_include_pad": False},
             {"type": "Dropout", "p": 0.3},
             {"type": "Conv2D", "out_channels": 8, "kernel_size": 1},
             {"type": "ReLU"},
             {"type": "GlobalAvgPool2D"},
             {"type": "Dense", "out_features": 12},
+            {"type": "BatchNorm1D"},
             {"type": "Sigmoid"},
             {"type": "Flatten"},
             {"type": "Dense", "out_features": n_classes},

@@ -27,18 +27,35 @@ BUILTINS = sorted(info.type for info in registry.available() if info.origin == "
 
 
 def make_layer(type_name, config, input_shape, seed=0, input_grad=True):
-    """A built layer, as a model would make it."""
+    """A built layer, as a model would make it (a merge layer's ``input_shape`` is a
+    list of shapes)."""
     layer = registry.get(type_name)(**copy.deepcopy(config))
     layer.rng = np.random.default_rng(seed)
     layer.input_grad = input_grad
-    layer.build(tuple(input_shape))
+    layer.build([tuple(s) for s in input_shape] if layer.merges else tuple(input_shape))
     return layer
 
 
 def example_of(type_name):
     cls = registry.get(type_name)
     ex = getattr(cls, "example", None) or {}
-    return dict(ex.get("config", {})), tuple(ex.get("input_shape", (3, 5, 4)))
+    shape = ex.get("input_shape", (3, 5, 4))
+    return dict(ex.get("config", {})), (tuple(map(tuple, shape)) if cls.merges else tuple(shape))
+
+
+def shapes_of(layer, input_shape):
+    """The per-sample shapes of each input of ``layer``."""
+    return [tuple(s) for s in input_shape] if layer.merges else [tuple(input_shape)]
+
+
+def batch(rng, layer, n, input_shape, dtype=np.float32):
+    """Random input(s) for ``layer``: an array, or a list for a merge layer."""
+    xs = [rng.standard_normal((n,) + s).astype(dtype) for s in shapes_of(layer, input_shape)]
+    return xs if layer.merges else xs[0]
+
+
+def as_list(layer, value):
+    return list(value) if layer.merges else [value]
 
 
 def test_every_builtin_is_listed():
@@ -78,12 +95,16 @@ EXTRA_GRADCHECK = [
     pytest.param("LeakyReLU", {}, (3, 4), id="leakyrelu_default"),
     pytest.param("Dropout", {"p": 0.5}, (4, 6), id="dropout_half"),
     pytest.param("Flatten", {}, (2, 3, 4), id="flatten_3d"),
+    pytest.param("BatchNorm1D", {}, (3, 4), id="batchnorm1d_channels_length"),
+    pytest.param("Add", {}, [(3,), (3,), (3,)], id="add_three"),
+    pytest.param("Concat", {"dim": -1}, [(2, 3), (2, 1)], id="concat_last_axis"),
 ]
 
 
 def expected_checked(type_name, config, input_shape, batch, max_elements):
     layer = make_layer(type_name, config, input_shape)
-    sizes = [batch * math.prod(input_shape)] + [p.size for p in layer.params.values()]
+    sizes = [batch * math.prod(s) for s in shapes_of(layer, input_shape)]
+    sizes += [p.size for p in layer.params.values()]
     return sum(min(n, max_elements) for n in sizes)
 
 
@@ -177,6 +198,22 @@ def _t(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+class _Merge:
+    """A torch "module" of several inputs and no parameters."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *xs):
+        return self.fn(*xs)
+
+    def named_parameters(self):
+        return iter(())
+
+    def train(self, mode):
+        return self
+
+
 def torch_module(nn, type_name, config, input_shape):
     """The torch.nn module equivalent to a cynet layer (float32, default init)."""
     c = dict(config)
@@ -211,6 +248,17 @@ def torch_module(nn, type_name, config, input_shape):
     if type_name == "BatchNorm2D":
         return nn.BatchNorm2d(input_shape[0], eps=c.get("eps", 1e-5),
                               momentum=c.get("momentum", 0.1))
+    if type_name == "BatchNorm1D":
+        return nn.BatchNorm1d(input_shape[0], eps=c.get("eps", 1e-5),
+                              momentum=c.get("momentum", 0.1))
+    if type_name == "Identity":
+        return nn.Identity()
+    if type_name == "Add":
+        return _Merge(lambda *xs: sum(xs[1:], xs[0]))
+    if type_name == "Concat":
+        import torch
+
+        return _Merge(lambda *xs: torch.cat(xs, dim=c.get("dim", 1)))
     raise AssertionError(f"no torch equivalent for {type_name}")
 
 
@@ -253,6 +301,17 @@ TORCH_CASES = [
     pytest.param("BatchNorm2D", {}, (3, 4, 5), True, id="batchnorm_train"),
     pytest.param("BatchNorm2D", {"momentum": 0.3, "eps": 1e-3}, (2, 3, 3), True,
                  id="batchnorm_train_custom"),
+    pytest.param("BatchNorm1D", {}, (7,), True, id="batchnorm1d_train"),
+    pytest.param("BatchNorm1D", {"momentum": 0.3, "eps": 1e-3}, (3, 5), True,
+                 id="batchnorm1d_channels_length"),
+    pytest.param("BatchNorm1D", {}, (4,), False, id="batchnorm1d_eval"),
+    pytest.param("Identity", {}, (3, 4, 5), True, id="identity"),
+    pytest.param("Add", {}, [(2, 3, 4), (2, 3, 4)], True, id="add_two"),
+    pytest.param("Add", {}, [(5,), (5,), (5,)], True, id="add_three"),
+    pytest.param("Concat", {}, [(2, 3, 4), (3, 3, 4)], True, id="concat_channels"),
+    pytest.param("Concat", {"dim": -1}, [(2, 3, 1), (2, 3, 4), (2, 3, 2)], True,
+                 id="concat_last_axis"),
+    pytest.param("Concat", {"dim": 2}, [(2, 3, 4), (2, 1, 4)], True, id="concat_rows"),
 ]
 
 
@@ -267,16 +326,20 @@ def compare_with_torch(torch, layer, module, x, dy, training, assert_close, what
             named[name].copy_(torch.from_numpy(value.copy()))
             named[name].grad = None
     module.train(training)
-    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    xs = as_list(layer, x)
+    txs = [torch.from_numpy(a.copy()).requires_grad_(True) for a in xs]
     with warnings.catch_warnings():
         # torch notes that "same" with an even kernel pads a copy: expected here
         warnings.simplefilter("ignore", UserWarning)
-        ty = module(tx)
-    y = layer.forward(x.copy(), training=training)
+        ty = module(*txs)
+    copies = [a.copy() for a in xs]
+    y = layer.forward(copies if layer.merges else copies[0], training=training)
     assert_close(y, ty.detach().numpy(), np.float32, what=f"{what}forward")
     ty.backward(torch.from_numpy(dy.copy()))
-    gx = layer.backward(dy.copy())
-    assert_close(gx, tx.grad.numpy(), np.float32, what=f"{what}input grad")
+    gxs = as_list(layer, layer.backward(dy.copy()))
+    assert len(gxs) == len(txs), f"{what}one input gradient per input"
+    for k, (gx, tx) in enumerate(zip(gxs, txs)):
+        assert_close(gx, tx.grad.numpy(), np.float32, what=f"{what}input grad {k}")
     for name in layer.params:
         assert_close(layer.grads[name], named[name].grad.numpy(), np.float32,
                      what=f"{what}grad of {name}")
@@ -289,7 +352,7 @@ def test_layer_matches_torch(torch, rng, assert_close, type_name, config, input_
                              training):
     layer = make_layer(type_name, config, input_shape, seed=3)
     module = torch_module(torch.nn, type_name, config, input_shape)
-    x = rng.standard_normal((3,) + input_shape).astype(np.float32)
+    x = batch(rng, layer, 3, input_shape)
     out = layer.output_shape
     dy = rng.standard_normal((3,) + tuple(out)).astype(np.float32)
     compare_with_torch(torch, layer, module, x, dy, training, assert_close)
@@ -631,11 +694,11 @@ def test_batchnorm_training_rejects_one_value_per_channel(rng):
 def test_forward_keeps_float32(rng, type_name):
     config, shape = example_of(type_name)
     layer = make_layer(type_name, config, shape)
-    x = rng.standard_normal((2,) + shape).astype(np.float32)
+    x = batch(rng, layer, 2, shape)
     y = layer.forward(x, training=True)
     assert y.dtype == np.float32 and y.shape == (2,) + tuple(layer.output_shape)
-    g = layer.backward(np.ones_like(y))
-    assert g.dtype == np.float32 and g.shape == x.shape
+    for g, xk in zip(as_list(layer, layer.backward(np.ones_like(y))), as_list(layer, x)):
+        assert g.dtype == np.float32 and g.shape == xk.shape
     for name, grad in layer.grads.items():
         assert grad.dtype == np.float32 and grad.shape == layer.params[name].shape, name
 

@@ -18,3 +18,13 @@ class Flatten(Layer):
 
     def backward(self, grad_out):
         return grad_out.reshape(self._x_shape)
+
+
+class Identity(Layer):
+    """Its input, unchanged (a placeholder, or a named point of a graph)."""
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
