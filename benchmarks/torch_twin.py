@@ -6,13 +6,15 @@
     net, opt = twin_of(model)             # the twin of a built cynet Model: its weights,
                                           # buffers, optimizer and optimizer state copied
 
-The twin is an ``nn.Sequential`` with one module per cynet layer, in the same order, so
-cynet's parameter ``layers.{i}.{name}`` (``Model.parameters()``) is ``net[i].{name}``.
+The twin is a ``GraphNet``: one module per cynet layer, in the same order and wired the
+same way (a layer's ``"inputs"``, by default the layer before), so cynet's parameter
+``{layer name}.{param}`` (``Model.parameters()``; ``layers.{i}.{param}`` for an unnamed
+layer) is ``net[i].{param}``.
 The translators know cynet's built-in layer types, the cross-entropy loss, the
 ``sgd``/``adam``/``adamw`` optimizers and the ``constant``/``step``/``cosine`` schedules,
 and refuse anything else by name rather than build a network that is not a twin.
 
-Only cynet's public API is used (``Model.parameters``, ``Model.state_arrays``,
+Only cynet's public API is used (``Model.parameters``, ``Model.buffers``,
 ``Model.to_dict``, ``Model.optimizer.state_dict``), read defensively where an older
 cynet may lack it.
 """
@@ -29,8 +31,9 @@ def _pair(value):
 
 
 def _take(spec, where, allowed):
-    """``spec``'s keys (besides "type"), checked against what the translator knows."""
-    opts = {k: v for k, v in spec.items() if k != "type"}
+    """``spec``'s keys (besides "type", "name" and "inputs"), checked against what the
+    translator knows."""
+    opts = {k: v for k, v in spec.items() if k not in ("type", "name", "inputs")}
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise ValueError(f"{where}: the torch translator does not know option(s) "
@@ -79,6 +82,28 @@ def _batchnorm2d(spec, where, shape):
     return nn.BatchNorm2d(shape[0], eps=o.get("eps", 1e-5), momentum=o.get("momentum", 0.1))
 
 
+def _batchnorm1d(spec, where, shape):
+    o = _take(spec, where, ("momentum", "eps"))
+    return nn.BatchNorm1d(shape[0], eps=o.get("eps", 1e-5), momentum=o.get("momentum", 0.1))
+
+
+class _Sum(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class _Cat(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=self.dim)
+
+
 def _simple(factory, allowed=()):
     def build(spec, where, shape):
         return factory(**_take(spec, where, allowed))
@@ -99,7 +124,52 @@ TRANSLATORS = {
     "Sigmoid": _simple(lambda: nn.Sigmoid()),
     "Tanh": _simple(lambda: nn.Tanh()),
     "Dropout": _simple(lambda p=0.5: nn.Dropout(p), ("p",)),
+    "BatchNorm1D": _batchnorm1d,
+    "GlobalAvgPool2D": _simple(lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+    "Identity": _simple(lambda: nn.Identity()),
+    "Add": _simple(lambda: _Sum()),
+    "Concat": _simple(lambda dim=1: _Cat(dim), ("dim",)),
 }
+
+
+class GraphNet(nn.Module):
+    """Modules wired like a cynet definition: ``inputs[i]`` are the indices of the
+    modules module ``i`` reads (-1: the network's input); ``net[i]`` is module ``i``."""
+
+    def __init__(self, modules, inputs, names):
+        super().__init__()
+        self.layers = nn.ModuleList(modules)
+        self.inputs, self.names = inputs, names
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def index(self, name):
+        """The index of the layer called ``name``."""
+        return self.names.index(name)
+
+    def forward(self, x):
+        outputs = {-1: x}
+        for i, (module, refs) in enumerate(zip(self.layers, self.inputs)):
+            outputs[i] = module(*[outputs[j] for j in refs])
+        return outputs[len(self.layers) - 1]
+
+
+def _wiring(layers):
+    """``(names, inputs)`` of a definition's layers, as cynet reads "name" and "inputs"."""
+    names = [spec.get("name", f"layers.{i}") for i, spec in enumerate(layers)]
+    inputs = []
+    for i, spec in enumerate(layers):
+        given = spec.get("inputs")
+        if given is None:
+            inputs.append((i - 1,))
+            continue
+        listed = [given] if isinstance(given, str) else list(given)
+        inputs.append(tuple(-1 if n == "input" else names.index(n) for n in listed))
+    return names, inputs
 
 
 def torch_twin(doc):
@@ -111,7 +181,8 @@ def torch_twin(doc):
     loss = doc.get("loss", "cross_entropy")
     if loss != "cross_entropy":
         raise ValueError(f"loss: the torch translator supports cross_entropy only, got {loss!r}")
-    shape = tuple(doc["input_shape"])
+    names, inputs = _wiring(doc["layers"])
+    shapes = {-1: tuple(doc["input_shape"])}
     modules, flops = [], 0
     for i, spec in enumerate(doc["layers"]):
         kind = spec.get("type")
@@ -120,18 +191,19 @@ def torch_twin(doc):
         if build is None:
             raise ValueError(f"{where}: the torch translator does not know layer type "
                              f"{kind!r} (known: {', '.join(TRANSLATORS)})")
-        module = build(spec, where, shape)
+        given = [shapes[j] for j in inputs[i]]
+        module = build(spec, where, given[0])
         module.eval()  # one sample: BatchNorm must not use batch statistics here
         with torch.no_grad():
-            out = module(torch.zeros((1, *shape)))
+            out = module(*[torch.zeros((1, *shape)) for shape in given])
         if isinstance(module, nn.Conv2d):
             kh, kw = module.kernel_size
             flops += 2 * out.numel() * module.in_channels // module.groups * kh * kw
         elif isinstance(module, nn.Linear):
             flops += 2 * out.numel() * module.in_features
-        shape = tuple(out.shape[1:])
+        shapes[i] = tuple(out.shape[1:])
         modules.append(module)
-    model = nn.Sequential(*modules)
+    model = GraphNet(modules, inputs, names)
     model.train()
     return model, flops
 
@@ -196,12 +268,13 @@ def torch_evaluate(model, x, y, batch=256):
 
 
 # --------------------------------------------------------------------------- copies
-def _split_key(key, prefix_len):
-    """``layers.{i}.{name}`` (or ``layers.{i}.<group>.{name}``) -> ``(i, name)``."""
-    parts = key.split(".")
-    if len(parts) != prefix_len or parts[0] != "layers" or not parts[1].isdigit():
-        raise ValueError(f"unexpected cynet array name {key!r}")
-    return int(parts[1]), parts[-1]
+def _split_key(net, key):
+    """``{layer name}.{array}`` -> ``(layer index, array)``."""
+    name, _, array = key.rpartition(".")
+    try:
+        return net.index(name), array
+    except ValueError:
+        raise ValueError(f"unexpected cynet array name {key!r}") from None
 
 
 def _copy_into(target, value, what):
@@ -214,8 +287,8 @@ def _copy_into(target, value, what):
 
 
 def twin_parameter(net, key):
-    """The twin's tensor for cynet's parameter name ``layers.{i}.{name}``."""
-    i, name = _split_key(key, 3)
+    """The twin's tensor for cynet's parameter name ``{layer name}.{param}``."""
+    i, name = _split_key(net, key)
     tensor = getattr(net[i], name, None)
     if not isinstance(tensor, torch.Tensor):
         raise ValueError(f"{key}: the twin's layer {i} ({type(net[i]).__name__}) has no "
@@ -229,12 +302,9 @@ def copy_weights(model, net):
     params = model.parameters()
     for key, value in params.items():
         _copy_into(twin_parameter(net, key), value, key)
-    state_arrays = getattr(model, "state_arrays", None)
-    for key, value in (state_arrays() if state_arrays is not None else {}).items():
-        parts = key.split(".")
-        if len(parts) == 4 and parts[2] == "buffers":
-            i, name = _split_key(key, 4)
-            _copy_into(getattr(net[i], name), value, key)
+    for key, value in model.buffers().items():
+        i, name = _split_key(net, key)
+        _copy_into(getattr(net[i], name), value, key)
     n_twin = sum(1 for _ in net.parameters())
     if n_twin != len(params):
         raise ValueError(f"the twin has {n_twin} parameter tensors, the cynet model "

@@ -44,7 +44,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import cynet  # noqa: E402
-from benchmarks.torch_twin import twin_of  # noqa: E402
+from benchmarks.torch_twin import twin_of, twin_parameter  # noqa: E402
 
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
 STEPS = 4
@@ -81,9 +81,9 @@ def _loss_step(net, opt, xb, yb):
 
 
 def _weights(model, net):
-    """The twin's weights by cynet's parameter names (``layers.{i}.{name}``)."""
-    twin = {name: p.detach().numpy().copy() for name, p in net.named_parameters()}
-    return {key: twin["{}.{}".format(*key.split(".")[1:])] for key in model.parameters()}
+    """The twin's weights by cynet's parameter names (``{layer name}.{param}``)."""
+    return {key: twin_parameter(net, key).detach().numpy().copy()
+            for key in model.parameters()}
 
 
 def _rel(a, b, ref):
@@ -101,11 +101,14 @@ def _update_errors(cy, twin):
     return float(np.quantile(diff, 0.99)) / rms, _rel(cy, twin, twin)
 
 
-def compare(doc, data, break_twin=None):
+def compare(doc, data, break_twin=None, loss_rtol=None, update_rtol=None, weight_rtol=None):
     """Train cynet on ``data`` beside a free and a stepped torch twin (see the module's
     docstring); returns what disagrees beyond the tolerances, as readable lines (empty:
     all agree). ``break_twin(opt)`` changes both twins' optimizers (to check that the
-    comparison can fail)."""
+    comparison can fail); the ``*_rtol`` replace the module's tolerances."""
+    LOSS_RTOL = globals()["LOSS_RTOL"] if loss_rtol is None else loss_rtol
+    UPDATE_RTOL = globals()["UPDATE_RTOL"] if update_rtol is None else update_rtol
+    WEIGHT_RTOL = globals()["WEIGHT_RTOL"] if weight_rtol is None else weight_rtol
     model = cynet.Model.from_dict(doc)
     free, free_opt = twin_of(model)
     if break_twin is not None:
@@ -144,11 +147,61 @@ def compare(doc, data, break_twin=None):
     return out
 
 
-@pytest.mark.parametrize("name", ["lenet", "simple"])
+# resnet.json puts a BatchNorm before every ReLU, which centres the ReLU's inputs on 0:
+# far more of them lie within rounding of it than in lenet, so more flip, and BatchNorm
+# spreads a flip over its channel's whole gradient, which a small conv weight (every
+# element sums over all positions) then shows in all its elements (~1/sqrt(positions)).
+# Measured over data seeds 1-3: 99th percentile up to 1.5e-2 of the rms update, norm of
+# the update difference 4e-3 (the strict 2e-2 still holds), free-running weights 2.8e-2,
+# losses 1.7e-5. The same network with Tanh for ReLU, or without BatchNorm, agrees within
+# the strict tolerances, so the looser bounds below are for flips, not for an error.
+FLIP_TOLERANCES = {"resnet": dict(loss_rtol=1e-4, update_rtol=5e-2, weight_rtol=1e-1)}
+
+
+@pytest.mark.parametrize("name", ["lenet", "simple", "resnet"])
 def test_training_steps_match_torch(name):
     doc = definition(name)
-    found = compare(doc, batches(doc, seed=1))
+    found = compare(doc, batches(doc, seed=1), **FLIP_TOLERANCES.get(name, {}))
     assert not found, "\n".join([f"{name}.json, {STEPS} steps, cynet vs torch:", *found])
+
+
+# a graph with an output read three times, a ReLU that feeds a pool and a merge (so not
+# fused), Concat along the channels and Add of a branch and an unnamed earlier layer
+CONCAT_NET = {
+    "input_shape": [1, 12, 12],
+    "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1, "name": "c"},
+        {"type": "ReLU", "name": "r"},
+        {"type": "MaxPool2D", "kernel_size": 2, "name": "p"},
+        {"type": "AvgPool2D", "kernel_size": 2, "inputs": "r", "name": "a"},
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 1, "inputs": "c"},
+        {"type": "MaxPool2D", "kernel_size": 2, "name": "q"},
+        {"type": "Concat", "inputs": ["p", "a", "q"]},
+        {"type": "BatchNorm2D", "name": "n"},
+        {"type": "Conv2D", "out_channels": 12, "kernel_size": 3, "padding": 1},
+        {"type": "Tanh", "name": "t"},
+        {"type": "Add", "inputs": ["t", "layers.6"]},
+        {"type": "Flatten"},
+        {"type": "Dense", "out_features": 10},
+    ],
+    "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
+    "training": {"batch_size": 16, "seed": 3},
+}
+
+
+def test_resnet_without_flips_matches_torch_within_the_strict_tolerances():
+    """resnet.json with Tanh for ReLU: no threshold to flip, so the strict tolerances."""
+    doc = definition("resnet")
+    for spec in doc["layers"]:
+        if spec["type"] == "ReLU":
+            spec["type"] = "Tanh"
+    found = compare(doc, batches(doc, seed=1))
+    assert not found, "\n".join(["resnet.json with Tanh, cynet vs torch:", *found])
+
+
+def test_a_concat_graph_matches_torch():
+    found = compare(CONCAT_NET, batches(CONCAT_NET, seed=2))
+    assert not found, "\n".join(["the concat graph, cynet vs torch:", *found])
 
 
 def test_a_wrong_optimizer_is_caught():
