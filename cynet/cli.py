@@ -315,6 +315,13 @@ def gradcheck(types):
         failed += not ok
         click.echo(line)
     click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
+    if not types:  # and a small residual graph end to end: fan-out, Add, Concat
+        from .testing import gradcheck_model
+
+        graph = gradcheck_model(raise_on_failure=False)
+        click.echo(f"residual graph (fan-out, Add, Concat), end to end: "
+                   f"{str(graph).split(': ', 1)[1]}")
+        failed += not graph.ok
     if failed:
         raise click.exceptions.Exit(EXIT_FAILURE)
 

@@ -42,6 +42,7 @@ class Network:
         self.layers = layers
         self.wiring = Wiring.chain(len(layers)) if wiring is None else wiring
         self._ran = []  # the steps of the last forward pass, for its backward
+        self.peak_outputs = 0  # the most outputs the last forward held at once
 
     def steps(self):
         """The steps a pass runs, in order."""
@@ -69,6 +70,7 @@ class Network:
         self._ran = steps
         pending = _reads(steps)  # how many steps still read each output
         outputs = {INPUT: x}
+        self.peak_outputs = 1
         for step in steps:
             given = [outputs[j] for j in step.inputs]
             layer = step.layer
@@ -84,6 +86,7 @@ class Network:
                 if not pending[j]:
                     del outputs[j]  # its last reader has run
             outputs[step.index] = y
+            self.peak_outputs = max(self.peak_outputs, len(outputs))
         return outputs[steps[-1].index]
 
     def backward(self, grad):

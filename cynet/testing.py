@@ -1,7 +1,8 @@
-"""Numerical gradient checks for layers, built-in or from a plugin.
+"""Numerical gradient checks for layers, built-in or from a plugin, and whole networks.
 
-    from cynet.testing import gradcheck_layer
+    from cynet.testing import gradcheck_layer, gradcheck_model
     gradcheck_layer("Conv2D", {"out_channels": 4, "kernel_size": 3}, (2, 7, 6))
+    gradcheck_model(definition)   # a graph definition, end to end
 
 The layer is built, its parameters are cast to float64, and its analytic gradients (of
 ``sum(forward(x) * dy)``, for a random ``dy``) are compared with central differences for
@@ -88,6 +89,14 @@ def gradcheck_layer(type_or_class, config=None, input_shape=None, *, batch=2, ep
 
     targets = dict(zip(labels, xs))
     targets.update({f"params[{k!r}]": layer.params[k] for k in layer.params})
+    return _compare(name, targets, analytic, loss, rng, eps, tolerance, max_elements,
+                    raise_on_failure)
+
+
+def _compare(name, targets, analytic, loss, rng, eps, tolerance, max_elements,
+             raise_on_failure):
+    """Central differences of ``loss()`` for (a random subset of) each array of
+    ``targets``, changed in place, against ``analytic`` (same labels)."""
     worst, max_err, checked = "nothing checked", 0.0, 0
     for label, array in targets.items():
         got = analytic[label]
@@ -121,3 +130,56 @@ def gradcheck_layer(type_or_class, config=None, input_shape=None, *, batch=2, ep
     if raise_on_failure and not result.ok:
         raise AssertionError(str(result))
     return result
+
+
+# a small residual graph: an output read by a conv and an Add (fan-out), a Concat of a
+# branch with its input, BatchNorm and a fused ReLU -> MaxPool
+RESIDUAL_GRAPH = {
+    "input_shape": [2, 6, 5],
+    "layers": [
+        {"type": "Conv2D", "out_channels": 3, "kernel_size": 3, "padding": 1, "name": "c"},
+        {"type": "Tanh", "name": "t"},
+        {"type": "Conv2D", "out_channels": 3, "kernel_size": [3, 2], "padding": "same"},
+        {"type": "BatchNorm2D", "name": "b"},
+        {"type": "Add", "name": "sum", "inputs": ["t", "b"]},
+        {"type": "Concat", "inputs": ["sum", "t"]},
+        {"type": "ReLU"},
+        {"type": "MaxPool2D", "kernel_size": 2, "ceil_mode": True},
+        {"type": "Flatten"},
+        {"type": "Dense", "out_features": 4},
+    ],
+}
+
+
+def gradcheck_model(doc=None, *, batch=2, eps=1e-6, tolerance=1e-5, max_elements=60, seed=0,
+                    raise_on_failure=True):
+    """Compare a whole network's backward (a graph definition ``doc``; default
+    RESIDUAL_GRAPH) with float64 central differences, for its input and every parameter,
+    in training mode. Returns a :class:`GradcheckResult`, as ``gradcheck_layer``."""
+    from .model import Model
+
+    doc = RESIDUAL_GRAPH if doc is None else doc
+    model = Model.from_dict(dict(doc, training={"seed": seed}))
+    for layer in model.layers:
+        for store in (layer.params, layer.buffers):
+            for k, v in store.items():
+                store[k] = v.astype(np.float64)
+        layer.input_grad = True  # the input's gradient is checked too
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch,) + tuple(model.input_shape))
+    network = model.network
+
+    def run():
+        for i, layer in enumerate(model.layers):  # the same dropout masks every time
+            layer.rng = np.random.default_rng([seed, i])
+        return network.forward(x, training=True)
+
+    y = run()
+    dy = rng.standard_normal(y.shape)
+    grad_x = network.backward(dy)
+    analytic = {"input": grad_x}
+    analytic.update({f"params[{k!r}]": v for k, v in network.gradients().items()})
+    targets = {"input": x}
+    targets.update({f"params[{k!r}]": v for k, v in network.parameters().items()})
+    return _compare("graph", targets, analytic, lambda: float(np.sum(run() * dy)), rng, eps,
+                    tolerance, max_elements, raise_on_failure)
