@@ -314,15 +314,16 @@ def gradcheck(types):
             line, ok = f"{name}: FAILED to run: {type(exc).__name__}: {exc}", False
         failed += not ok
         click.echo(line)
-    click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
+    graph_failed = False
     if not types:  # and a small residual graph end to end: fan-out, Add, Concat
         from .testing import gradcheck_model
 
         graph = gradcheck_model(raise_on_failure=False)
         click.echo(f"residual graph (fan-out, Add, Concat), end to end: "
                    f"{str(graph).split(': ', 1)[1]}")
-        failed += not graph.ok
-    if failed:
+        graph_failed = not graph.ok
+    click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
+    if failed or graph_failed:
         raise click.exceptions.Exit(EXIT_FAILURE)
 
 
