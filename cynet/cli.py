@@ -231,27 +231,42 @@ def _load_definition(path):
 @main.command()
 @click.argument("model", type=MODEL_FILE)
 def summary(model):
-    """Layers, output shapes and parameter counts of MODEL."""
+    """Layers (name, type, inputs), output shapes, multiply-adds and parameter counts of
+    MODEL, and the totals."""
     from . import registry
 
     definition, layers, _ = _load_definition(model)
-    rows = [("Layer (type)", "Output shape", "Params", "From")]
-    total = 0
+    wiring = definition.wiring
+    rows = [("#", "Name", "Type", "Inputs", "Output shape", "Mult-adds", "Params", "From")]
+    total = total_macs = 0
     for i, layer in enumerate(layers):
         count = sum(int(v.size) for v in layer.params.values())
-        total += count
-        name = definition.layers[i]["type"]
-        info = registry.source(name)
+        macs = _multiply_adds(layer)
+        total, total_macs = total + count, total_macs + (macs or 0)
+        kind = definition.layers[i]["type"]
+        info = registry.source(kind)
         origin = "" if info is None or info.origin == "builtin" else f"{info.package} {info.version}"
-        rows.append((f"{i:<3d}{name}", str(tuple(layer.output_shape or ())), f"{count:,}", origin))
-    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        inputs = ", ".join("input" if j < 0 else wiring.names[j] for j in wiring.inputs[i])
+        rows.append((str(i), wiring.names[i], kind, inputs, str(tuple(layer.output_shape or ())),
+                     "?" if macs is None else f"{macs:,}", f"{count:,}", origin))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    right = {0, 5, 6}  # the numbers
     click.echo(f"input shape {tuple(definition.input_shape)}")
     for n, row in enumerate(rows):
-        click.echo("  ".join(cell.ljust(w) if c != 2 else cell.rjust(w)
+        click.echo("  ".join(cell.rjust(w) if c in right else cell.ljust(w)
                              for c, (cell, w) in enumerate(zip(row, widths))).rstrip())
         if n == 0:
-            click.echo("-" * (sum(widths) + 6))
+            click.echo("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    click.echo(f"total multiply-adds per sample: {total_macs:,}")
     click.echo(f"total parameters: {total:,}")
+
+
+def _multiply_adds(layer):
+    """A layer's multiply-adds per sample, or None when its own method fails (a plugin)."""
+    try:
+        return int(layer.multiply_adds())
+    except Exception:  # a plugin's method: the summary still shows everything else
+        return None
 
 
 @main.command()

@@ -453,6 +453,25 @@ def test_summary_lists_layers_shapes_and_parameter_counts(tmp_path):
     assert re.search(rf"total\D*({total:,}|{total})\b", result.stdout, re.I), result.stdout
 
 
+def test_summary_shows_multiply_adds_names_and_inputs(tmp_path):
+    result = ok(run("summary", write_json(tmp_path / "s.json", SUMMARY_DOC)))
+    # conv 6*10*10 outputs of 3*3*3 taps, conv 8*4*4 of 6*2*2, dense 128*10, dense 10*5
+    macs = [6 * 10 * 10 * 27, 8 * 4 * 4 * 24, 128 * 10, 10 * 5]
+    assert f"total multiply-adds per sample: {sum(macs):,}" in result.stdout
+    for n in macs:
+        assert re.search(rf"(?<![\d,]){n:,}(?![\d,])", result.stdout), (n, result.stdout)
+    doc = {"input_shape": [2, 4, 4], "layers": [
+        {"type": "Conv2D", "out_channels": 2, "kernel_size": 1, "name": "c"},
+        {"type": "ReLU", "name": "r"},
+        {"type": "Add", "inputs": ["c", "r"]},
+        {"type": "Flatten"}, {"type": "Dense", "out_features": 3}]}
+    lines = ok(run("summary", write_json(tmp_path / "g.json", doc))).stdout.splitlines()
+    add = next(line for line in lines if " Add " in line)
+    assert re.search(r"\blayers\.2\s+Add\s+c, r\s+\(2, 4, 4\)", add), add
+    first = next(line for line in lines if " Conv2D " in line)
+    assert re.search(r"\bc\s+Conv2D\s+input\b", first), first
+
+
 def test_validate_accepts_a_valid_definition(tmp_path, toy):
     result = ok(run("validate", toy.model))
     assert "valid" in result.stdout

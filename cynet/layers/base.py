@@ -60,6 +60,12 @@ class Layer:
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
+    def multiply_adds(self):
+        """Multiply-adds of one sample's forward pass, for ``cynet summary`` (after
+        ``build``). Default 0: only layers made of products (convolutions, dense layers)
+        count them."""
+        return 0
+
     def absorb(self, previous):
         """Whether this layer computes ``previous``'s operation too, on the input of
         ``previous`` (a fusion). The network asks before every pass, with the layer whose

@@ -1,4 +1,6 @@
 """2-D convolution layer."""
+import math
+
 import numpy as np
 
 from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
@@ -55,6 +57,10 @@ class Conv2D(Layer):
         self.grads = zero_grads(self)
         self.input_shape, self.output_shape = (C, H, W), geo.out_shape[1:]
         return self.output_shape
+
+    def multiply_adds(self):
+        kh, kw = self.params["weight"].shape[2:]
+        return math.prod(self.output_shape) * (self.input_shape[0] // self.groups) * kh * kw
 
     def forward(self, x, training=True):
         x, w, b, _, geo = conv_arguments(x, self.params["weight"], self.params.get("bias"),

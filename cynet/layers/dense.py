@@ -1,4 +1,6 @@
 """Fully connected layer."""
+import math
+
 import numpy as np
 
 from .._args import as_bool, as_int
@@ -27,6 +29,9 @@ class Dense(Layer):
         self.grads = zero_grads(self)
         self.input_shape, self.output_shape = shape, shape[:-1] + (self.out_features,)
         return self.output_shape
+
+    def multiply_adds(self):
+        return math.prod(self.output_shape) * self.input_shape[-1]
 
     def forward(self, x, training=True):
         self._x = x
