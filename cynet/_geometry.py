@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from ._args import (ArgumentError, as_float_array, as_float_arrays, as_int, as_pair,
                     check_ndim)
+from ._suggest import show
 
 # Sizes the kernels index and allocate, checked here in closed form (Python ints) before
 # any kernel runs, so that no product of them overflows a Py_ssize_t in a kernel and no
@@ -69,23 +70,25 @@ class ConvGeometry:
         )
 
 
-def _conv_padding(padding, kernel, dilation, stride):
-    """((top, bottom), (left, right)) from an int, a pair, "same" or "valid"."""
+def same_padding(size, kernel, stride, dilation):
+    """``(before, after)`` of "same" padding on one axis, at any stride (TensorFlow's
+    rule): the output is ceil(size / stride), the extra row or column goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_padding(padding, kernel, dilation, stride, size):
+    """((top, bottom), (left, right)) from an int, an (h, w) pair, "same" (at any
+    stride) or "valid"."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0), (0, 0)
         if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(
-                    f"padding='same' requires stride 1, got stride={stride}; "
-                    f"give the padding as numbers instead"
-                )
-            pads = []
-            for k, d in zip(kernel, dilation):
-                total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))  # extra at bottom/right
-            return tuple(pads)
-        raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got {padding!r}")
+            return tuple(same_padding(n, k, s, d)
+                         for n, k, s, d in zip(size, kernel, stride, dilation))
+        raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got "
+                         f"{show(padding)}")
     ph, pw = as_pair(padding, "padding", 0)
     return (ph, ph), (pw, pw)
 
@@ -113,7 +116,7 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_na
         raise ValueError(f"groups={groups} must divide out_channels={F} (weight shape {w_shape})")
     stride = as_pair(stride, "stride", 1)
     dilation = as_pair(dilation, "dilation", 1)
-    (pt, pb), (pl, pr) = _conv_padding(padding, (kh, kw), dilation, stride)
+    (pt, pb), (pl, pr) = _conv_padding(padding, (kh, kw), dilation, stride, (H, W))
     eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     padded_h, padded_w = H + pt + pb, W + pl + pr
     pads = (pt, pb, pl, pr)

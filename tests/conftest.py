@@ -128,10 +128,19 @@ class TorchOracle:
         """y, or with ``grad_out`` (y, gx, gw, gb)."""
         tx, tw = self._leaf(x), self._leaf(weight)
         tb = None if bias is None else self._leaf(bias)
+        source = tx
+        if padding == "same" and _tuple(stride) not in (1, (1, 1)):
+            # torch has "same" at stride 1 only: pad explicitly by TensorFlow's rule
+            import reference
+
+            (pt, pb), (pl, pr) = reference.conv_pads(
+                "same", weight.shape[2:], reference._pair(dilation), reference._pair(stride),
+                x.shape[2:])
+            source, padding = self.F.pad(tx, (pl, pr, pt, pb)), 0
         with warnings.catch_warnings():
             # torch notes that "same" with an even kernel pads a copy: expected here
             warnings.simplefilter("ignore", UserWarning)
-            y = self.F.conv2d(tx, tw, tb, stride=_tuple(stride), padding=_tuple(padding),
+            y = self.F.conv2d(source, tw, tb, stride=_tuple(stride), padding=_tuple(padding),
                               dilation=_tuple(dilation), groups=groups)
         if grad_out is None:
             return y.detach().numpy()

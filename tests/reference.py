@@ -35,19 +35,26 @@ def _pair(v):
     return int(v), int(v)
 
 
-def conv_pads(padding, kernel, dilation):
+def conv_pads(padding, kernel, dilation, stride=(1, 1), size=None):
     """((top, bottom), (left, right)) zero padding of a convolution.
 
-    ``"same"``: total padding ``d * (k - 1)`` per axis, ``total // 2`` before and the
-    rest (one more for an odd total) after.
+    ``"same"`` (TensorFlow's rule, at any stride): the output is ``ceil(n / s)`` per axis,
+    from a total padding of ``max((out - 1) * s + d * (k - 1) + 1 - n, 0)``, ``total // 2``
+    before and the rest (one more for an odd total) after. At stride 1 that total is
+    ``d * (k - 1)``, whatever the size.
     """
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0), (0, 0)
         assert padding == "same", padding
         pads = []
-        for k, d in zip(kernel, dilation):
-            total = d * (k - 1)
+        for axis, (k, d, s) in enumerate(zip(kernel, dilation, stride)):
+            if s == 1:
+                total = d * (k - 1)
+            else:
+                n = size[axis]
+                out = -(-n // s)
+                total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
             pads.append((total // 2, total - total // 2))
         return tuple(pads)
     ph, pw = _pair(padding)
@@ -80,7 +87,7 @@ def _conv_setup(x_shape, w_shape, stride, padding, dilation):
     _, _, kh, kw = w_shape
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
-    (pt, pb), (pl, pr) = conv_pads(padding, (kh, kw), (dh, dw))
+    (pt, pb), (pl, pr) = conv_pads(padding, (kh, kw), (dh, dw), (sh, sw), (H, W))
     OH = (H + pt + pb - dh * (kh - 1) - 1) // sh + 1
     OW = (W + pl + pr - dw * (kw - 1) - 1) // sw + 1
     return (kh, kw), (sh, sw), (dh, dw), ((pt, pb), (pl, pr)), (OH, OW)
@@ -290,7 +297,7 @@ def random_conv_case(rng, wide=False):
         k[rng.integers(0, 2)] = int(rng.integers(2, 5))
     d = np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
     kind = rng.choice(["int", "pair", "same", "valid"], p=[0.35, 0.35, 0.15, 0.15])
-    s = np.ones(2, dtype=int) if kind == "same" else rng.integers(1, 4, size=2)
+    s = rng.integers(1, 4, size=2)
     if kind == "int":
         padding = int(rng.integers(0, 3))
     elif kind == "pair":

@@ -96,8 +96,6 @@ BAD = {
     "pool_larger_than_input": bad({("layers", 2, "kernel_size"): 29}, "layers[2]", "MaxPool2D",
                                   "(8, 28, 28)"),
     "groups_do_not_divide_channels": bad({CONV + ("groups",): 2}, "layers[0]", "groups"),
-    "same_with_stride": bad({CONV + ("padding",): "same", CONV + ("stride",): 2}, "layers[0]",
-                            "same"),
     "conv_after_flatten": bad({("layers", 4): {"type": "Conv2D", "out_channels": 2,
                                                "kernel_size": 1}}, "layers[4]", "Conv2D"),
     "conv_on_1d_input": bad({("input_shape",): [784]}, "layers[0]", "(784,)"),

@@ -68,10 +68,7 @@ def conv_cases(draw):
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     d = tuple(draw(st.integers(1, max_dilation(kk))) for kk in k)
     kind = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    if kind == "same":  # PyTorch allows "same" only with stride 1
-        s = (1, 1)
-    else:
-        s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))  # "same" at any stride too
     if kind == "int":
         padding = draw(st.integers(0, 3))
     elif kind == "pair":
@@ -301,11 +298,6 @@ def conv_bad_padding_string(draw, b):
     return conv_call(b, ["padding"], padding=word)
 
 
-def conv_same_with_stride(draw, b):
-    stride = draw(st.tuples(st.integers(1, 3), st.integers(1, 3)).filter(lambda s: s != (1, 1)))
-    return conv_call(b, ["padding", "stride"], padding="same", stride=stride)
-
-
 def conv_bad_groups(draw, b):
     groups = draw(st.one_of(
         st.integers(-2**40, 0), st.integers(2**31, 2**70), not_ints(),
@@ -393,7 +385,7 @@ def conv_bad_backward_flag(draw, b):
 
 
 CONV_SPOILERS = [
-    conv_bad_size_arg, conv_bad_padding_string, conv_same_with_stride, conv_bad_groups,
+    conv_bad_size_arg, conv_bad_padding_string, conv_bad_groups,
     conv_groups_not_dividing_out_channels, conv_channels_mismatch, conv_bad_array,
     conv_mixed_float_dtypes, conv_wrong_ndim, conv_empty_input, conv_empty_weight,
     conv_kernel_larger_than_input, conv_bad_bias, conv_bad_grad_out, conv_bad_backward_flag,

@@ -544,14 +544,19 @@ BAD_INPUT_SHAPES = [  # (type, config, per-sample input shape, what the error sa
      r"expects per-sample input of shape \(channels, height, width\), got \(12,\)"),
     ("Conv2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6),
      "groups=2 must divide the 3 input channels"),
-    ("Conv2D", {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"}, (1, 6, 6),
-     "padding='same' requires stride 1"),
     ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4), r"kernel_size \(5, 5\) .* larger than"),
     ("AvgPool2D", {"kernel_size": 2, "padding": 2}, (1, 6, 6),  # padding > kernel / 2
      "must be at most half of kernel_size"),
     ("BatchNorm2D", {}, (10,), r"got \(10,\)"),
     ("GlobalAvgPool2D", {}, (4, 4), r"got \(4, 4\)"),
 ]
+
+
+def test_conv_same_padding_at_a_stride_gives_ceil_of_the_size_over_the_stride():
+    for size, stride in [(6, 2), (7, 2), (7, 3), (1, 4)]:
+        layer = make_layer("Conv2D", {"out_channels": 2, "kernel_size": 3, "stride": stride,
+                                      "padding": "same"}, (1, size, size + 1))
+        assert layer.output_shape == (2, -(-size // stride), -(-(size + 1) // stride))
 
 
 @pytest.mark.parametrize("type_name, config, input_shape, message", BAD_INPUT_SHAPES,
