@@ -221,34 +221,47 @@ cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssiz
     return end - start
 
 
+cdef inline Py_ssize_t _avg_divisor(Py_ssize_t len_h, Py_ssize_t len_w, Py_ssize_t h0,
+                                     Py_ssize_t h1, Py_ssize_t w0, Py_ssize_t w1,
+                                     bint count_include_pad,
+                                     Py_ssize_t divisor_override) noexcept nogil:
+    """PyTorch's divisor of one window: ``divisor_override`` when it is not 0, else the
+    window clipped to the padded input (count_include_pad) or to the input."""
+    if divisor_override != 0:
+        return divisor_override
+    return len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+
+
 cdef inline void _avg_one(const floating* x, floating* y, Py_ssize_t oy, Py_ssize_t ox,
                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t kh,
                           Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                          Py_ssize_t pw, bint count_include_pad) noexcept nogil:
-    """Mean of one window (the divisor follows PyTorch's count_include_pad rule)."""
+                          Py_ssize_t pw, bint count_include_pad,
+                          Py_ssize_t divisor_override) noexcept nogil:
+    """Mean of one window: its sum over PyTorch's divisor (``_avg_divisor``)."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
     cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
     cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
     cdef double acc = 0.0
-    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+    divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
     for i in range(h0, h1):
         for j in range(w0, w1):
             acc = acc + x[i * W + j]
-    y[oy * OW + ox] = <floating>(acc / divisor) if divisor > 0 else 0
+    y[oy * OW + ox] = <floating>(acc / divisor) if divisor != 0 else 0
 
 
 cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t oy,
                                    Py_ssize_t ox, Py_ssize_t H, Py_ssize_t W,
                                    Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                                   Py_ssize_t pw, bint count_include_pad) noexcept nogil:
+                                   Py_ssize_t pw, bint count_include_pad,
+                                   Py_ssize_t divisor_override) noexcept nogil:
     """Spread one output's gradient over its window."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
     cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
     cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
     cdef floating g
-    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
-    if divisor <= 0:
+    divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
+    if divisor == 0:
         return
     g = gy[oy * OW + ox] / divisor
     for i in range(h0, h1):
@@ -259,8 +272,9 @@ cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t 
 cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                     bint count_include_pad) noexcept nogil:
+                     bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
+    cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef double acc
     if _is_2x2(kh, kw, sh, sw, ph, pw):
         rows, cols = min(OH, H // 2), min(OW, W // 2)
@@ -272,17 +286,20 @@ cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                 acc = acc + x[p + 1]
                 acc = acc + x[p + W]
                 acc = acc + x[p + W + 1]
-                y[oy * OW + ox] = <floating>(acc / 4)
+                y[oy * OW + ox] = <floating>(acc / divisor_2x2)
     for oy in range(OH):  # every window the unrolled loop did not cover
         for ox in range(cols if oy < rows else 0, OW):
-            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad)
+            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad,
+                     divisor_override)
 
 
 cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                              bint count_include_pad) noexcept nogil:
+                              bint count_include_pad,
+                              Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
+    cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef floating g
     memset(gx, 0, H * W * sizeof(floating))
     if _is_2x2(kh, kw, sh, sw, ph, pw):
@@ -290,7 +307,7 @@ cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py
         for oy in range(rows):
             for ox in range(cols):
                 p = 2 * oy * W + 2 * ox
-                g = gy[oy * OW + ox] / 4  # windows do not overlap: plain stores
+                g = gy[oy * OW + ox] / divisor_2x2  # windows do not overlap: plain stores
                 gx[p] = g
                 gx[p + 1] = g
                 gx[p + W] = g
@@ -298,7 +315,7 @@ cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py
     for oy in range(OH):
         for ox in range(cols if oy < rows else 0, OW):
             _avg_one_backward(gy, gx, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw,
-                              count_include_pad)
+                              count_include_pad, divisor_override)
 
 
 cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t kh,
@@ -377,8 +394,10 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
 
 def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
-    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W)."""
+                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
+                     Py_ssize_t divisor_override=0):
+    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W); a
+    ``divisor_override`` other than 0 divides every window's sum instead (PyTorch's)."""
     _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
     cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
     if OH * OW == 0 or H * W == 0:
@@ -387,13 +406,15 @@ def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
     with nogil:
         for t in prange(x.shape[0], schedule="static", num_threads=team):
             _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
-                       count_include_pad)
+                       count_include_pad, divisor_override)
 
 
 def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] grad_in,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
-    """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling."""
+                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
+                      Py_ssize_t divisor_override=0):
+    """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling (with
+    the forward's ``divisor_override``, 0 for none)."""
     _check_geometry(grad_in.shape[0], grad_out.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
     cdef Py_ssize_t t, H = grad_in.shape[1], W = grad_in.shape[2]
     cdef Py_ssize_t OH = grad_out.shape[1], OW = grad_out.shape[2]
@@ -406,4 +427,4 @@ def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] gr
     with nogil:
         for t in prange(grad_in.shape[0], schedule="static", num_threads=team):
             _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
-                                kh, kw, sh, sw, ph, pw, count_include_pad)
+                                kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)

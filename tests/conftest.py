@@ -150,11 +150,12 @@ class TorchOracle:
         return y.detach().numpy(), idx.numpy(), tx.grad.numpy()
 
     def avg_pool2d(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                   count_include_pad=True, grad_out=None):
+                   count_include_pad=True, divisor_override=None, grad_out=None):
         """y, or with ``grad_out`` (y, gx)."""
         tx = self._leaf(x)
         y = self.F.avg_pool2d(tx, _tuple(kernel_size), _tuple(stride), _tuple(padding),
-                              ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+                              ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                              divisor_override=divisor_override)
         if grad_out is None:
             return y.detach().numpy()
         y.backward(self.torch.from_numpy(np.array(grad_out, copy=True)))

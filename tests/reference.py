@@ -219,23 +219,29 @@ def _avg_counts(n, k, s, p, out, count_include_pad):
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
-def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+               divisor_override):
     N, C, H, W = shape
     (kh, kw), (sh, sw), (ph, pw), _, (OH, OW) = _pool_setup(
         shape, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
-                       _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+    if divisor_override is None:
+        divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
+                           _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+    else:  # one divisor for every window, whatever count_include_pad says
+        divisor = np.full((OH, OW), float(divisor_override))
     # zero padding wide enough for every window, including ceil-mode overhang
     pads = ((ph, max(0, (OH - 1) * sh + kh - ph - H)), (pw, max(0, (OW - 1) * sw + kw - pw - W)))
     return (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """Window sums of the zero-padded input divided by PyTorch's divisor."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Window sums of the zero-padded input divided by PyTorch's divisor (the window size
+    per count_include_pad, or ``divisor_override`` when given)."""
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
     (kh, kw), (sh, sw), _, (OH, OW), divisor, pads = _avg_setup(
-        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     xp = np.pad(x, ((0, 0), (0, 0)) + pads)
     total = np.zeros(x.shape[:2] + (OH, OW))
     for a in range(kh):
@@ -245,14 +251,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Each output gradient, divided by its divisor, spread over its window."""
     dtype = np.asarray(grad_out).dtype
     dy = np.asarray(grad_out, dtype=np.float64)
     shape = tuple(int(v) for v in input_shape)
     N, C, H, W = shape
     (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads = _avg_setup(
-        shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+        shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     assert dy.shape == (N, C, OH, OW), (dy.shape, (N, C, OH, OW))
     share = dy / divisor
     gxp = np.zeros((N, C, H + sum(pads[0]), W + sum(pads[1])))
@@ -351,4 +357,6 @@ def random_pool_case(rng, kind):
         kwargs["dilation"] = _size_arg(rng, d)
     else:
         kwargs["count_include_pad"] = bool(rng.random() < 0.5)
+        if rng.random() < 0.3:  # PyTorch's divisor_override: any non-zero int
+            kwargs["divisor_override"] = int(rng.choice([-3, -1, 1, 2, 3, 5, 7]))
     return dict(x_shape=x_shape, kwargs=kwargs)

@@ -145,12 +145,19 @@ def test_max_pool2d_matches_reference(c, dtype, values, rng, assert_close):
     check_max_pool(x, c["kwargs"], assert_close, ref_max_oracle, rng)
 
 
+# PyTorch's divisor_override: None (the window's size), or any non-zero int
+DIVISORS = [None, 3, -2]
+
+
+@pytest.mark.parametrize("divisor_override", DIVISORS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", POOL_CASES)
-def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, rng, assert_close):
+def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, divisor_override, rng,
+                                      assert_close):
     x = make_x(c["x_shape"], dtype, rng, "normal")
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     check_avg_pool(x, kw, assert_close, ref_avg_oracle, rng)
 
 
@@ -206,6 +213,46 @@ def test_avg_pool2d_divisors_by_hand():
     kw = dict(kernel_size=(3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True)
     np.testing.assert_allclose(F.avg_pool2d(x, **kw)[0, 0, :, 0], [2 / 3, 1.0, 0.5], rtol=1e-12)
     np.testing.assert_allclose(F.avg_pool2d(x, **kw, count_include_pad=False), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d_divisor_override_by_hand(count_include_pad):
+    # H = W = 5, k=3, s=2, p=1, ceil: the windows hold 2, 3, 2 real elements per axis, so
+    # a window of ones sums to their product; every sum is divided by the override, and
+    # count_include_pad changes nothing
+    x = np.ones((1, 1, 5, 5))
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+              count_include_pad=count_include_pad)
+    sums = np.outer([2, 3, 2], [2, 3, 2])
+    for divisor in (1, 2, 7, -4):
+        y = F.avg_pool2d(x, **kw, divisor_override=divisor)
+        np.testing.assert_allclose(y[0, 0], sums / divisor, rtol=1e-15)
+        # the gradient of each output spreads 1 / divisor over its window's real elements
+        gx = F.avg_pool2d_backward(np.ones_like(y), x.shape, **kw, divisor_override=divisor)
+        # windows [-1, 2), [1, 4), [3, 6) cover rows/columns 0..4 once, twice, once, ...
+        covering = np.array([1, 2, 1, 2, 1])
+        np.testing.assert_allclose(gx[0, 0], np.outer(covering, covering) / divisor, rtol=1e-15)
+    # the 2x2, stride-2 unrolled path divides by the override too, not by 4
+    y = F.avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2, divisor_override=3)
+    np.testing.assert_allclose(y[0, 0], np.array([[10, 18], [42, 50]]) / 3, rtol=1e-15)
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+def test_avg_pool2d_divisor_override_forms(forward):
+    # NumPy ints, and any int within 64 bits as torch takes, give the Python int's result
+    x = np.random.default_rng(3).standard_normal((2, 2, 6, 5))
+    dy = np.random.default_rng(4).standard_normal((2, 2, 4, 3))
+
+    def run(divisor):
+        kw = dict(kernel_size=2, padding=1, divisor_override=divisor)
+        if forward:
+            return F.avg_pool2d(x, **kw)
+        return F.avg_pool2d_backward(dy, x.shape, **kw)
+
+    for divisor, same_as in [(np.int64(3), 3), (np.int32(-2), -2), (np.uint8(5), 5)]:
+        np.testing.assert_array_equal(run(divisor), run(same_as))
+    for divisor in (2**63 - 1, -2**63, 2**40):
+        np.testing.assert_allclose(run(divisor), run(1) / divisor, rtol=1e-15)
 
 
 # ------------------------------------------------------------- ties, NaN and infinities
@@ -309,12 +356,14 @@ def test_max_pool2d_gradient_matches_finite_differences(c, rng, assert_close, nu
     assert_close(F.max_pool2d_backward(dy, idx, x.shape), num, np.float64, "grad_x", rtol=1e-8)
 
 
+@pytest.mark.parametrize("divisor_override", [None, 3])
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("c", [p for p in GRAD_CASES if "dilation" not in p.id])
-def test_avg_pool2d_gradient_matches_finite_differences(c, count_include_pad, rng, assert_close,
-                                                        numerical_grad):
+def test_avg_pool2d_gradient_matches_finite_differences(c, count_include_pad, divisor_override,
+                                                        rng, assert_close, numerical_grad):
     c = small(c)
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     x = rng.standard_normal(c["x_shape"])
     dy = rng.standard_normal(F.avg_pool2d(x, **kw).shape)
     num = numerical_grad(lambda: float(np.vdot(F.avg_pool2d(x, **kw), dy)), x, 1e-3)
@@ -342,11 +391,13 @@ def test_max_pool2d_backward_is_adjoint(c, dtype, rng):
     assert_adjoint(y, dy, x, F.max_pool2d_backward(dy, idx, x.shape), dtype)
 
 
+@pytest.mark.parametrize("divisor_override", DIVISORS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", POOL_CASES)
-def test_avg_pool2d_backward_is_adjoint(c, dtype, count_include_pad, rng):
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+def test_avg_pool2d_backward_is_adjoint(c, dtype, count_include_pad, divisor_override, rng):
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     x = rng.standard_normal(c["x_shape"]).astype(dtype)
     y = F.avg_pool2d(x, **kw)
     dy = rng.standard_normal(y.shape).astype(dtype)
@@ -560,6 +611,20 @@ POOL_ERRORS = [
         lambda: F.avg_pool2d_backward(DY, X.shape, 0), ValueError, r"\bkernel_size\b"),
     err("avgb_kernel_larger_than_input",
         lambda: F.avg_pool2d_backward(DY, X.shape, 8), ValueError, "kernel"),
+    # divisor_override: torch refuses 0 ("divisor must be not zero") and anything but an
+    # int (bool, float, str: "must be int"), and ints beyond 64 bits ("Overflow")
+    *[err(f"{name}_divisor_override_{case_id}", lambda call=call, d=d: call(d), exc,
+          rf"\bdivisor_override\b.*{shown}")
+      for name, call in (("avg", lambda d: F.avg_pool2d(X, 2, divisor_override=d)),
+                         ("avgb", lambda d: F.avg_pool2d_backward(DY, X.shape, 2,
+                                                                  divisor_override=d)))
+      for case_id, d, exc, shown in (
+          ("0", 0, ValueError, "0"), ("np_int_0", np.int64(0), ValueError, "0"),
+          ("true", True, TypeError, "True"), ("false", False, TypeError, "False"),
+          ("np_bool", np.bool_(True), TypeError, "True"), ("float", 2.0, TypeError, "2.0"),
+          ("str", "2", TypeError, "'2'"), ("array", np.array([2]), TypeError, "array"),
+          ("2**63", 2**63, ValueError, str(2**63)),
+          ("-2**63-1", -2**63 - 1, ValueError, str(-2**63 - 1)))],
 ]
 
 
@@ -594,6 +659,23 @@ def test_pool2d_matches_torch_random_sweep(kind, dtype, torch_oracle, assert_clo
 
     pool_sweep(kind, dtype, np.random.default_rng(seed), TORCH_SWEEP_CASES, oracle,
                assert_close, sweep)
+
+
+@pytest.mark.parametrize("divisor_override", [1, 2, 5, -3])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", pick(POOL_CASES, "k2", "k3_s2_p1", "nonsquare_even",
+                                   "stride_not_dividing", "ceil_dropped_window",
+                                   "ceil_past_padding", "ceil_nonsquare", "overlapping_pad"))
+def test_avg_pool2d_divisor_override_matches_torch(c, dtype, count_include_pad,
+                                                   divisor_override, torch_oracle, rng,
+                                                   assert_close):
+    def oracle(x, dy, **kw):
+        return torch_oracle.avg_pool2d(x, grad_out=dy, **kw)
+
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
+    check_avg_pool(make_x(c["x_shape"], dtype, rng, "normal"), kw, assert_close, oracle, rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

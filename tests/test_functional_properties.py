@@ -115,6 +115,9 @@ def pool_cases(draw, kind):
         kwargs["dilation"] = size_arg(draw, *d)
     else:
         kwargs["count_include_pad"] = draw(st.booleans())
+        # PyTorch's divisor_override: None or any non-zero int of 64 bits
+        kwargs["divisor_override"] = draw(st.one_of(
+            st.none(), st.integers(-5, 9).filter(bool), st.sampled_from([2**63 - 1, -2**63])))
     return dict(x_shape=(draw(st.integers(1, 3)), draw(st.integers(1, 6)), H, W),
                 kwargs=kwargs)
 
@@ -433,7 +436,10 @@ def pool_call(base, names, **changes):
     """The call of ``base`` with ``changes``: max_pool2d, avg_pool2d or their backward."""
     a = dict(base, **changes)
     options = ["kernel_size", "stride", "padding", "ceil_mode"]
-    options += ["dilation"] if a["kind"] == "max" else ["count_include_pad"]
+    if a["kind"] == "max":
+        options.append("dilation")
+    else:
+        options += ["count_include_pad", "divisor_override"]
     kw = {k: a[k] for k in options}
     if a["kind"] == "max":
         if a["backward"]:
@@ -479,6 +485,15 @@ def pool_bad_flag(draw, b):
     flags = ["ceil_mode"] + (["count_include_pad"] if b["kind"] == "avg" else [])
     name = draw(st.sampled_from(flags))
     return pool_call(with_options(b), [name], **{name: draw(bad_flags())})
+
+
+def avg_pool_bad_divisor_override(draw, b):
+    # torch refuses 0, anything but an int (bool and integral floats too), and ints past
+    # 64 bits
+    divisor = draw(st.one_of(
+        not_ints().filter(lambda v: v is not None), st.sampled_from([0, np.int64(0)]),
+        st.integers(2**63, 2**70), st.integers(-2**70, -2**63 - 1)))
+    return pool_call(b, ["divisor_override"], divisor_override=divisor)
 
 
 def pool_bad_x(draw, b):
@@ -578,6 +593,7 @@ POOL_SPOILERS = [
     pool_kernel_larger_than_input, pool_bad_grad_out, pool_bad_input_shape,
     pool_input_shape_other_planes, pool_empty_input_shape,
 ]
+AVG_POOL_SPOILERS = [avg_pool_bad_divisor_override]
 MAX_POOL_SPOILERS = [max_pool_window_without_input, max_pool_bad_indices,
                      max_pool_indices_out_of_range]
 
@@ -585,7 +601,7 @@ MAX_POOL_SPOILERS = [max_pool_window_without_input, max_pool_bad_indices,
 @st.composite
 def invalid_pool_calls(draw):
     b = draw(pool_bases())
-    spoilers = POOL_SPOILERS + (MAX_POOL_SPOILERS if b["kind"] == "max" else [])
+    spoilers = POOL_SPOILERS + (MAX_POOL_SPOILERS if b["kind"] == "max" else AVG_POOL_SPOILERS)
     return draw(st.sampled_from(spoilers))(draw, b)
 
 

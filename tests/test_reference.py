@@ -86,6 +86,17 @@ def test_avg_pool_ceil_window_past_padding_counts_less():
     np.testing.assert_allclose(y[0, 0, :, 0], [2 / 3, 1.0, 0.5])
 
 
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_divisor_override_divides_every_window_alike(count_include_pad):
+    # the same H=4 windows: sums 2, 3, 1 of ones (the first and last clipped), each / 5
+    x = np.ones((1, 1, 4, 1))
+    kw = dict(kernel_size=(3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True,
+              count_include_pad=count_include_pad, divisor_override=5)
+    np.testing.assert_allclose(ref.avg_pool2d(x, **kw)[0, 0, :, 0], [2 / 5, 3 / 5, 1 / 5])
+    gx = ref.avg_pool2d_backward(np.ones((1, 1, 3, 1)), x.shape, **kw)
+    np.testing.assert_allclose(gx[0, 0, :, 0], [1 / 5, 2 / 5, 1 / 5, 2 / 5])
+
+
 def test_pool_output_size_rule():
     assert ref.pool_output_size(5, 2, 2, 1, 1, False) == 3
     assert ref.pool_output_size(5, 2, 2, 1, 1, True) == 3  # dropped window

@@ -58,17 +58,20 @@ def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
     return grad_in
 
 
-def avg_pool(x, geo, count_include_pad):
+def avg_pool(x, geo, count_include_pad, divisor_override=None):
+    """Average pooling; a ``divisor_override`` (a checked non-zero int) divides every
+    window's sum instead of its size."""
     y = allocate(x.shape[:2] + geo.out_hw, x.dtype, "the output", blame(geo))
     if y.size:
         pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
-                              count_include_pad, threads_for(x.size))
+                              count_include_pad, threads_for(x.size), divisor_override or 0)
     return y
 
 
-def avg_pool_backward(grad_out, input_shape, geo, count_include_pad):
+def avg_pool_backward(grad_out, input_shape, geo, count_include_pad, divisor_override=None):
     grad_in = allocate(input_shape, grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size:
         pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
-                               *geo.padding, count_include_pad, threads_for(grad_in.size))
+                               *geo.padding, count_include_pad, threads_for(grad_in.size),
+                               divisor_override or 0)
     return grad_in
