@@ -61,15 +61,28 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     ``indices`` (int64, shaped like ``y``) holds the flat position ``row * W + col`` of
     each maximum within its own input plane. On ties the first maximum wins; NaN
     propagates. ``stride`` defaults to ``kernel_size``; ``padding`` is at most half of it.
+
+    A window that holds no input element (possible with dilation: all its taps in the
+    padding or past the input) gives ``-inf`` with PyTorch's index: ``row * W + col`` of
+    its first tap at or after 0 along each axis, which lies past the end of a row or of
+    the plane (:func:`max_pool2d_backward` passes such a window no gradient when it lies
+    past the plane, and adds it at that position, as PyTorch does, when it does not).
     """
     x = pool_input(x)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
-    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode,
+                        empty_windows=True)
     return _pool.max_pool(x, geo)
 
 
 def max_pool2d_backward(grad_out, indices, input_shape):
-    """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``."""
+    """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``: each
+    ``grad_out`` element added at the position its index names in its own plane.
+
+    An index past the plane (a window without an input element) adds nothing; PyTorch's
+    backward writes it past the plane, into the next one or past the array. A negative
+    index is refused.
+    """
     shape = as_shape4(input_shape, "input_shape")
     grad_out = as_float_array(grad_out, "grad_out")
     check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")

@@ -23,6 +23,14 @@ cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t si
     hi[0] = max(lo[0], min(k, ceil_div(size - start, dilation)))
 
 
+cdef inline Py_ssize_t _first_tap(Py_ssize_t start, Py_ssize_t dilation) noexcept nogil:
+    """The first tap at or after 0 of a window starting at ``start``, whether or not it is
+    inside the input: PyTorch's ``while (i < 0) i += dilation``. A window without an
+    input element gets the index of its first taps along both axes (possibly past the
+    end of a row, or of the plane), as PyTorch's does."""
+    return start if start >= 0 else start + ceil_div(-start, dilation) * dilation
+
+
 cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_ssize_t ws,
                              Py_ssize_t ilo, Py_ssize_t ihi, Py_ssize_t jlo, Py_ssize_t jhi,
                              Py_ssize_t dh, Py_ssize_t dw, floating* y,
@@ -154,7 +162,7 @@ cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
         if ilo == ihi:  # no tap row inside the input: every window of this row is empty
             for ox in range(OW):
                 y[oy * OW + ox] = -INFINITY
-                idx[oy * OW + ox] = -1
+                idx[oy * OW + ox] = _first_tap(hs, dh) * W + _first_tap(ox * sw - pw, dw)
             empty += OW
             continue
         _max_row_interior(x, W, hs, ilo, ihi, kw, sw, pw, dh, dw, ox_lo, ox_hi,
@@ -173,12 +181,13 @@ cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t h
                                    Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pw,
                                    Py_ssize_t dh, Py_ssize_t dw, floating* y,
                                    int64_t* idx) noexcept nogil:
-    """One window whose columns are clipped; returns 1 if it holds no input element."""
+    """One window whose columns are clipped; returns 1 if it holds no input element
+    (its tap rows [ilo, ihi) are inside, its columns not)."""
     cdef Py_ssize_t jlo, jhi, ws = ox * sw - pw
     _tap_range(ws, dw, W, kw, &jlo, &jhi)
     if jlo == jhi:
         y[ox] = -INFINITY
-        idx[ox] = -1
+        idx[ox] = (hs + ilo * dh) * W + _first_tap(ws, dw)
         return 1
     _max_window(x, W, hs, ws, ilo, ihi, jlo, jhi, dh, dw, &y[ox], &idx[ox])
     return 0
@@ -187,8 +196,12 @@ cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t h
 cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floating* gx,
                                     Py_ssize_t P, Py_ssize_t HW,
                                     const floating* y) noexcept nogil:
-    """Scatter-add ``gy`` to the argmax positions; returns #indices outside the plane.
-    With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``."""
+    """Scatter-add ``gy`` to the argmax positions; returns the number of negative indices.
+    With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``.
+
+    An index outside the plane is skipped: a negative one is no forward's, one past the
+    plane that of a window without an input element (whose output, -inf, depends on no
+    input; PyTorch's backward writes such a gradient past the plane)."""
     cdef Py_ssize_t p, bad = 0
     cdef int64_t k
     cdef floating g
@@ -198,9 +211,9 @@ cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floa
         g = gy[p]
         if y != NULL:
             g = g if y[p] > 0 else 0  # a select: adding +0 changes nothing
-        if k < 0 or k >= HW:
+        if k < 0:
             bad += 1
-        else:
+        elif k < HW:
             gx[k] += g
     return bad
 
@@ -337,7 +350,8 @@ def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      int64_t[:, :, ::1] indices, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                      Py_ssize_t dh, Py_ssize_t dw, int n_threads, bint relu=False):
-    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows.
+    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows
+    (windows holding no input element: -inf, with PyTorch's index, see ``_first_tap``).
 
     ``relu``: ``y = max(y, 0)`` as well, which is max-pooling of ``max(x, 0)`` (the two
     commute; the indices then point at the maximum of ``x``, and the backward, given this
@@ -368,7 +382,9 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
     """``grad_in`` (planes, H*W) = scatter-add of ``grad_out`` (planes, P) at ``indices``;
     with ``relu_output`` (the forward's ``y`` of a fused ReLU), only where it is > 0.
 
-    Indices outside ``[0, H*W)`` are skipped and counted; the count is returned.
+    Indices outside ``[0, H*W)`` are skipped; the number of negative ones (no forward
+    gives those) is returned. An index past the plane is what PyTorch gives a window
+    without an input element: its gradient goes nowhere (PyTorch writes it past the plane).
     """
     if indices.shape[0] != grad_out.shape[0] or indices.shape[1] != grad_out.shape[1]:
         raise ValueError("indices must have the shape of grad_out")
@@ -377,10 +393,13 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
         raise ValueError("relu_output must have the shape of grad_out")
     if grad_in.shape[0] != grad_out.shape[0]:
         raise ValueError("grad_in and grad_out must have the same number of planes")
-    cdef Py_ssize_t t, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
+    cdef Py_ssize_t t, p, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
     cdef bint masked = relu_output is not None
-    if HW == 0:
-        return grad_out.shape[0] * P
+    if HW == 0:  # nowhere to write: only count the negative indices
+        for t in range(grad_out.shape[0]):
+            for p in range(P):
+                bad += indices[t, p] < 0
+        return bad
     if P == 0:
         grad_in[:, :] = 0
         return 0

@@ -453,6 +453,15 @@ def test_a_pooling_window_with_no_input_element_is_a_definition_error():
     with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0]" and "dilation" in str(info.value)
+    # while cynet.functional, like torch, answers -inf for such windows
+    y, _ = cynet.functional.max_pool2d(np.ones((1, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1),
+                                       True)
+    assert y.shape == (1, 2, 1, 1) and (y == -np.inf).all()
+    # and the layer on its own refuses such input in forward as in build
+    layer = cynet.registry.get("MaxPool2D")(**{k: v for k, v in doc["layers"][0].items()
+                                               if k != "type"})
+    with pytest.raises(ValueError, match="without any input element"):
+        layer.forward(np.ones((1, 2, 2, 3), np.float32))
 
 
 @pytest.mark.parametrize("divisor_override", [None, 1, 3, -2])

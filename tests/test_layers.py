@@ -498,6 +498,9 @@ BAD_INPUT_SHAPES = [  # (type, config, per-sample input shape, what the error sa
     ("Conv2D", {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"}, (1, 6, 6),
      "padding='same' requires stride 1"),
     ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4), r"kernel_size \(5, 5\) .* larger than"),
+    # a window holding no input element: -inf in cynet.functional (as torch), not in a model
+    ("MaxPool2D", {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": 3}, (1, 2, 3),
+     "without any input element"),
     ("AvgPool2D", {"kernel_size": 2, "padding": 2}, (1, 6, 6),  # padding > kernel / 2
      "must be at most half of kernel_size"),
     ("BatchNorm2D", {}, (10,), r"got \(10,\)"),
