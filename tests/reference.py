@@ -168,6 +168,15 @@ def first_taps(out, s, p, d):
     return np.where(start >= 0, start, start + (-start + d - 1) // d * d)
 
 
+def has_empty_window(n, k, s, p, d, ceil_mode):
+    """Whether a window along an axis of length ``n`` has no tap inside it."""
+    for o in range(pool_output_size(n, k, s, p, d, ceil_mode)):
+        taps = o * s - p + d * np.arange(k)
+        if not ((taps >= 0) & (taps < n)).any():
+            return True
+    return False
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """(y, indices) of max pooling, with PyTorch's scan order and update rule.
 
@@ -325,15 +334,6 @@ def random_conv_case(rng, wide=False):
         kwargs=dict(stride=_size_arg(rng, s), padding=padding,
                     dilation=_size_arg(rng, d), groups=groups),
     )
-
-
-def has_empty_window(n, k, s, p, d, ceil_mode):
-    """Whether a window along an axis of length ``n`` has no tap inside it."""
-    for o in range(pool_output_size(n, k, s, p, d, ceil_mode)):
-        taps = o * s - p + d * np.arange(k)
-        if not ((taps >= 0) & (taps < n)).any():
-            return True
-    return False
 
 
 def _pool_axis_ok(n, k, s, p, d, ceil_mode, need_input_in_window):
