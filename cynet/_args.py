@@ -119,6 +119,29 @@ def as_bool(value, name):
     return bool(value)
 
 
+# PyTorch takes any divisor_override its int64_t holds, except 0
+_INT64_RANGE = (-2**63, 2**63 - 1)
+
+
+def as_divisor_override(value):
+    """An average pooling's ``divisor_override`` as PyTorch takes it: None (each window's
+    sum is divided by the window's size) or a non-zero int of 64 bits, negative ones
+    included, which then divides every window's sum whatever ``count_include_pad`` says."""
+    name = "divisor_override"
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(
+            f"{name} must be None or an int, got {show(value)} ({type(value).__name__})", name)
+    value = int(value)
+    if value == 0:
+        raise ArgumentError(
+            f"{name} must not be 0 (None divides each window by its size), got 0", name)
+    if not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
+        raise ArgumentError(f"{name} must be between -2**63 and 2**63 - 1, got {value}", name)
+    return value
+
+
 def as_float_array(value, name, dtype=None):
     """A C-contiguous float32/float64 array; ``dtype``, when given, must match."""
     try:

@@ -176,8 +176,14 @@ class PoolGeometry:
     out_hw: tuple
 
 
-def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, name="x"):
-    """Output size and checked options; ``name`` is what errors call the input shape."""
+def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, name="x",
+                  empty_windows=False):
+    """Output size and checked options; ``name`` is what errors call the input shape.
+
+    A window holding no input element (possible with dilation) is refused unless
+    ``empty_windows``: ``cynet.functional.max_pool2d`` takes it (-inf, as PyTorch), a
+    model's pooling layer does not.
+    """
     kernel = as_pair(kernel_size, "kernel_size", 1)
     stride = kernel if stride is None else as_pair(stride, "stride", 1)
     padding = as_pair(padding, "padding", 0)
@@ -219,7 +225,7 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, na
     if N * C * out[0] * out[1] > MAX_TOTAL:
         _too_large("the output", N * C * out[0] * out[1], MAX_TOTAL, argument, detail)
     for n, k, s, p, d, o in zip((H, W), kernel, stride, padding, dilation, out):
-        if d > 1 and _has_empty_window(n, k, s, p, d, o):
+        if d > 1 and not empty_windows and _has_empty_window(n, k, s, p, d, o):
             raise ValueError(
                 f"dilation {dilation} with kernel_size {kernel} and padding {padding} leaves "
                 f"pooling windows without any input element (x shape {tuple(x_shape)})"

@@ -9,7 +9,8 @@ This module checks arguments; how each operation runs (which kernels, how many t
 which workspaces) is the engine's decision (:mod:`cynet.engine.conv`,
 :mod:`cynet.engine.pool`).
 """
-from ._args import as_bool, as_float_array, as_index_array, as_shape4, check_ndim
+from ._args import (as_bool, as_divisor_override, as_float_array, as_index_array, as_shape4,
+                    check_ndim)
 from ._geometry import conv_arguments, pool_geometry, pool_input
 from .engine import conv as _conv, pool as _pool
 
@@ -60,15 +61,28 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     ``indices`` (int64, shaped like ``y``) holds the flat position ``row * W + col`` of
     each maximum within its own input plane. On ties the first maximum wins; NaN
     propagates. ``stride`` defaults to ``kernel_size``; ``padding`` is at most half of it.
+
+    A window that holds no input element (possible with dilation: all its taps in the
+    padding or past the input) gives ``-inf`` with PyTorch's index: ``row * W + col`` of
+    its first tap at or after 0 along each axis, which lies past the end of a row or of
+    the plane (:func:`max_pool2d_backward` passes such a window no gradient when it lies
+    past the plane, and adds it at that position, as PyTorch does, when it does not).
     """
     x = pool_input(x)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
-    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    geo = pool_geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode,
+                        empty_windows=True)
     return _pool.max_pool(x, geo)
 
 
 def max_pool2d_backward(grad_out, indices, input_shape):
-    """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``."""
+    """Gradient of :func:`max_pool2d` wrt its input, of shape ``input_shape``: each
+    ``grad_out`` element added at the position its index names in its own plane.
+
+    An index past the plane (a window without an input element) adds nothing; PyTorch's
+    backward writes it past the plane, into the next one or past the array. A negative
+    index is refused.
+    """
     shape = as_shape4(input_shape, "input_shape")
     grad_out = as_float_array(grad_out, "grad_out")
     check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
@@ -81,23 +95,29 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
-    """Average pooling. With ``count_include_pad`` the zero padding counts in the mean."""
+               count_include_pad=True, divisor_override=None):
+    """Average pooling. With ``count_include_pad`` the zero padding counts in the mean.
+
+    ``divisor_override`` (PyTorch's): a non-zero int that divides every window's sum
+    instead of the window's size, whatever ``count_include_pad`` says.
+    """
     x = pool_input(x)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     count_include_pad = as_bool(count_include_pad, "count_include_pad")
+    divisor_override = as_divisor_override(divisor_override)
     geo = pool_geometry(x.shape, kernel_size, stride, padding, 1, ceil_mode)
-    return _pool.avg_pool(x, geo, count_include_pad)
+    return _pool.avg_pool(x, geo, count_include_pad, divisor_override)
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Gradient of :func:`avg_pool2d` wrt its input, of shape ``input_shape``."""
     shape = as_shape4(input_shape, "input_shape")
     grad_out = as_float_array(grad_out, "grad_out")
     check_ndim(grad_out, "grad_out", 4, "(N, C, OH, OW)")
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     count_include_pad = as_bool(count_include_pad, "count_include_pad")
+    divisor_override = as_divisor_override(divisor_override)
     geo = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode, name="input_shape")
     expected = shape[:2] + geo.out_hw
     if grad_out.shape != expected:
@@ -105,4 +125,4 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding
             f"grad_out has shape {grad_out.shape}, but the forward output for input_shape "
             f"{shape} has shape {expected}"
         )
-    return _pool.avg_pool_backward(grad_out, shape, geo, count_include_pad)
+    return _pool.avg_pool_backward(grad_out, shape, geo, count_include_pad, divisor_override)

@@ -23,6 +23,14 @@ cdef inline void _tap_range(Py_ssize_t start, Py_ssize_t dilation, Py_ssize_t si
     hi[0] = max(lo[0], min(k, ceil_div(size - start, dilation)))
 
 
+cdef inline Py_ssize_t _first_tap(Py_ssize_t start, Py_ssize_t dilation) noexcept nogil:
+    """The first tap at or after 0 of a window starting at ``start``, whether or not it is
+    inside the input: PyTorch's ``while (i < 0) i += dilation``. A window without an
+    input element gets the index of its first taps along both axes (possibly past the
+    end of a row, or of the plane), as PyTorch's does."""
+    return start if start >= 0 else start + ceil_div(-start, dilation) * dilation
+
+
 cdef inline void _max_window(const floating* x, Py_ssize_t W, Py_ssize_t hs, Py_ssize_t ws,
                              Py_ssize_t ilo, Py_ssize_t ihi, Py_ssize_t jlo, Py_ssize_t jhi,
                              Py_ssize_t dh, Py_ssize_t dw, floating* y,
@@ -154,7 +162,7 @@ cdef Py_ssize_t _max_plane(const floating* x, floating* y, int64_t* idx,
         if ilo == ihi:  # no tap row inside the input: every window of this row is empty
             for ox in range(OW):
                 y[oy * OW + ox] = -INFINITY
-                idx[oy * OW + ox] = -1
+                idx[oy * OW + ox] = _first_tap(hs, dh) * W + _first_tap(ox * sw - pw, dw)
             empty += OW
             continue
         _max_row_interior(x, W, hs, ilo, ihi, kw, sw, pw, dh, dw, ox_lo, ox_hi,
@@ -173,12 +181,13 @@ cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t h
                                    Py_ssize_t kw, Py_ssize_t sw, Py_ssize_t pw,
                                    Py_ssize_t dh, Py_ssize_t dw, floating* y,
                                    int64_t* idx) noexcept nogil:
-    """One window whose columns are clipped; returns 1 if it holds no input element."""
+    """One window whose columns are clipped; returns 1 if it holds no input element
+    (its tap rows [ilo, ihi) are inside, its columns not)."""
     cdef Py_ssize_t jlo, jhi, ws = ox * sw - pw
     _tap_range(ws, dw, W, kw, &jlo, &jhi)
     if jlo == jhi:
         y[ox] = -INFINITY
-        idx[ox] = -1
+        idx[ox] = (hs + ilo * dh) * W + _first_tap(ws, dw)
         return 1
     _max_window(x, W, hs, ws, ilo, ihi, jlo, jhi, dh, dw, &y[ox], &idx[ox])
     return 0
@@ -187,8 +196,12 @@ cdef inline Py_ssize_t _max_border(const floating* x, Py_ssize_t W, Py_ssize_t h
 cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floating* gx,
                                     Py_ssize_t P, Py_ssize_t HW,
                                     const floating* y) noexcept nogil:
-    """Scatter-add ``gy`` to the argmax positions; returns #indices outside the plane.
-    With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``."""
+    """Scatter-add ``gy`` to the argmax positions; returns the number of negative indices.
+    With the forward output ``y`` of a fused ReLU (else NULL), only where ``y > 0``.
+
+    An index outside the plane is skipped: a negative one is no forward's, one past the
+    plane that of a window without an input element (whose output, -inf, depends on no
+    input; PyTorch's backward writes such a gradient past the plane)."""
     cdef Py_ssize_t p, bad = 0
     cdef int64_t k
     cdef floating g
@@ -198,9 +211,9 @@ cdef Py_ssize_t _max_plane_backward(const floating* gy, const int64_t* idx, floa
         g = gy[p]
         if y != NULL:
             g = g if y[p] > 0 else 0  # a select: adding +0 changes nothing
-        if k < 0 or k >= HW:
+        if k < 0:
             bad += 1
-        else:
+        elif k < HW:
             gx[k] += g
     return bad
 
@@ -221,34 +234,47 @@ cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssiz
     return end - start
 
 
+cdef inline Py_ssize_t _avg_divisor(Py_ssize_t len_h, Py_ssize_t len_w, Py_ssize_t h0,
+                                     Py_ssize_t h1, Py_ssize_t w0, Py_ssize_t w1,
+                                     bint count_include_pad,
+                                     Py_ssize_t divisor_override) noexcept nogil:
+    """PyTorch's divisor of one window: ``divisor_override`` when it is not 0, else the
+    window clipped to the padded input (count_include_pad) or to the input."""
+    if divisor_override != 0:
+        return divisor_override
+    return len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+
+
 cdef inline void _avg_one(const floating* x, floating* y, Py_ssize_t oy, Py_ssize_t ox,
                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t kh,
                           Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                          Py_ssize_t pw, bint count_include_pad) noexcept nogil:
-    """Mean of one window (the divisor follows PyTorch's count_include_pad rule)."""
+                          Py_ssize_t pw, bint count_include_pad,
+                          Py_ssize_t divisor_override) noexcept nogil:
+    """Mean of one window: its sum over PyTorch's divisor (``_avg_divisor``)."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
     cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
     cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
     cdef double acc = 0.0
-    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
+    divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
     for i in range(h0, h1):
         for j in range(w0, w1):
             acc = acc + x[i * W + j]
-    y[oy * OW + ox] = <floating>(acc / divisor) if divisor > 0 else 0
+    y[oy * OW + ox] = <floating>(acc / divisor) if divisor != 0 else 0
 
 
 cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t oy,
                                    Py_ssize_t ox, Py_ssize_t H, Py_ssize_t W,
                                    Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                                   Py_ssize_t pw, bint count_include_pad) noexcept nogil:
+                                   Py_ssize_t pw, bint count_include_pad,
+                                   Py_ssize_t divisor_override) noexcept nogil:
     """Spread one output's gradient over its window."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
     cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
     cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
     cdef floating g
-    divisor = len_h * len_w if count_include_pad else (h1 - h0) * (w1 - w0)
-    if divisor <= 0:
+    divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
+    if divisor == 0:
         return
     g = gy[oy * OW + ox] / divisor
     for i in range(h0, h1):
@@ -259,8 +285,9 @@ cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t 
 cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                     bint count_include_pad) noexcept nogil:
+                     bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
+    cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef double acc
     if _is_2x2(kh, kw, sh, sw, ph, pw):
         rows, cols = min(OH, H // 2), min(OW, W // 2)
@@ -272,17 +299,20 @@ cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                 acc = acc + x[p + 1]
                 acc = acc + x[p + W]
                 acc = acc + x[p + W + 1]
-                y[oy * OW + ox] = <floating>(acc / 4)
+                y[oy * OW + ox] = <floating>(acc / divisor_2x2)
     for oy in range(OH):  # every window the unrolled loop did not cover
         for ox in range(cols if oy < rows else 0, OW):
-            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad)
+            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad,
+                     divisor_override)
 
 
 cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
                               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                              bint count_include_pad) noexcept nogil:
+                              bint count_include_pad,
+                              Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
+    cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef floating g
     memset(gx, 0, H * W * sizeof(floating))
     if _is_2x2(kh, kw, sh, sw, ph, pw):
@@ -290,7 +320,7 @@ cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py
         for oy in range(rows):
             for ox in range(cols):
                 p = 2 * oy * W + 2 * ox
-                g = gy[oy * OW + ox] / 4  # windows do not overlap: plain stores
+                g = gy[oy * OW + ox] / divisor_2x2  # windows do not overlap: plain stores
                 gx[p] = g
                 gx[p + 1] = g
                 gx[p + W] = g
@@ -298,7 +328,7 @@ cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py
     for oy in range(OH):
         for ox in range(cols if oy < rows else 0, OW):
             _avg_one_backward(gy, gx, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw,
-                              count_include_pad)
+                              count_include_pad, divisor_override)
 
 
 cdef int _check_geometry(Py_ssize_t in_planes, Py_ssize_t out_planes, Py_ssize_t kh,
@@ -320,7 +350,8 @@ def max_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      int64_t[:, :, ::1] indices, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                      Py_ssize_t dh, Py_ssize_t dw, int n_threads, bint relu=False):
-    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows.
+    """Fill ``y`` and ``indices`` (planes, OH, OW); returns the number of empty windows
+    (windows holding no input element: -inf, with PyTorch's index, see ``_first_tap``).
 
     ``relu``: ``y = max(y, 0)`` as well, which is max-pooling of ``max(x, 0)`` (the two
     commute; the indices then point at the maximum of ``x``, and the backward, given this
@@ -351,7 +382,9 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
     """``grad_in`` (planes, H*W) = scatter-add of ``grad_out`` (planes, P) at ``indices``;
     with ``relu_output`` (the forward's ``y`` of a fused ReLU), only where it is > 0.
 
-    Indices outside ``[0, H*W)`` are skipped and counted; the count is returned.
+    Indices outside ``[0, H*W)`` are skipped; the number of negative ones (no forward
+    gives those) is returned. An index past the plane is what PyTorch gives a window
+    without an input element: its gradient goes nowhere (PyTorch writes it past the plane).
     """
     if indices.shape[0] != grad_out.shape[0] or indices.shape[1] != grad_out.shape[1]:
         raise ValueError("indices must have the shape of grad_out")
@@ -360,10 +393,13 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
         raise ValueError("relu_output must have the shape of grad_out")
     if grad_in.shape[0] != grad_out.shape[0]:
         raise ValueError("grad_in and grad_out must have the same number of planes")
-    cdef Py_ssize_t t, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
+    cdef Py_ssize_t t, p, bad = 0, P = grad_out.shape[1], HW = grad_in.shape[1]
     cdef bint masked = relu_output is not None
-    if HW == 0:
-        return grad_out.shape[0] * P
+    if HW == 0:  # nowhere to write: only count the negative indices
+        for t in range(grad_out.shape[0]):
+            for p in range(P):
+                bad += indices[t, p] < 0
+        return bad
     if P == 0:
         grad_in[:, :] = 0
         return 0
@@ -377,8 +413,10 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
 
 def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
-    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W)."""
+                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
+                     Py_ssize_t divisor_override=0):
+    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W); a
+    ``divisor_override`` other than 0 divides every window's sum instead (PyTorch's)."""
     _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
     cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
     if OH * OW == 0 or H * W == 0:
@@ -387,13 +425,15 @@ def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
     with nogil:
         for t in prange(x.shape[0], schedule="static", num_threads=team):
             _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
-                       count_include_pad)
+                       count_include_pad, divisor_override)
 
 
 def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] grad_in,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads):
-    """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling."""
+                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
+                      Py_ssize_t divisor_override=0):
+    """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling (with
+    the forward's ``divisor_override``, 0 for none)."""
     _check_geometry(grad_in.shape[0], grad_out.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
     cdef Py_ssize_t t, H = grad_in.shape[1], W = grad_in.shape[2]
     cdef Py_ssize_t OH = grad_out.shape[1], OW = grad_out.shape[2]
@@ -406,4 +446,4 @@ def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] gr
     with nogil:
         for t in prange(grad_in.shape[0], schedule="static", num_threads=team):
             _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
-                                kh, kw, sh, sw, ph, pw, count_include_pad)
+                                kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)

@@ -109,6 +109,11 @@ def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+def _pair(v):
+    """An int or a pair as a list of two ints (what torch's aten ops take)."""
+    return [int(a) for a in v] if isinstance(v, (list, tuple)) else [int(v), int(v)]
+
+
 class TorchOracle:
     """torch.nn.functional forward and autograd backward, NumPy in and out."""
 
@@ -158,12 +163,41 @@ class TorchOracle:
         y.backward(self.torch.from_numpy(np.array(grad_out, copy=True)))
         return y.detach().numpy(), idx.numpy(), tx.grad.numpy()
 
+    def max_pool2d_past_the_plane(self, x, grad_out, kernel_size, stride=None, padding=0,
+                                  dilation=1, ceil_mode=False):
+        """``(y, indices, gx, past)``: torch's max pooling, and its backward run plane by
+        plane into a buffer longer than the plane. A window without an input element has
+        an index past its plane, where torch's backward writes without a check (into the
+        next plane, or past the array: autograd would corrupt memory). ``gx`` is what it
+        wrote inside each plane, ``past`` (N, C, extra) what it wrote after it."""
+        torch, k = self.torch, _pair(kernel_size)
+        s = k if stride is None else _pair(stride)
+        tx = torch.from_numpy(np.array(x, copy=True))
+        y, idx = self.F.max_pool2d(tx, k, s, _pair(padding), _pair(dilation),
+                                   ceil_mode=ceil_mode, return_indices=True)
+        N, C, H, W = x.shape
+        room = max(H * W, int(idx.max()) + 1)
+        gx, past = np.zeros(x.shape, x.dtype), np.zeros((N, C, room - H * W), x.dtype)
+        dy = torch.from_numpy(np.array(grad_out, copy=True))
+        for n in range(N):
+            for c in range(C):
+                buf = torch.zeros(room, dtype=tx.dtype)
+                out = torch.ops.aten.max_pool2d_with_indices_backward.grad_input(
+                    dy[n:n + 1, c:c + 1], tx[n:n + 1, c:c + 1], k, s, _pair(padding),
+                    _pair(dilation), ceil_mode, idx[n:n + 1, c:c + 1],
+                    grad_input=buf[:H * W].view(1, 1, H, W))
+                assert out.data_ptr() == buf.data_ptr(), "torch reallocated grad_input"
+                gx[n, c] = buf[:H * W].view(H, W).numpy()
+                past[n, c] = buf[H * W:].numpy()
+        return y.numpy(), idx.numpy(), gx, past
+
     def avg_pool2d(self, x, kernel_size, stride=None, padding=0, ceil_mode=False,
-                   count_include_pad=True, grad_out=None):
+                   count_include_pad=True, divisor_override=None, grad_out=None):
         """y, or with ``grad_out`` (y, gx)."""
         tx = self._leaf(x)
         y = self.F.avg_pool2d(tx, _tuple(kernel_size), _tuple(stride), _tuple(padding),
-                              ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+                              ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                              divisor_override=divisor_override)
         if grad_out is None:
             return y.detach().numpy()
         y.backward(self.torch.from_numpy(np.array(grad_out, copy=True)))

@@ -168,13 +168,31 @@ def _pool_setup(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
     return k, s, p, d, out
 
 
+def first_taps(out, s, p, d):
+    """Per output position along one axis, PyTorch's first tap: the window's first
+    position at or after 0 (``while (i < 0) i += d``), inside the input or not."""
+    start = np.arange(out) * s - p
+    return np.where(start >= 0, start, start + (-start + d - 1) // d * d)
+
+
+def has_empty_window(n, k, s, p, d, ceil_mode):
+    """Whether a window along an axis of length ``n`` has no tap inside it."""
+    for o in range(pool_output_size(n, k, s, p, d, ceil_mode)):
+        taps = o * s - p + d * np.arange(k)
+        if not ((taps >= 0) & (taps < n)).any():
+            return True
+    return False
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """(y, indices) of max pooling, with PyTorch's scan order and update rule.
 
     Taps are visited row-major; outside-the-input taps are skipped. The running
-    maximum starts at -inf with the index of the first in-bounds tap, and a tap
-    replaces it when ``val > maxval or isnan(val)``. So the first maximum wins
-    a tie, and a NaN in the window makes the output NaN.
+    maximum starts at -inf with the index of the first taps at or after 0 along each
+    axis (``first_taps``), and a tap replaces it when ``val > maxval or isnan(val)``.
+    So the first maximum wins a tie, and a NaN in the window makes the output NaN; a
+    window whose taps all miss the input keeps -inf and that first index, which then
+    lies past the end of a row or of the plane.
     """
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
@@ -182,7 +200,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _pool_setup(
         x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     best = np.full((N, C, OH, OW), -np.inf)
-    index = np.full((N, C, OH, OW), -1, dtype=np.int64)
+    start = first_taps(OH, sh, ph, dh)[:, None] * W + first_taps(OW, sw, pw, dw)[None, :]
+    index = np.broadcast_to(start, (N, C, OH, OW)).astype(np.int64, order="C")
     for a in range(kh):
         rows = np.arange(OH) * sh - ph + a * dh
         for b in range(kw):
@@ -192,24 +211,24 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
             c = np.clip(cols, 0, W - 1)[None, :]
             val = x[:, :, r, c]
             flat = np.broadcast_to(rows[:, None] * W + cols[None, :], (OH, OW))
-            first = inside & (index == -1)
-            index[first] = np.broadcast_to(flat, index.shape)[first]
             take = inside & ((val > best) | np.isnan(val))
             best[take] = val[take]
             index[take] = np.broadcast_to(flat, index.shape)[take]
-    assert (index >= 0).all(), "a pooling window holds no input element"
     return best.astype(dtype), index
 
 
 def max_pool2d_backward(grad_out, indices, input_shape):
-    """Scatter-add each output gradient onto the input element its index names."""
+    """Scatter-add each output gradient onto the input element its index names in its
+    plane; an index past the plane (a window without an input element) adds nothing."""
     dtype = np.asarray(grad_out).dtype
-    dy = np.asarray(grad_out, dtype=np.float64)
-    idx = np.asarray(indices, dtype=np.int64)
+    dy = np.asarray(grad_out, dtype=np.float64).reshape(-1)
     N, C, H, W = (int(v) for v in input_shape)
-    gx = np.zeros((N * C, H * W))
-    planes = np.arange(N * C)[:, None]
-    np.add.at(gx, (planes, idx.reshape(N * C, -1)), dy.reshape(N * C, -1))
+    idx = np.asarray(indices, dtype=np.int64).reshape(N * C, -1)
+    assert (idx >= 0).all(), "no forward gives a negative index"
+    plane = np.broadcast_to(np.arange(N * C)[:, None], idx.shape).reshape(-1)
+    inside = idx.reshape(-1) < H * W
+    gx = np.zeros(N * C * H * W)
+    np.add.at(gx, plane[inside] * (H * W) + idx.reshape(-1)[inside], dy[inside])
     return gx.reshape(N, C, H, W).astype(dtype)
 
 
@@ -226,23 +245,29 @@ def _avg_counts(n, k, s, p, out, count_include_pad):
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
-def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad):
+def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+               divisor_override):
     N, C, H, W = shape
     (kh, kw), (sh, sw), (ph, pw), _, (OH, OW) = _pool_setup(
         shape, kernel_size, stride, padding, 1, ceil_mode)
-    divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
-                       _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+    if divisor_override is None:
+        divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
+                           _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+    else:  # one divisor for every window, whatever count_include_pad says
+        divisor = np.full((OH, OW), float(divisor_override))
     # zero padding wide enough for every window, including ceil-mode overhang
     pads = ((ph, max(0, (OH - 1) * sh + kh - ph - H)), (pw, max(0, (OW - 1) * sw + kw - pw - W)))
     return (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """Window sums of the zero-padded input divided by PyTorch's divisor."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Window sums of the zero-padded input divided by PyTorch's divisor (the window size
+    per count_include_pad, or ``divisor_override`` when given)."""
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
     (kh, kw), (sh, sw), _, (OH, OW), divisor, pads = _avg_setup(
-        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+        x.shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     xp = np.pad(x, ((0, 0), (0, 0)) + pads)
     total = np.zeros(x.shape[:2] + (OH, OW))
     for a in range(kh):
@@ -252,14 +277,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True):
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Each output gradient, divided by its divisor, spread over its window."""
     dtype = np.asarray(grad_out).dtype
     dy = np.asarray(grad_out, dtype=np.float64)
     shape = tuple(int(v) for v in input_shape)
     N, C, H, W = shape
     (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads = _avg_setup(
-        shape, kernel_size, stride, padding, ceil_mode, count_include_pad)
+        shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     assert dy.shape == (N, C, OH, OW), (dy.shape, (N, C, OH, OW))
     share = dy / divisor
     gxp = np.zeros((N, C, H + sum(pads[0]), W + sum(pads[1])))
@@ -322,19 +347,14 @@ def _pool_axis_ok(n, k, s, p, d, ceil_mode, need_input_in_window):
     out = pool_output_size(n, k, s, p, d, ceil_mode)
     if out < 1:
         return False
-    if need_input_in_window:
-        for o in range(out):
-            taps = o * s - p + d * np.arange(k)
-            if not ((taps >= 0) & (taps < n)).any():
-                return False
-    return True
+    return not (need_input_in_window and has_empty_window(n, k, s, p, d, ceil_mode))
 
 
-def random_pool_case(rng, kind):
+def random_pool_case(rng, kind, empty_windows=False):
     """dict(x_shape, kwargs) of a valid max_pool2d (kind="max") or avg_pool2d call.
 
-    Max pooling also avoids the degenerate dilated windows that contain no input
-    element at all (their index is not meaningful).
+    Max pooling avoids the dilated windows that contain no input element at all unless
+    ``empty_windows`` (PyTorch's backward writes their gradients past the planes).
     """
     while True:
         k = rng.integers(1, 5, size=2)
@@ -347,7 +367,8 @@ def random_pool_case(rng, kind):
         default_stride = rng.random() < 0.25
         if default_stride:
             s = k
-        if all(_pool_axis_ok(int(n), int(kk), int(ss), int(pp), int(dd), ceil_mode, kind == "max")
+        if all(_pool_axis_ok(int(n), int(kk), int(ss), int(pp), int(dd), ceil_mode,
+                             kind == "max" and not empty_windows)
                for n, kk, ss, pp, dd in zip(hw, k, s, p, d)):
             break
     x_shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(hw[0]), int(hw[1]))
@@ -358,4 +379,6 @@ def random_pool_case(rng, kind):
         kwargs["dilation"] = _size_arg(rng, d)
     else:
         kwargs["count_include_pad"] = bool(rng.random() < 0.5)
+        if rng.random() < 0.3:  # PyTorch's divisor_override: any non-zero int
+            kwargs["divisor_override"] = int(rng.choice([-3, -1, 1, 2, 3, 5, 7]))
     return dict(x_shape=x_shape, kwargs=kwargs)

@@ -90,6 +90,13 @@ BAD = {
                             "layers[1].negative_slope", "'a'"),
     "batchnorm_eps_zero": bad({("layers", 1): {"type": "BatchNorm2D", "eps": 0}},
                               "layers[1].eps"),
+    # PyTorch refuses a divisor_override of 0 and anything but an int
+    **{f"avgpool_divisor_override_{case_id}": bad(
+        {("layers", 2): {"type": "AvgPool2D", "kernel_size": 2, "divisor_override": value}},
+        "layers[2].divisor_override", "AvgPool2D", shown)
+       for case_id, value, shown in (("0", 0, "got 0"), ("text", "2", "'2'"),
+                                     ("bool", True, "True"), ("float", 2.0, "2.0"),
+                                     ("list", [2], "[2]"), ("huge", 2**64, str(2**64)))},
     # ---- layers: shapes
     "kernel_larger_than_input": bad({("input_shape",): [1, 4, 4], CONV + ("kernel_size",): 7,
                                      CONV + ("padding",): 0}, "layers[0]", "Conv2D", "(1, 4, 4)"),
@@ -444,6 +451,39 @@ def test_a_pooling_window_with_no_input_element_is_a_definition_error():
     with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0]" and "dilation" in str(info.value)
+    # while cynet.functional, like torch, answers -inf for such windows
+    y, _ = cynet.functional.max_pool2d(np.ones((1, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1),
+                                       True)
+    assert y.shape == (1, 2, 1, 1) and (y == -np.inf).all()
+    # and the layer on its own refuses such input in forward as in build
+    layer = cynet.registry.get("MaxPool2D")(**{k: v for k, v in doc["layers"][0].items()
+                                               if k != "type"})
+    with pytest.raises(ValueError, match="without any input element"):
+        layer.forward(np.ones((1, 2, 2, 3), np.float32))
+
+
+@pytest.mark.parametrize("divisor_override", [None, 1, 3, -2])
+def test_avg_pool_divisor_override_in_a_definition(divisor_override):
+    doc = edit(example(), {("layers", 2): {"type": "AvgPool2D", "kernel_size": 2,
+                                           "divisor_override": divisor_override}})
+    model = Model.from_dict(doc)
+    assert model.layers[2].divisor_override == divisor_override
+    assert model.to_dict()["layers"][2]["divisor_override"] == divisor_override
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    pooled = model.layers[2].forward(model.layers[1].forward(model.layers[0].forward(x)))
+    assert pooled.shape == (2, 8, 14, 14) and np.isfinite(pooled).all()
+
+
+def test_avg_pool_divisor_override_is_typed_from_its_constructor():
+    # the option's JSON type and default come from AvgPool2D's signature (a null default
+    # alone would say nothing), as they do for every option read by _typed_config
+    from cynet._typed_config import constructor_options, option_schema
+    from cynet.layers.pooling import AvgPool2D
+
+    options = {o.name: o for o in constructor_options(AvgPool2D)}
+    assert not options["divisor_override"].required
+    assert option_schema(options["divisor_override"]) == {"type": ["integer", "null"],
+                                                          "default": None}
 
 
 def test_conv_padding_string_errors_name_the_valid_strings():

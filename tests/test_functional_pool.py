@@ -63,6 +63,33 @@ DILATION_CASES = [
 ]
 MAX_CASES = POOL_CASES + DILATION_CASES
 
+# Dilated windows that hold no input element: -inf with PyTorch's index, that of the
+# window's first taps at or after 0, past the end of a row (an index inside the plane,
+# "aliasing" another element) or of the plane. With padding <= kernel // 2 such a window
+# needs an axis shorter than the dilation, and then every window along it is empty.
+EMPTY_WINDOW_CASES = [
+    case("rows_past_the_plane", (1, 1, 2, 3), kernel_size=2, stride=1, padding=1, dilation=3),
+    case("columns_alias_and_past", (1, 1, 3, 2), kernel_size=2, stride=1, padding=1,
+         dilation=3),
+    case("both_axes", (2, 1, 2, 2), kernel_size=2, stride=1, padding=1, dilation=3),
+    case("ceil_nonsquare", (2, 2, 2, 3), kernel_size=(2, 3), padding=(1, 0), dilation=(3, 1),
+         ceil_mode=True),
+    case("even_kernel_past", (2, 3, 4, 6), kernel_size=(2, 3), stride=1, padding=1,
+         dilation=(5, 3)),
+    case("ceil_stride_past", (1, 2, 3, 5), kernel_size=2, stride=(1, 2), padding=1,
+         dilation=(4, 2), ceil_mode=True),
+    case("alias", (2, 2, 6, 4), kernel_size=(3, 2), stride=1, padding=1, dilation=(3, 5)),
+    case("alias_stride_not_dividing", (1, 3, 7, 3), kernel_size=(3, 2), stride=(2, 1),
+         padding=(0, 1), dilation=(2, 4), ceil_mode=True),
+    case("alias_and_past_ceil", (2, 2, 6, 4), kernel_size=2, stride=(3, 2), padding=1,
+         dilation=(3, 5), ceil_mode=True),
+    case("dilation_one_way", (1, 2, 3, 3), kernel_size=2, stride=(1, 2), padding=1,
+         dilation=(1, 4), ceil_mode=True),
+    case("H1", (2, 2, 1, 6), kernel_size=(2, 3), stride=(1, 2), padding=(1, 0), dilation=2,
+         ceil_mode=True),
+    case("W1", (1, 2, 6, 1), kernel_size=(1, 2), stride=1, padding=(0, 1), dilation=2),
+]
+
 
 def pick(cases, *ids):
     found = [p for p in cases if p.id in ids]
@@ -87,10 +114,17 @@ def make_x(shape, dtype, rng, values):
 
 
 def gather(x, idx):
-    """x at the per-plane flat positions idx."""
+    """x at the per-plane flat positions idx, and 0 at a position past the plane (the
+    index PyTorch gives a window without an input element)."""
     N, C = x.shape[:2]
-    flat = x.reshape(N, C, -1)
-    return np.take_along_axis(flat, idx.reshape(N, C, -1), axis=2).reshape(idx.shape)
+    flat = np.concatenate([x.reshape(N, C, -1), np.zeros((N, C, 1), x.dtype)], axis=2)
+    at = np.minimum(idx.reshape(N, C, -1), flat.shape[2] - 1)
+    return np.take_along_axis(flat, at, axis=2).reshape(idx.shape)
+
+
+def empty_windows(x_shape, kw):
+    """Where a window holds no input element: the max-pool of ones is -inf only there."""
+    return ref.max_pool2d(np.ones(x_shape), **kw)[0] == -np.inf
 
 
 # -------------------------------------------------------- comparison helper: max pool
@@ -112,7 +146,8 @@ def check_max_pool(x, kw, compare, oracle, rng):
     ry, ridx, rgx = oracle(x, dy, **kw)
     compare(y, ry, dtype, "y", rtol=0)  # a maximum is one of the inputs: exact
     np.testing.assert_array_equal(idx, ridx, err_msg="indices")
-    compare(gather(x, idx), y, dtype, "x[indices]", rtol=0)
+    real = ~empty_windows(x.shape, kw)  # windows with an input element: y = x[indices]
+    compare(gather(x, idx)[real], y[real], dtype, "x[indices]", rtol=0)
     compare(F.max_pool2d_backward(dy, idx, x.shape), rgx, dtype, "grad_x")
 
 
@@ -145,21 +180,29 @@ def test_max_pool2d_matches_reference(c, dtype, values, rng, assert_close):
     check_max_pool(x, c["kwargs"], assert_close, ref_max_oracle, rng)
 
 
+# PyTorch's divisor_override: None (the window's size), or any non-zero int
+DIVISORS = [None, 3, -2]
+
+
+@pytest.mark.parametrize("divisor_override", DIVISORS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", POOL_CASES)
-def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, rng, assert_close):
+def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, divisor_override, rng,
+                                      assert_close):
     x = make_x(c["x_shape"], dtype, rng, "normal")
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     check_avg_pool(x, kw, assert_close, ref_avg_oracle, rng)
 
 
-def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep):
+def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep, empty_windows=False):
     """``n`` random cases of ``kind`` pooling checked against ``oracle``; for max, half of
-    them integer-valued, so that the tie rule is compared too."""
+    them integer-valued, so that the tie rule is compared too, and with ``empty_windows``
+    windows without an input element may be drawn."""
     check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
     for i in range(n):
-        c = ref.random_pool_case(rng, kind)
+        c = ref.random_pool_case(rng, kind, empty_windows)
         x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
         sweep.check(f"case {i}: {c}", lambda: check(x, c["kwargs"], assert_close, oracle, rng))
     sweep.assert_none(n)
@@ -170,7 +213,7 @@ def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep):
 def test_pool_random_sweep_matches_reference(kind, dtype, assert_close, sweep):
     rng = np.random.default_rng({"max": 31, "avg": 32}[kind] + (dtype is np.float64))
     oracle = {"max": ref_max_oracle, "avg": ref_avg_oracle}[kind]
-    pool_sweep(kind, dtype, rng, 150, oracle, assert_close, sweep)
+    pool_sweep(kind, dtype, rng, 150, oracle, assert_close, sweep, empty_windows=True)
 
 
 @pytest.mark.parametrize("x_shape, kw, out_hw", [
@@ -208,6 +251,46 @@ def test_avg_pool2d_divisors_by_hand():
     np.testing.assert_allclose(F.avg_pool2d(x, **kw, count_include_pad=False), 1.0, rtol=1e-12)
 
 
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d_divisor_override_by_hand(count_include_pad):
+    # H = W = 5, k=3, s=2, p=1, ceil: the windows hold 2, 3, 2 real elements per axis, so
+    # a window of ones sums to their product; every sum is divided by the override, and
+    # count_include_pad changes nothing
+    x = np.ones((1, 1, 5, 5))
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+              count_include_pad=count_include_pad)
+    sums = np.outer([2, 3, 2], [2, 3, 2])
+    for divisor in (1, 2, 7, -4):
+        y = F.avg_pool2d(x, **kw, divisor_override=divisor)
+        np.testing.assert_allclose(y[0, 0], sums / divisor, rtol=1e-15)
+        # the gradient of each output spreads 1 / divisor over its window's real elements
+        gx = F.avg_pool2d_backward(np.ones_like(y), x.shape, **kw, divisor_override=divisor)
+        # windows [-1, 2), [1, 4), [3, 6) cover rows/columns 0..4 once, twice, once, ...
+        covering = np.array([1, 2, 1, 2, 1])
+        np.testing.assert_allclose(gx[0, 0], np.outer(covering, covering) / divisor, rtol=1e-15)
+    # the 2x2, stride-2 unrolled path divides by the override too, not by 4
+    y = F.avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2, divisor_override=3)
+    np.testing.assert_allclose(y[0, 0], np.array([[10, 18], [42, 50]]) / 3, rtol=1e-15)
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["forward", "backward"])
+def test_avg_pool2d_divisor_override_forms(forward):
+    # NumPy ints, and any int within 64 bits as torch takes, give the Python int's result
+    x = np.random.default_rng(3).standard_normal((2, 2, 6, 5))
+    dy = np.random.default_rng(4).standard_normal((2, 2, 4, 3))
+
+    def run(divisor):
+        kw = dict(kernel_size=2, padding=1, divisor_override=divisor)
+        if forward:
+            return F.avg_pool2d(x, **kw)
+        return F.avg_pool2d_backward(dy, x.shape, **kw)
+
+    for divisor, same_as in [(np.int64(3), 3), (np.int32(-2), -2), (np.uint8(5), 5)]:
+        np.testing.assert_array_equal(run(divisor), run(same_as))
+    for divisor in (2**63 - 1, -2**63, 2**40):
+        np.testing.assert_allclose(run(divisor), run(1) / divisor, rtol=1e-15)
+
+
 # ------------------------------------------------------------- ties, NaN and infinities
 
 
@@ -224,16 +307,20 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def pool_args(kw):
+    """Kernel, stride, padding and dilation of a max-pool call's options, as pairs."""
+    k = _pair(kw["kernel_size"])
+    s = k if kw.get("stride") is None else _pair(kw["stride"])
+    return k, s, _pair(kw.get("padding", 0)), _pair(kw.get("dilation", 1))
+
+
 @pytest.mark.parametrize("fill", [1.5, -np.inf, np.inf])
 @pytest.mark.parametrize("c", MAX_CASES)
 def test_max_pool2d_all_equal_picks_first_in_bounds_tap(c, fill):
     kw = c["kwargs"]
     x = np.full(c["x_shape"], fill)
     y, idx = F.max_pool2d(x, **kw)
-    k = _pair(kw["kernel_size"])
-    s = _pair(kw.get("stride") or kw["kernel_size"])
-    p = _pair(kw.get("padding", 0))
-    d = _pair(kw.get("dilation", 1))
+    k, s, p, d = pool_args(kw)
     H, W = x.shape[2:]
     rows = first_in_bounds_taps(H, k[0], s[0], p[0], d[0], y.shape[2])
     cols = first_in_bounds_taps(W, k[1], s[1], p[1], d[1], y.shape[3])
@@ -309,12 +396,14 @@ def test_max_pool2d_gradient_matches_finite_differences(c, rng, assert_close, nu
     assert_close(F.max_pool2d_backward(dy, idx, x.shape), num, np.float64, "grad_x", rtol=1e-8)
 
 
+@pytest.mark.parametrize("divisor_override", [None, 3])
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("c", [p for p in GRAD_CASES if "dilation" not in p.id])
-def test_avg_pool2d_gradient_matches_finite_differences(c, count_include_pad, rng, assert_close,
-                                                        numerical_grad):
+def test_avg_pool2d_gradient_matches_finite_differences(c, count_include_pad, divisor_override,
+                                                        rng, assert_close, numerical_grad):
     c = small(c)
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     x = rng.standard_normal(c["x_shape"])
     dy = rng.standard_normal(F.avg_pool2d(x, **kw).shape)
     num = numerical_grad(lambda: float(np.vdot(F.avg_pool2d(x, **kw), dy)), x, 1e-3)
@@ -342,11 +431,13 @@ def test_max_pool2d_backward_is_adjoint(c, dtype, rng):
     assert_adjoint(y, dy, x, F.max_pool2d_backward(dy, idx, x.shape), dtype)
 
 
+@pytest.mark.parametrize("divisor_override", DIVISORS)
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("c", POOL_CASES)
-def test_avg_pool2d_backward_is_adjoint(c, dtype, count_include_pad, rng):
-    kw = dict(c["kwargs"], count_include_pad=count_include_pad)
+def test_avg_pool2d_backward_is_adjoint(c, dtype, count_include_pad, divisor_override, rng):
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
     x = rng.standard_normal(c["x_shape"]).astype(dtype)
     y = F.avg_pool2d(x, **kw)
     dy = rng.standard_normal(y.shape).astype(dtype)
@@ -508,8 +599,8 @@ POOL_ERRORS = [
     # max_pool2d_backward
     err("maxb_indices_negative",
         lambda: F.max_pool2d_backward(DY, IDX - 1, X.shape), ValueError, r"\bindices\b"),
-    err("maxb_indices_too_large",
-        lambda: F.max_pool2d_backward(DY, IDX + 36, X.shape), ValueError, r"\bindices\b"),
+    err("maxb_indices_very_negative",
+        lambda: F.max_pool2d_backward(DY, IDX - 2**62, X.shape), ValueError, r"\bindices\b"),
     err("maxb_indices_shape",
         lambda: F.max_pool2d_backward(DY, IDX[:, :, :2], X.shape), ValueError, r"\bindices\b"),
     err("maxb_indices_float",
@@ -560,6 +651,20 @@ POOL_ERRORS = [
         lambda: F.avg_pool2d_backward(DY, X.shape, 0), ValueError, r"\bkernel_size\b"),
     err("avgb_kernel_larger_than_input",
         lambda: F.avg_pool2d_backward(DY, X.shape, 8), ValueError, "kernel"),
+    # divisor_override: torch refuses 0 ("divisor must be not zero") and anything but an
+    # int (bool, float, str: "must be int"), and ints beyond 64 bits ("Overflow")
+    *[err(f"{name}_divisor_override_{case_id}", lambda call=call, d=d: call(d), exc,
+          rf"\bdivisor_override\b.*{shown}")
+      for name, call in (("avg", lambda d: F.avg_pool2d(X, 2, divisor_override=d)),
+                         ("avgb", lambda d: F.avg_pool2d_backward(DY, X.shape, 2,
+                                                                  divisor_override=d)))
+      for case_id, d, exc, shown in (
+          ("0", 0, ValueError, "0"), ("np_int_0", np.int64(0), ValueError, "0"),
+          ("true", True, TypeError, "True"), ("false", False, TypeError, "False"),
+          ("np_bool", np.bool_(True), TypeError, "True"), ("float", 2.0, TypeError, "2.0"),
+          ("str", "2", TypeError, "'2'"), ("array", np.array([2]), TypeError, "array"),
+          ("2**63", 2**63, ValueError, str(2**63)),
+          ("-2**63-1", -2**63 - 1, ValueError, str(-2**63 - 1)))],
 ]
 
 
@@ -596,6 +701,23 @@ def test_pool2d_matches_torch_random_sweep(kind, dtype, torch_oracle, assert_clo
                assert_close, sweep)
 
 
+@pytest.mark.parametrize("divisor_override", [1, 2, 5, -3])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", pick(POOL_CASES, "k2", "k3_s2_p1", "nonsquare_even",
+                                   "stride_not_dividing", "ceil_dropped_window",
+                                   "ceil_past_padding", "ceil_nonsquare", "overlapping_pad"))
+def test_avg_pool2d_divisor_override_matches_torch(c, dtype, count_include_pad,
+                                                   divisor_override, torch_oracle, rng,
+                                                   assert_close):
+    def oracle(x, dy, **kw):
+        return torch_oracle.avg_pool2d(x, grad_out=dy, **kw)
+
+    kw = dict(c["kwargs"], count_include_pad=count_include_pad,
+              divisor_override=divisor_override)
+    check_avg_pool(make_x(c["x_shape"], dtype, rng, "normal"), kw, assert_close, oracle, rng)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_pool2d_nan_and_infinities_match_torch(dtype, torch_oracle, assert_close):
     rng = np.random.default_rng(99)
@@ -614,6 +736,33 @@ def test_max_pool2d_nan_and_infinities_match_torch(dtype, torch_oracle, assert_c
         check_max_pool(x, kw, assert_close, oracle, rng)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", EMPTY_WINDOW_CASES)
+def test_max_pool2d_empty_windows_match_torch(c, dtype, torch_oracle, rng, assert_close):
+    # values -inf and indices equal torch's; torch's backward writes the gradient of an
+    # index past the plane past the plane (measured with room left there), and what it
+    # writes inside the plane is cynet's gradient, which drops the rest
+    kw = c["kwargs"]
+    x = make_x(c["x_shape"], dtype, rng, "normal")
+    y, idx = F.max_pool2d(x, **kw)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    ty, tidx, tgx, past = torch_oracle.max_pool2d_past_the_plane(x, dy, **kw)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx, err_msg="indices")
+    assert_close(F.max_pool2d_backward(dy, idx, x.shape), tgx, dtype, "grad_x")
+    N, C, H, W = x.shape
+    want_past = np.zeros(past.shape)
+    flat_idx, flat_dy = idx.reshape(N * C, -1), dy.reshape(N * C, -1)
+    for plane in range(N * C):
+        beyond = flat_idx[plane] >= H * W
+        np.add.at(want_past.reshape(N * C, -1)[plane], flat_idx[plane][beyond] - H * W,
+                  flat_dy[plane][beyond])
+    assert_close(past, want_past, dtype, "torch's writes past the plane")
+    if (idx < H * W).all():  # nothing past a plane: torch's own autograd is safe to run
+        check_max_pool(x, kw, assert_close,
+                       lambda x, dy, **kw: torch_oracle.max_pool2d(x, grad_out=dy, **kw), rng)
+
+
 @pytest.mark.parametrize("call", [
     lambda x: F.avg_pool2d(x, 2, padding=1),
     lambda x: F.max_pool2d(x, 1),
@@ -625,10 +774,89 @@ def test_empty_height_or_width_is_refused_never_answered_with_garbage(call, shap
         call(np.zeros(shape))
 
 
-def test_windows_without_an_input_element_are_refused_like_torch_gives_minus_inf():
-    # with dilation 3 the first row window's taps (-1, 2) both miss a 2-row input
-    with pytest.raises(ValueError, match="dilation"):
-        F.max_pool2d(np.ones((2, 2, 2, 3)), (2, 3), None, (1, 0), (3, 1), True)
+# ------------------------------------------------ windows without an input element
+
+
+def test_max_pool2d_empty_windows_by_hand():
+    # k=2, s=1, p=1, dilation 3: along an axis of length 2 the taps -1 and 2 both miss;
+    # PyTorch starts each window at its first tap at or after 0, row 2 or column 2
+    kw = dict(kernel_size=2, stride=1, padding=1, dilation=3)
+    x = np.arange(6.0).reshape(1, 1, 2, 3)  # rows miss: rows 2 x columns 2, 0
+    y, idx = F.max_pool2d(x, **kw)
+    np.testing.assert_array_equal(y, [[[[-np.inf, -np.inf]]]])
+    np.testing.assert_array_equal(idx, [[[[2 * 3 + 2, 2 * 3 + 0]]]])  # both past the plane
+    gx = F.max_pool2d_backward(np.ones_like(y), idx, x.shape)
+    np.testing.assert_array_equal(gx, np.zeros_like(x))
+    x = np.arange(6.0).reshape(1, 1, 3, 2)  # columns miss: rows 2, 0 x column 2
+    y, idx = F.max_pool2d(x, **kw)
+    np.testing.assert_array_equal(y, [[[[-np.inf], [-np.inf]]]])
+    np.testing.assert_array_equal(idx, [[[[2 * 2 + 2], [0 * 2 + 2]]]])
+    # 6 is past the plane and passes nothing; 2 is past the end of row 0, so it names
+    # element (1, 0), which receives that window's gradient, as in PyTorch
+    gx = F.max_pool2d_backward(np.array([[[[1.0], [10.0]]]]), idx, x.shape)
+    np.testing.assert_array_equal(gx[0, 0], [[0, 0], [10, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("values", ["normal", "ties"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", EMPTY_WINDOW_CASES)
+def test_max_pool2d_empty_windows_match_reference(c, dtype, values, rng, assert_close):
+    x = make_x(c["x_shape"], dtype, rng, values)
+    assert empty_windows(x.shape, c["kwargs"]).all(), "the case should have empty windows"
+    check_max_pool(x, c["kwargs"], assert_close, ref_max_oracle, rng)
+    y, idx = F.max_pool2d(x, **c["kwargs"])
+    assert (y == -np.inf).all()
+    # the index is geometry alone: row * W + col of the first taps at or after 0
+    _, s, p, d = pool_args(c["kwargs"])
+    W = x.shape[3]
+    rows = ref.first_taps(y.shape[2], s[0], p[0], d[0])
+    cols = ref.first_taps(y.shape[3], s[1], p[1], d[1])
+    np.testing.assert_array_equal(idx, np.broadcast_to(rows[:, None] * W + cols, y.shape))
+
+
+@pytest.mark.parametrize("c", EMPTY_WINDOW_CASES)
+def test_max_pool2d_empty_windows_do_not_depend_on_x(c, rng):
+    # no input element in a window: its value and index are the same for any x (its
+    # derivative is 0; torch's and cynet's backward follow the index instead, below)
+    kw = c["kwargs"]
+    y, idx = F.max_pool2d(make_x(c["x_shape"], np.float64, rng, "normal"), **kw)
+    for values in ("ties", "distinct"):
+        y2, idx2 = F.max_pool2d(make_x(c["x_shape"], np.float64, rng, values), **kw)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(idx2, idx)
+
+
+def assert_backward_is_adjoint_of_gather(dy, idx, x, dtype):
+    """max_pool2d_backward is the transpose of gathering x at the indices (0 past the
+    plane): <gather(x, idx), dy> == <x, backward(dy)>."""
+    gx = F.max_pool2d_backward(dy, idx, x.shape)
+    assert_adjoint(gather(x, idx), dy, x, gx, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("c", EMPTY_WINDOW_CASES + pick(MAX_CASES, "k3_s2_p1", "dilation_ceil"))
+def test_max_pool2d_backward_is_adjoint_of_gather_at_the_indices(c, dtype, rng):
+    x = make_x(c["x_shape"], dtype, rng, "normal")
+    _, idx = F.max_pool2d(x, **c["kwargs"])
+    dy = rng.standard_normal(idx.shape).astype(dtype)
+    assert_backward_is_adjoint_of_gather(dy, idx, x, dtype)
+
+
+def test_max_pool2d_backward_drops_indices_past_the_plane(rng, assert_close):
+    # whatever lies past the plane, however far: no gradient, no write anywhere else (the
+    # next plane, or past the array, where PyTorch's backward would put it)
+    x = rng.standard_normal((2, 3, 4, 5))
+    y, idx = F.max_pool2d(x, 2, padding=1)
+    dy = rng.standard_normal(y.shape)
+    want = F.max_pool2d_backward(dy, idx, x.shape)
+    far = idx.copy()
+    spots = rng.random(idx.shape) < 0.3
+    far[spots] = rng.choice([20, 21, 25, 2**31, 2**62, 2**63 - 1], size=spots.sum())
+    dropped = np.where(spots, 0.0, dy)
+    got = F.max_pool2d_backward(dy, far, x.shape)
+    assert_close(got, F.max_pool2d_backward(dropped, idx, x.shape), np.float64, "grad_x")
+    assert not np.array_equal(got, want), "the dropped gradients should have mattered"
+    assert_backward_is_adjoint_of_gather(dy, far, x, np.float64)
 
 
 # --------------------------------- a ReLU fused into the max-pool (the engine's kernel)

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import reference as ref
@@ -101,10 +101,7 @@ def pool_cases(draw, kind):
     # windows starts in the end padding, so the output is never empty
     H, W = (input_size(draw, dd * (kk - 1) + 1, 2 * pp, ss)
             for kk, dd, pp, ss in zip(k, d, p, s))
-    if kind == "max" and max(d) > 1:
-        # a dilated window may hold padding only; cynet refuses that (a separate property)
-        assume(all(ref._pool_axis_ok(n, *args, ceil_mode, True)
-                   for n, args in zip((H, W), zip(k, s, p, d))))
+    # a dilated window may hold no input element: -inf with PyTorch's index, like any other
     kwargs = dict(kernel_size=size_arg(draw, *k),
                   stride=None if default_stride else size_arg(draw, *s),
                   padding=size_arg(draw, *p), ceil_mode=ceil_mode)
@@ -112,6 +109,9 @@ def pool_cases(draw, kind):
         kwargs["dilation"] = size_arg(draw, *d)
     else:
         kwargs["count_include_pad"] = draw(st.booleans())
+        # PyTorch's divisor_override: None or any non-zero int of 64 bits
+        kwargs["divisor_override"] = draw(st.one_of(
+            st.none(), st.integers(-5, 9).filter(bool), st.sampled_from([2**63 - 1, -2**63])))
     return dict(x_shape=(draw(st.integers(1, 3)), draw(st.integers(1, 6)), H, W),
                 kwargs=kwargs)
 
@@ -425,7 +425,10 @@ def pool_call(base, names, **changes):
     """The call of ``base`` with ``changes``: max_pool2d, avg_pool2d or their backward."""
     a = dict(base, **changes)
     options = ["kernel_size", "stride", "padding", "ceil_mode"]
-    options += ["dilation"] if a["kind"] == "max" else ["count_include_pad"]
+    if a["kind"] == "max":
+        options.append("dilation")
+    else:
+        options += ["count_include_pad", "divisor_override"]
     kw = {k: a[k] for k in options}
     if a["kind"] == "max":
         if a["backward"]:
@@ -473,6 +476,15 @@ def pool_bad_flag(draw, b):
     return pool_call(with_options(b), [name], **{name: draw(bad_flags())})
 
 
+def avg_pool_bad_divisor_override(draw, b):
+    # torch refuses 0, anything but an int (bool and integral floats too), and ints past
+    # 64 bits
+    divisor = draw(st.one_of(
+        not_ints().filter(lambda v: v is not None), st.sampled_from([0, np.int64(0)]),
+        st.integers(2**63, 2**70), st.integers(-2**70, -2**63 - 1)))
+    return pool_call(b, ["divisor_override"], divisor_override=divisor)
+
+
 def pool_bad_x(draw, b):
     shape = b["x"].shape
     x = draw(st.one_of(
@@ -494,17 +506,6 @@ def pool_kernel_larger_than_input(draw, b):
     p[axis] = 0
     return pool_call(with_options(b), ["kernel_size"], kernel_size=tuple(k), stride=tuple(s),
                      padding=tuple(p))
-
-
-def max_pool_window_without_input(draw, b):
-    # along one axis of length n: kernel 2, padding 1, dilation n + 1: the first window's
-    # taps are at -1 and n, both outside the input
-    k, s, p, d = (list(v) for v in resolved(b))
-    axis = draw(st.integers(0, 1))
-    k[axis], p[axis], d[axis] = 2, 1, b["x"].shape[2 + axis] + 1
-    s[axis] = draw(st.integers(1, 3))
-    return pool_call(b, ["dilation"], kind="max", backward=False, kernel_size=tuple(k),
-                     stride=tuple(s), padding=tuple(p), dilation=tuple(d))
 
 
 def pool_bad_grad_out(draw, b):
@@ -554,13 +555,14 @@ def max_pool_bad_indices(draw, b):
     return pool_call(b, ["indices"], kind="max", backward=True, indices=indices)
 
 
-def max_pool_indices_out_of_range(draw, b):
-    h, w = b["x"].shape[2:]
+def max_pool_impossible_indices(draw, b):
+    # negative, or past int64 (an index past the plane is not refused: it is what PyTorch
+    # gives a window without an input element, and passes no gradient)
     indices = b["indices"].astype(draw(st.sampled_from([np.int64, np.int32, np.uint64])))
-    low = -2**31 if indices.dtype == np.int32 else -2**63
-    high = np.iinfo(indices.dtype).max
-    lows = st.integers(low, -1) if indices.dtype.kind == "i" else st.nothing()
-    value = draw(st.integers(h * w, high) | lows)
+    if indices.dtype == np.uint64:
+        value = draw(st.integers(2**63, 2**64 - 1))
+    else:
+        value = draw(st.integers(-2**31 if indices.dtype == np.int32 else -2**63, -1))
     indices.reshape(-1)[draw(st.integers(0, indices.size - 1))] = value
     return pool_call(b, ["indices"], kind="max", backward=True, indices=indices)
 
@@ -570,14 +572,14 @@ POOL_SPOILERS = [
     pool_kernel_larger_than_input, pool_bad_grad_out, pool_bad_input_shape,
     pool_input_shape_other_planes, pool_empty_input_shape,
 ]
-MAX_POOL_SPOILERS = [max_pool_window_without_input, max_pool_bad_indices,
-                     max_pool_indices_out_of_range]
+AVG_POOL_SPOILERS = [avg_pool_bad_divisor_override]
+MAX_POOL_SPOILERS = [max_pool_bad_indices, max_pool_impossible_indices]
 
 
 @st.composite
 def invalid_pool_calls(draw):
     b = draw(pool_bases())
-    spoilers = POOL_SPOILERS + (MAX_POOL_SPOILERS if b["kind"] == "max" else [])
+    spoilers = POOL_SPOILERS + (MAX_POOL_SPOILERS if b["kind"] == "max" else AVG_POOL_SPOILERS)
     return draw(st.sampled_from(spoilers))(draw, b)
 
 

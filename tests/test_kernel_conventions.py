@@ -111,7 +111,8 @@ def _max_pool_backward_case(rng):
     y = np.empty((POOL_PLANES, *POOL_OUT), np.float32)
     idx = np.empty((POOL_PLANES, *POOL_OUT), np.int64)
     _pool.max_pool_forward(x, y, idx, *MAX_GEOMETRY, 1, relu=True)
-    idx[0, 0, 0] = PH * PW  # one index outside its plane: skipped and counted
+    idx[0, 0, 0] = PH * PW  # past its plane (an empty window's index): skipped
+    idx[1, 0, 0] = -1  # negative (no forward's): skipped and counted
     gy, idx, y = _f32(rng, POOL_PLANES, 72), idx.reshape(POOL_PLANES, 72), y.reshape(-1, 72)
 
     def run(n_threads):

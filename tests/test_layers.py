@@ -87,6 +87,8 @@ EXTRA_GRADCHECK = [
                                "count_include_pad": False}, (2, 7, 6), id="avgpool_exclude_pad"),
     pytest.param("AvgPool2D", {"kernel_size": [2, 3], "stride": [1, 2], "ceil_mode": True},
                  (2, 5, 8), id="avgpool_ceil"),
+    pytest.param("AvgPool2D", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                               "divisor_override": 4}, (2, 7, 6), id="avgpool_divisor"),
     pytest.param("Dense", {"out_features": 4}, (6,), id="dense_1d"),
     pytest.param("Dense", {"out_features": 3, "bias": False}, (2, 3, 5), id="dense_last_axis"),
     pytest.param("BatchNorm2D", {}, (3, 4, 5), id="batchnorm_default"),
@@ -228,7 +230,8 @@ def torch_module(nn, type_name, config, input_shape):
     if type_name == "AvgPool2D":
         return nn.AvgPool2d(_t(c["kernel_size"]), _t(c.get("stride")), _t(c.get("padding", 0)),
                             ceil_mode=c.get("ceil_mode", False),
-                            count_include_pad=c.get("count_include_pad", True))
+                            count_include_pad=c.get("count_include_pad", True),
+                            divisor_override=c.get("divisor_override"))
     if type_name == "GlobalAvgPool2D":
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if type_name == "Flatten":
@@ -287,6 +290,11 @@ TORCH_CASES = [
                  id="avgpool_exclude_pad"),
     pytest.param("AvgPool2D", {"kernel_size": 3, "stride": 2, "padding": 1},
                  (2, 8, 7), True, id="avgpool_include_pad"),
+    pytest.param("AvgPool2D", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
+                               "count_include_pad": False, "divisor_override": 2}, (2, 8, 7),
+                 True, id="avgpool_divisor"),
+    pytest.param("AvgPool2D", {"kernel_size": 2, "divisor_override": -3}, (3, 8, 8), True,
+                 id="avgpool_2x2_negative_divisor"),
     pytest.param("GlobalAvgPool2D", {}, (4, 5, 3), True, id="global_avg"),
     pytest.param("Flatten", {}, (3, 4, 5), True, id="flatten"),
     pytest.param("Dense", {"out_features": 7}, (12,), True, id="dense"),
@@ -447,6 +455,7 @@ CONFIG_CASES = [pytest.param(t, example_of(t)[0], id=f"{t}_example") for t in BU
     pytest.param("MaxPool2D", {"kernel_size": [2, 3], "stride": 1, "ceil_mode": True},
                  id="maxpool"),
     pytest.param("AvgPool2D", {"kernel_size": 2, "count_include_pad": False}, id="avgpool"),
+    pytest.param("AvgPool2D", {"kernel_size": 3, "divisor_override": 5}, id="avgpool_divisor"),
     pytest.param("Dense", {"out_features": 10, "bias": False}, id="dense"),
     pytest.param("Dropout", {}, id="dropout_default"),
     pytest.param("BatchNorm2D", {"momentum": 0.01, "eps": 0.001}, id="batchnorm"),
@@ -475,7 +484,8 @@ DEFAULT_CONFIGS = [
     ("MaxPool2D", {"kernel_size": 2},
      {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False}),
     ("AvgPool2D", {"kernel_size": 2},
-     {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True}),
+     {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+      "divisor_override": None}),
     ("Dense", {"out_features": 4}, {"bias": True}),
     ("LeakyReLU", {}, {"negative_slope": 0.01}),
     ("Dropout", {}, {"p": 0.5}),
@@ -517,6 +527,10 @@ BAD_VALUES = [
     ("MaxPool2D", {"kernel_size": 2, "ceil_mode": 1}, TypeError, "ceil_mode"),
     ("AvgPool2D", {"kernel_size": 0}, ValueError, "kernel_size"),
     ("AvgPool2D", {"kernel_size": 2, "count_include_pad": "no"}, TypeError, "count_include_pad"),
+    ("AvgPool2D", {"kernel_size": 2, "divisor_override": 0}, ValueError, "divisor_override"),
+    ("AvgPool2D", {"kernel_size": 2, "divisor_override": "2"}, TypeError, "divisor_override"),
+    ("AvgPool2D", {"kernel_size": 2, "divisor_override": True}, TypeError, "divisor_override"),
+    ("AvgPool2D", {"kernel_size": 2, "divisor_override": 2.0}, TypeError, "divisor_override"),
     ("Dense", {"out_features": 0}, ValueError, "out_features"),
     ("Dense", {"out_features": "10"}, TypeError, "out_features"),
     ("Dropout", {"p": 1.5}, ValueError, "p"),
@@ -545,6 +559,9 @@ BAD_INPUT_SHAPES = [  # (type, config, per-sample input shape, what the error sa
     ("Conv2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6),
      "groups=2 must divide the 3 input channels"),
     ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4), r"kernel_size \(5, 5\) .* larger than"),
+    # a window holding no input element: -inf in cynet.functional (as torch), not in a model
+    ("MaxPool2D", {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": 3}, (1, 2, 3),
+     "without any input element"),
     ("AvgPool2D", {"kernel_size": 2, "padding": 2}, (1, 6, 6),  # padding > kernel / 2
      "must be at most half of kernel_size"),
     ("BatchNorm2D", {}, (10,), r"got \(10,\)"),

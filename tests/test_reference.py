@@ -86,6 +86,17 @@ def test_avg_pool_ceil_window_past_padding_counts_less():
     np.testing.assert_allclose(y[0, 0, :, 0], [2 / 3, 1.0, 0.5])
 
 
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_divisor_override_divides_every_window_alike(count_include_pad):
+    # the same H=4 windows: sums 2, 3, 1 of ones (the first and last clipped), each / 5
+    x = np.ones((1, 1, 4, 1))
+    kw = dict(kernel_size=(3, 1), stride=(2, 1), padding=(1, 0), ceil_mode=True,
+              count_include_pad=count_include_pad, divisor_override=5)
+    np.testing.assert_allclose(ref.avg_pool2d(x, **kw)[0, 0, :, 0], [2 / 5, 3 / 5, 1 / 5])
+    gx = ref.avg_pool2d_backward(np.ones((1, 1, 3, 1)), x.shape, **kw)
+    np.testing.assert_allclose(gx[0, 0, :, 0], [1 / 5, 2 / 5, 1 / 5, 2 / 5])
+
+
 def test_pool_output_size_rule():
     assert ref.pool_output_size(5, 2, 2, 1, 1, False) == 3
     assert ref.pool_output_size(5, 2, 2, 1, 1, True) == 3  # dropped window
@@ -95,6 +106,24 @@ def test_pool_output_size_rule():
     assert ref.pool_output_size(8, 3, 2, 0, 1, True) == 4
     assert ref.pool_output_size(8, 3, 2, 0, 1, False) == 3
     assert ref.pool_output_size(7, 2, 1, 0, 3, False) == 4
+
+
+def test_first_taps_and_empty_windows_by_hand():
+    # windows starting at -1, 0, 1 with dilation 3: first taps at or after 0 are 2, 0, 1
+    np.testing.assert_array_equal(ref.first_taps(3, 1, 1, 3), [2, 0, 1])
+    # starting at -2 with dilation 4: 2; at -5 with dilation 2: 1
+    np.testing.assert_array_equal(ref.first_taps(1, 1, 2, 4), [2])
+    np.testing.assert_array_equal(ref.first_taps(2, 7, 5, 2), [1, 2])
+    # H = 2, k = 2, p = 1, dilation 3: taps -1 and 2 miss; W = 3: first columns 2, 0
+    y, idx = ref.max_pool2d(np.ones((1, 1, 2, 3)), 2, 1, 1, 3)
+    np.testing.assert_array_equal(y, [[[[-np.inf, -np.inf]]]])
+    np.testing.assert_array_equal(idx, [[[[8, 6]]]])
+    assert ref.has_empty_window(2, 2, 1, 1, 3, False)
+    assert not ref.has_empty_window(3, 2, 1, 1, 3, False)
+    # the backward adds nothing for an index past the plane, in any plane
+    gx = ref.max_pool2d_backward(np.ones((1, 2, 1, 2)), np.array([[[[8, 1]], [[6, 5]]]]),
+                                 (1, 2, 2, 3))
+    np.testing.assert_array_equal(gx.reshape(2, 6), [[0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]])
 
 
 # --------------------------------------------------------- self-consistency (adjoints)
@@ -197,6 +226,56 @@ def test_reference_avg_pool2d_matches_torch(dtype, torch_oracle, assert_close, s
 
         sweep.check(f"case {i}: {case}", check)
     sweep.assert_none(SWEEP_CASES)
+
+
+def random_empty_window_case(rng):
+    """dict(x_shape, kwargs) of a max_pool2d call whose windows hold no input element
+    along one axis (shorter than the dilation), the other axis drawn freely."""
+    while True:
+        d = int(rng.integers(2, 6))
+        k = int(rng.integers(2, 5))
+        p = int(rng.integers(1, k // 2 + 1))
+        s = int(rng.integers(1, 4))
+        n = int(rng.integers(1, d))
+        ceil_mode = bool(rng.random() < 0.5)
+        other = dict(k=int(rng.integers(1, 4)), s=int(rng.integers(1, 3)),
+                     d=int(rng.integers(1, 3)), n=int(rng.integers(3, 8)))
+        other["p"] = int(rng.integers(0, other["k"] // 2 + 1))
+        if (ref.pool_output_size(n, k, s, p, d, ceil_mode) >= 1
+                and ref.has_empty_window(n, k, s, p, d, ceil_mode)
+                and ref.pool_output_size(other["n"], other["k"], other["s"], other["p"],
+                                         other["d"], ceil_mode) >= 1):
+            break
+    axes = [(n, k, s, p, d), tuple(other[key] for key in "nkspd")]
+    if rng.random() < 0.5:
+        axes.reverse()
+    (H, kh, sh, ph, dh), (W, kw, sw, pw, dw) = axes
+    x_shape = (int(rng.integers(1, 3)), int(rng.integers(1, 3)), H, W)
+    return dict(x_shape=x_shape, kwargs=dict(kernel_size=(kh, kw), stride=(sh, sw),
+                                             padding=(ph, pw), dilation=(dh, dw),
+                                             ceil_mode=ceil_mode))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reference_max_pool_empty_windows_match_torch(dtype, torch_oracle, assert_close, sweep):
+    rng = np.random.default_rng(404)
+    for i in range(60):
+        case = random_empty_window_case(rng)
+        x = rng.integers(-3, 4, size=case["x_shape"]).astype(dtype)
+        kw = case["kwargs"]
+
+        def check():
+            y, idx = ref.max_pool2d(x, **kw)
+            assert (y == -np.inf).all()
+            dy = rng.standard_normal(y.shape).astype(dtype)
+            ty, tidx, tgx, _ = torch_oracle.max_pool2d_past_the_plane(x, dy, **kw)
+            np.testing.assert_array_equal(y, ty)
+            np.testing.assert_array_equal(idx, tidx, err_msg="indices")
+            # inside the planes (torch writes the rest past them)
+            assert_close(ref.max_pool2d_backward(dy, idx, x.shape), tgx, dtype, "grad_x")
+
+        sweep.check(f"case {i}: {case}", check)
+    sweep.assert_none(60)
 
 
 def test_reference_max_pool_nan_and_neg_inf_match_torch(torch_oracle):

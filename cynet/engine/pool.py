@@ -1,7 +1,9 @@
 """Pooling kernels on stacks of planes, with the policy's thread rule.
 
 Arguments arrive checked (``cynet.functional`` or a layer); a kernel's report of an
-impossible window or index becomes a ``ValueError`` naming the arguments.
+impossible index becomes a ``ValueError`` naming the arguments. Whether windows without
+an input element are allowed is the geometry's decision (``pool_geometry``): where they
+are, max pooling gives them -inf and PyTorch's index.
 """
 import numpy as np
 
@@ -24,20 +26,15 @@ def max_pool(x, geo, relu=False):
     indices = allocate(y.shape, np.int64, "the indices", blame(geo))
     if y.size == 0:
         return y, indices
-    empty = pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel,
-                                  *geo.stride, *geo.padding, *geo.dilation,
-                                  threads_for(x.size), relu)
-    if empty:
-        raise ValueError(
-            f"dilation {geo.dilation} with kernel_size {geo.kernel} and padding {geo.padding} "
-            f"leaves pooling windows without any input element (x shape {x.shape})"
-        )
+    pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel, *geo.stride,
+                          *geo.padding, *geo.dilation, threads_for(x.size), relu)
     return y, indices
 
 
 def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
     """The input gradient of :func:`max_pool`; given ``relu_output``, the ``y`` of a
-    ``relu=True`` forward, no gradient passes where it is <= 0."""
+    ``relu=True`` forward, no gradient passes where it is <= 0. An index past its plane
+    (a window without an input element) passes none either; a negative one is refused."""
     N, C, H, W = input_shape
     grad_in = allocate((N, C, H, W), grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size == 0:
@@ -47,28 +44,32 @@ def max_pool_backward(grad_out, indices, input_shape, relu_output=None):
     P = grad_out.shape[2] * grad_out.shape[3]
     if relu_output is not None:
         relu_output = relu_output.reshape(N * C, P)
-    bad = pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
-                                 grad_in.reshape(N * C, H * W), threads_for(grad_in.size),
-                                 relu_output)
-    if bad:
+    negative = pool.max_pool_backward(grad_out.reshape(N * C, P), indices.reshape(N * C, P),
+                                      grad_in.reshape(N * C, H * W), threads_for(grad_in.size),
+                                      relu_output)
+    if negative:
         raise ValueError(
-            f"indices has {bad} value(s) outside [0, {H * W}), the positions of an "
-            f"{H}x{W} input plane (input_shape {(N, C, H, W)})"
+            f"indices has {negative} negative value(s); an index is a position row * W + col "
+            f"in its {H}x{W} input plane (input_shape {(N, C, H, W)}), or past the plane for "
+            f"a window without an input element"
         )
     return grad_in
 
 
-def avg_pool(x, geo, count_include_pad):
+def avg_pool(x, geo, count_include_pad, divisor_override=None):
+    """Average pooling; a ``divisor_override`` (a checked non-zero int) divides every
+    window's sum instead of its size."""
     y = allocate(x.shape[:2] + geo.out_hw, x.dtype, "the output", blame(geo))
     if y.size:
         pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
-                              count_include_pad, threads_for(x.size))
+                              count_include_pad, threads_for(x.size), divisor_override or 0)
     return y
 
 
-def avg_pool_backward(grad_out, input_shape, geo, count_include_pad):
+def avg_pool_backward(grad_out, input_shape, geo, count_include_pad, divisor_override=None):
     grad_in = allocate(input_shape, grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size:
         pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
-                               *geo.padding, count_include_pad, threads_for(grad_in.size))
+                               *geo.padding, count_include_pad, threads_for(grad_in.size),
+                               divisor_override or 0)
     return grad_in

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from .._args import as_bool, as_float_array, as_pair
+from .._args import as_bool, as_divisor_override, as_float_array, as_pair
 from .._geometry import pool_geometry, pool_input
 from ..engine import pool
 from .activations import ReLU
@@ -70,16 +70,18 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Like ``torch.nn.AvgPool2d``; stride defaults to kernel_size."""
+    """Like ``torch.nn.AvgPool2d``; stride defaults to kernel_size. ``divisor_override``
+    (a non-zero int, or None) divides every window's sum instead of its size."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, **kwargs):
+                 count_include_pad=True, divisor_override: int | None = None, **kwargs):
         super().__init__(kernel_size, stride, padding, ceil_mode, **kwargs)
         self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
+        self.divisor_override = as_divisor_override(divisor_override)
 
     def _args(self):
         return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                self.count_include_pad)
+                self.count_include_pad, self.divisor_override)
 
     def forward(self, x, training=True):
         self._x_shape = x.shape
