@@ -61,10 +61,11 @@ def _maxpool2d(spec, where, shape):
 
 def _avgpool2d(spec, where, shape):
     o = _take(spec, where, ("kernel_size", "stride", "padding", "ceil_mode",
-                            "count_include_pad"))
+                            "count_include_pad", "divisor_override"))
     return nn.AvgPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
                         padding=_pair(o.get("padding", 0)), ceil_mode=o.get("ceil_mode", False),
-                        count_include_pad=o.get("count_include_pad", True))
+                        count_include_pad=o.get("count_include_pad", True),
+                        divisor_override=o.get("divisor_override"))
 
 
 def _dense(spec, where, shape):
