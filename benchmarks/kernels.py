@@ -27,9 +27,10 @@ other work (a shared machine's neighbours show up there, not silently in the num
 ratio = cynet time / torch time (< 1: cynet is faster). Convolution GFLOP/s count
 2 * N * Cout * Hout * Wout * Cin / groups * kh * kw for the forward pass and three times
 that for forward + backward (for a transposed convolution, H x W of its input instead of
-Hout x Wout: each input element meets every output channel through every tap). The child also times numpy's own float32 GEMM (n = 1024),
-the ceiling an im2col + GEMM convolution can approach, and the report gives each
-convolution's fwd+bwd GFLOP/s as a share of it. The report states which BLAS kernel
+Hout x Wout: each input element meets every output channel through every tap). The
+child also times numpy's own float32 GEMM (n = 1024), the ceiling an im2col + GEMM
+convolution can approach, and the report gives each convolution's fwd+bwd GFLOP/s as a
+share of it. The report states which BLAS kernel
 numpy's OpenBLAS ran (``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are unset for the
 run, see ``benchmarks.common``). It measures and reports; the project's goals for these
 numbers are in benchmarks/RESULTS.md.

@@ -203,7 +203,8 @@ def conv_transpose_geometry(x_shape, w_shape, stride, padding, output_padding, d
     if min(kh, kw) < 1:
         raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
     if Cw < 1 or Fg < 1:
-        raise ValueError(f"weight must have at least one input and output channel, got shape {w_shape}")
+        raise ValueError(
+            f"weight must have at least one input and output channel, got shape {w_shape}")
     if Cw != C:
         raise ValueError(
             f"weight shape {w_shape} expects {Cw} input channels (its first axis), but x has "

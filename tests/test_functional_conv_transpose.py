@@ -208,11 +208,10 @@ def test_output_padding_rows_hold_the_bias_alone(rng):
     b = np.array([1.5, -2.0])
     y = F.conv_transpose2d(x, w, b, stride=3, output_padding=2)
     assert y.shape == (2, 2, 13, 13)
-    for rows in (np.s_[:, :, 11:, :], np.s_[:, :, :, 11:]):
-        np.testing.assert_array_equal(y[rows], np.broadcast_to(b[None, :, None, None], y[rows].shape))
-    # and the rows between the taps (position 2 of every 3) too
-    np.testing.assert_array_equal(y[:, :, 2::3, :], np.broadcast_to(b[None, :, None, None],
-                                                                     y[:, :, 2::3, :].shape))
+    bias_only = b[None, :, None, None]
+    for part in (np.s_[:, :, 11:, :], np.s_[:, :, :, 11:],
+                 np.s_[:, :, 2::3, :]):  # and the rows between the taps (2 of every 3)
+        np.testing.assert_array_equal(y[part], np.broadcast_to(bias_only, y[part].shape))
 
 
 def test_conv_transpose2d_argument_forms_agree(rng, assert_close):
@@ -540,3 +539,24 @@ def test_huge_stride_is_refused_by_the_public_function_before_allocating():
     w = np.ones((1, 1, 3, 3), np.float32)
     with pytest.raises(ValueError, match=rf"more than {MAX_EXTENT} rows or columns; reduce stride"):
         F.conv_transpose2d(x, w, stride=2**30)
+
+
+@pytest.mark.parametrize("which", ["forward", "backward"])
+def test_a_memory_error_of_the_scratch_names_the_argument(which, monkeypatch, policy):
+    # the machine cannot give the columns: an error about the transposed convolution
+    # naming the argument that made them large, not a bare MemoryError
+    policy(direct_conv=False)
+
+    def no_memory(self, b, dtype):
+        raise MemoryError("test")
+
+    monkeypatch.setattr(engine_conv.Columns, "buffers", no_memory)
+    x = np.ones((2, 3, 4, 4), np.float32)
+    w = np.ones((3, 2, 3, 3), np.float32)
+    with pytest.raises(ArgumentError, match=r"transposed convolution with output 9x9 from an "
+                                            r"input of 4x4 \(test\); reduce stride") as info:
+        if which == "forward":
+            F.conv_transpose2d(x, w, stride=2)
+        else:
+            F.conv_transpose2d_backward(np.ones((2, 2, 9, 9), np.float32), x, w, stride=2)
+    assert info.value.argument == "stride"

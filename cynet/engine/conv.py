@@ -217,10 +217,10 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
 def input_gradient(grad_out, weight, geo, gx, bias=None):
     """Only the input gradient of the convolution ``geo`` (which needs no ``x``), written
     into ``gx`` (``geo.in_shape``, the caller's), with ``bias`` (``geo.C`` values, or None)
-    added to each of its channels: the forward of the transposed convolution."""
-    with _memory_named(geo):
-        return _backward(grad_out, None, weight, geo, False, True, False, weight_grad=False,
-                         gx=gx, gx_bias=bias)[0]
+    added to each of its channels: the forward of the transposed convolution (whose
+    caller names the arguments of a MemoryError in its own terms)."""
+    return _backward(grad_out, None, weight, geo, False, True, False, weight_grad=False,
+                     gx=gx, gx_bias=bias)[0]
 
 
 def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns, weight_grad=True,
