@@ -10,7 +10,8 @@ To measure another checkout (before/after a change), run these benchmarks from i
 directory, where its cynet is built in place: ``cd OLD && PYTHONPATH=NEW python -m
 benchmarks.kernels`` (NEW: this repository); the report names the commit it measured.
 
-The cases keep their ids (a-f convolutions, g1-g3 pools): code comments refer to them.
+The cases keep their ids (a-f convolutions, g1-g3 pools, h1-h3 transposed convolutions):
+code comments refer to them.
 
 Each thread count runs in a fresh child process (this module with ``--worker``), because
 cynet's OpenMP kernels and numpy's OpenBLAS fix their thread count at import; torch is
@@ -25,9 +26,11 @@ other work (a shared machine's neighbours show up there, not silently in the num
 
 ratio = cynet time / torch time (< 1: cynet is faster). Convolution GFLOP/s count
 2 * N * Cout * Hout * Wout * Cin / groups * kh * kw for the forward pass and three times
-that for forward + backward. The child also times numpy's own float32 GEMM (n = 1024),
-the ceiling an im2col + GEMM convolution can approach, and the report gives each
-convolution's fwd+bwd GFLOP/s as a share of it. The report states which BLAS kernel
+that for forward + backward (for a transposed convolution, H x W of its input instead of
+Hout x Wout: each input element meets every output channel through every tap). The
+child also times numpy's own float32 GEMM (n = 1024), the ceiling an im2col + GEMM
+convolution can approach, and the report gives each convolution's fwd+bwd GFLOP/s as a
+share of it. The report states which BLAS kernel
 numpy's OpenBLAS ran (``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are unset for the
 run, see ``benchmarks.common``). It measures and reports; the project's goals for these
 numbers are in benchmarks/RESULTS.md.
@@ -63,6 +66,13 @@ CONV_SHAPES = [
     ("d", "strided", (64, 32, 32, 32), 64, 3, 2, 1),
     ("e", "even kernel", (32, 16, 28, 28), 32, 4, 2, 1),
     ("f", "pointwise", (64, 64, 16, 16), 128, 1, 1, 0),
+]
+# transposed: name, description, input (N, Cin, H, W), Cout, kernel, stride, padding,
+# output_padding; all with bias (the decoder layers of DCGAN / U-Net style networks)
+CONVT_SHAPES = [
+    ("h1", "ConvT 2x up", (32, 64, 16, 16), 32, 4, 2, 1, 0),
+    ("h2", "ConvT 2x up, output_padding", (32, 64, 16, 16), 32, 3, 2, 1, 1),
+    ("h3", "ConvT stride 1", (32, 64, 16, 16), 64, 3, 1, 1, 0),
 ]
 POOL_INPUT = (64, 64, 32, 32)
 # name, description, kind, kernel, stride, padding
@@ -163,6 +173,58 @@ def make_conv_case(spec, F, np, torch, rng):
     return case
 
 
+def make_conv_transpose_case(spec, F, np, torch, rng):
+    name, desc, (N, C, H, W), Co, k, s, p, op = spec
+    OH, OW = ((n - 1) * s - 2 * p + k + op for n in (H, W))
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = (rng.standard_normal((C, Co, k, k), dtype=np.float32) / np.float32(math.sqrt(Co * k * k)))
+    b = rng.standard_normal(Co, dtype=np.float32) * np.float32(0.1)
+    gy = rng.standard_normal((N, Co, OH, OW), dtype=np.float32)
+    case = Case(name, f"{name} {desc} {N}x{C}x{H}x{W}->{Co} k{k}s{s}p{p}op{op}",
+                flops_fwd=2.0 * N * C * H * W * Co * k * k)
+    kw = dict(stride=s, padding=p, output_padding=op)
+
+    def cy_fwd():
+        return F.conv_transpose2d(x, w, b, **kw)
+
+    def cy_fwd_bwd():
+        y = F.conv_transpose2d(x, w, b, **kw)
+        return y, F.conv_transpose2d_backward(gy, x, w, **kw, bias=True, input_grad=True)
+
+    case.calls[("cynet", "fwd")] = cy_fwd
+    case.calls[("cynet", "fwd+bwd")] = cy_fwd_bwd
+    if torch is None:
+        return case
+
+    TF = torch.nn.functional
+    xt, wt, bt, gyt = (torch.from_numpy(a) for a in (x, w, b, gy))
+    xg, wg, bg = (t.detach().requires_grad_(True) for t in (xt, wt, bt))
+
+    def t_fwd():
+        with torch.no_grad():
+            return TF.conv_transpose2d(xt, wt, bt, **kw)
+
+    def t_fwd_bwd():
+        xg.grad = wg.grad = bg.grad = None
+        y = TF.conv_transpose2d(xg, wg, bg, **kw)
+        y.backward(gyt)
+        return y
+
+    def check():
+        y, (gx, gw, gb) = cy_fwd_bwd()
+        yt = t_fwd_bwd()
+        _compare("output", y, yt.detach().numpy(), np)
+        _compare("grad input", gx, xg.grad.numpy(), np)
+        _compare("grad weight", gw, wg.grad.numpy(), np)
+        _compare("grad bias", gb, bg.grad.numpy(), np)
+        _compare("forward alone", cy_fwd(), t_fwd().numpy(), np)
+
+    case.calls[("torch", "fwd")] = t_fwd
+    case.calls[("torch", "fwd+bwd")] = t_fwd_bwd
+    case.check = check
+    return case
+
+
 def make_pool_case(spec, F, np, torch, rng):
     name, desc, kind, k, s, p = spec
     N, C, H, W = POOL_INPUT
@@ -220,8 +282,9 @@ def make_pool_case(spec, F, np, torch, rng):
 
 def selected_specs(names):
     convs = [s for s in CONV_SHAPES if names is None or s[0] in names]
+    transposed = [s for s in CONVT_SHAPES if names is None or s[0] in names]
     pools = [s for s in POOL_SHAPES if names is None or s[0] in names]
-    return convs, pools
+    return convs, transposed, pools
 
 
 # --------------------------------------------------------------------------- worker
@@ -261,8 +324,9 @@ def worker(args):
     log = logger(thread_tag(args.threads))
 
     rng = np.random.default_rng(SEED)
-    convs, pools = selected_specs(args.shapes)
+    convs, transposed, pools = selected_specs(args.shapes)
     cases = ([make_conv_case(s, F, np, torch, rng) for s in convs]
+             + [make_conv_transpose_case(s, F, np, torch, rng) for s in transposed]
              + [make_pool_case(s, F, np, torch, rng) for s in pools])
 
     status = {}
@@ -497,7 +561,7 @@ def parse_args(argv):
         ap.error("--threads: give at least one count >= 1")
     if args.shapes is not None:
         args.shapes = {s.strip() for s in args.shapes.split(",") if s.strip()}
-        known = {s[0] for s in CONV_SHAPES + POOL_SHAPES}
+        known = {s[0] for s in CONV_SHAPES + CONVT_SHAPES + POOL_SHAPES}
         if not args.shapes or args.shapes - known:
             ap.error(f"--shapes: unknown {sorted(args.shapes - known)}; "
                      f"known: {', '.join(sorted(known))}")

@@ -1,8 +1,8 @@
 """Output sizes and padding of convolution and pooling, with PyTorch's rules."""
 from dataclasses import dataclass
 
-from ._args import (ArgumentError, as_float_array, as_float_arrays, as_int, as_pair,
-                    check_ndim)
+from ._args import (ArgumentError, ArgumentTypeError, as_float_array, as_float_arrays,
+                    as_int, as_pair, check_ndim)
 from ._suggest import show
 
 # Sizes the kernels index and allocate, checked here in closed form (Python ints) before
@@ -61,6 +61,10 @@ class ConvGeometry:
     @property
     def out_shape(self):
         return (self.N, self.F, self.OH, self.OW)
+
+    @property
+    def in_shape(self):
+        return (self.N, self.C, self.H, self.W)
 
     @property
     def is_pointwise(self):
@@ -156,6 +160,96 @@ def _check_conv_sizes(N, C, F, kh, kw, padded_h, padded_w, OH, OW, argument):
             ("the output", N * F * P, MAX_TOTAL)):
         if size > limit:
             _too_large(what, size, limit, argument, detail)
+
+
+def check_output_padding(output_padding, stride, dilation):
+    """``output_padding`` as an (h, w) pair, each smaller than the stride or the dilation
+    of its axis (PyTorch's rule: larger, it would add rows that no input reaches)."""
+    output_padding = as_pair(output_padding, "output_padding", 0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if not (op < s or op < d):
+            raise ArgumentError(
+                f"output_padding must be smaller than either stride or dilation, got "
+                f"output_padding={output_padding} with stride={stride} and "
+                f"dilation={dilation}", "output_padding")
+    return output_padding
+
+
+def _transpose_blame(stride, dilation, kernel_name):
+    """The argument that made a transposed convolution's output large: the stride if
+    any, else the dilation, else the kernel (padding only makes it smaller)."""
+    if max(stride) > 1:
+        return "stride"
+    if max(dilation) > 1:
+        return "dilation"
+    return kernel_name
+
+
+def conv_transpose_geometry(x_shape, w_shape, stride, padding, output_padding, dilation,
+                            groups, kernel_name="weight"):
+    """The checked geometry of a transposed convolution of ``x`` (N, C_in, H, W) by a
+    weight (C_in, C_out // groups, kh, kw), given as the ``ConvGeometry`` of the
+    convolution it transposes: that one's input is the transposed output
+    (``geo.in_shape``: N, C_out, Hout, Wout) and its output is ``x``
+    (``geo.out_shape``), its weight the same array read as (F = C_in, C_out // groups,
+    kh, kw). Per axis ``Hout = (H - 1) * stride - 2 * padding + dilation * (kh - 1)
+    + output_padding + 1``; the convolution's bottom/right padding is then
+    ``padding - output_padding``, negative when the last output rows are reached by no
+    input (they receive the bias alone)."""
+    N, C, H, W = x_shape
+    Cw, Fg, kh, kw = w_shape
+    if H < 1 or W < 1:
+        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if min(kh, kw) < 1:
+        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
+    if Cw < 1 or Fg < 1:
+        raise ValueError(
+            f"weight must have at least one input and output channel, got shape {w_shape}")
+    if Cw != C:
+        raise ValueError(
+            f"weight shape {w_shape} expects {Cw} input channels (its first axis), but x has "
+            f"{C} (x shape {x_shape})")
+    if C % groups:
+        raise ValueError(f"groups={groups} must divide in_channels={C} (weight shape {w_shape})")
+    stride = as_pair(stride, "stride", 1)
+    dilation = as_pair(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        raise ArgumentTypeError(
+            f"padding of a transposed convolution must be an int or an (h, w) pair, got "
+            f"{padding!r}", "padding")
+    ph, pw = as_pair(padding, "padding", 0)
+    oph, opw = check_output_padding(output_padding, stride, dilation)
+    eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    if max(eff_h, eff_w) > MAX_EXTENT:
+        argument = "dilation" if max(dilation) > 1 else kernel_name
+        raise ArgumentError(
+            f"dilation {dilation} with a {kh}x{kw} kernel reaches {eff_h}x{eff_w}, more than "
+            f"{MAX_EXTENT} rows or columns; reduce {argument}", argument)
+    # the output before padding is cropped: the convolution's padded input
+    padded_h = (H - 1) * stride[0] + eff_h + oph
+    padded_w = (W - 1) * stride[1] + eff_w + opw
+    argument = _transpose_blame(stride, dilation, kernel_name)
+    if max(padded_h, padded_w) > MAX_EXTENT:
+        raise ArgumentError(
+            f"stride {stride}, dilation {dilation} and the {kh}x{kw} kernel make the output of "
+            f"x {tuple(x_shape)} {padded_h}x{padded_w} before padding is removed, more than "
+            f"{MAX_EXTENT} rows or columns; reduce {argument}", argument)
+    Hout, Wout = padded_h - 2 * ph, padded_w - 2 * pw
+    if Hout < 1 or Wout < 1:
+        raise ArgumentError(
+            f"padding {(ph, pw)} removes more than the whole output: x {tuple(x_shape)} "
+            f"with weight {w_shape}, stride {stride}, dilation {dilation} and output_padding "
+            f"{(oph, opw)} would give {Hout}x{Wout}", "padding")
+    F, Cout = C, Fg * groups
+    _check_conv_sizes(N, Cout, F, kh, kw, padded_h, padded_w, H, W, argument)
+    detail = f"output {Hout}x{Wout} per channel"
+    if N * Cout * Hout * Wout > MAX_TOTAL:
+        _too_large("the output", N * Cout * Hout * Wout, MAX_TOTAL, argument, detail)
+    return ConvGeometry(N, Cout, Hout, Wout, F, groups, kh, kw, *stride, ph, ph - oph, pw,
+                        pw - opw, *dilation, H, W)
 
 
 def pool_output_size(size, k, s, p, d, ceil_mode):
@@ -261,6 +355,29 @@ def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=
     if rest and rest[0].shape != geo.out_shape:
         raise ValueError(
             f"grad_out has shape {rest[0].shape}, but the forward output has shape {geo.out_shape}"
+        )
+    return x, weight, bias, (rest[0] if rest else None), geo
+
+
+def conv_transpose_arguments(x, weight, bias, stride, padding, output_padding, dilation,
+                             groups, grad_out=_NO_GRAD):
+    """``(x, weight, bias, grad_out, geometry)`` of one transposed convolution, as
+    :func:`conv_arguments` (``geometry``: see :func:`conv_transpose_geometry`)."""
+    named = [("x", x), ("weight", weight), ("bias", bias)]
+    if grad_out is not _NO_GRAD:
+        named.append(("grad_out", grad_out))
+    x, weight, bias, *rest = as_float_arrays(*named)
+    check_ndim(x, "x", 4, "(N, C, H, W)")
+    check_ndim(weight, "weight", 4, "(in_channels, out_channels // groups, kh, kw)")
+    geo = conv_transpose_geometry(x.shape, weight.shape, stride, padding, output_padding,
+                                  dilation, groups)
+    if bias is not None and bias.shape != (geo.C,):
+        raise ValueError(
+            f"bias must have shape ({geo.C},) to match weight {weight.shape} with "
+            f"groups={geo.groups}, got {bias.shape}")
+    if rest and rest[0].shape != geo.in_shape:
+        raise ValueError(
+            f"grad_out has shape {rest[0].shape}, but the forward output has shape {geo.in_shape}"
         )
     return x, weight, bias, (rest[0] if rest else None), geo
 

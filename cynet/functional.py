@@ -1,22 +1,25 @@
 """Convolution and pooling, forward and backward: NumPy in, NumPy out.
 
-The semantics are those of ``torch.nn.functional.conv2d / max_pool2d / avg_pool2d``:
-NCHW layout, weights ``(out_channels, in_channels // groups, kh, kw)``, float32 or
+The semantics are those of ``torch.nn.functional.conv2d / conv_transpose2d / max_pool2d /
+avg_pool2d``: NCHW layout, weights ``(out_channels, in_channels // groups, kh, kw)``
+(``(in_channels, out_channels // groups, kh, kw)`` for the transposed convolution), float32 or
 float64 (results in the input dtype). Inputs are never modified; results are new
 C-contiguous arrays.
 
 This module checks arguments; how each operation runs (which kernels, how many threads,
 which workspaces) is the engine's decision (:mod:`cynet.engine.conv`,
-:mod:`cynet.engine.pool`).
+:mod:`cynet.engine.conv_transpose`, :mod:`cynet.engine.pool`).
 """
 from ._args import (as_bool, as_divisor_override, as_float_array, as_index_array, as_shape4,
                     check_ndim)
-from ._geometry import conv_arguments, pool_geometry, pool_input
-from .engine import conv as _conv, pool as _pool
+from ._geometry import conv_arguments, conv_transpose_arguments, pool_geometry, pool_input
+from .engine import conv as _conv, conv_transpose as _conv_transpose, pool as _pool
 
 __all__ = [
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",
@@ -50,6 +53,37 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     x, weight, _, grad_out, geo = conv_arguments(x, weight, None, stride, padding, dilation,
                                                  groups, grad_out=grad_out)
     return _conv.backward(grad_out, x, weight, geo, bias, input_grad)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1,
+                     groups=1):
+    """Transposed convolution of ``x`` (N, C_in, H, W) with ``weight``
+    (C_in, C_out // groups, kh, kw), exactly ``torch.nn.functional.conv_transpose2d``:
+    the input gradient of the convolution with those arguments.
+
+    Returns ``y`` of shape (N, C_out, Hout, Wout) with, per axis,
+    ``Hout = (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1``;
+    ``padding`` is an int or an (h, w) pair and removes rows and columns from each side,
+    ``output_padding`` (smaller than the stride or the dilation) adds them at the
+    bottom/right.
+    """
+    x, weight, bias, _, geo = conv_transpose_arguments(x, weight, bias, stride, padding,
+                                                       output_padding, dilation, groups)
+    return _conv_transpose.forward(x, weight, bias, geo)
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0,
+                              dilation=1, groups=1, bias=True, input_grad=True):
+    """Gradients of :func:`conv_transpose2d` given ``grad_out`` = dL/dy.
+
+    Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_bias`` is None when
+    ``bias=False`` and ``grad_x`` is None when ``input_grad=False`` (a first layer).
+    """
+    bias = as_bool(bias, "bias")
+    input_grad = as_bool(input_grad, "input_grad")
+    x, weight, _, grad_out, geo = conv_transpose_arguments(
+        x, weight, None, stride, padding, output_padding, dilation, groups, grad_out=grad_out)
+    return _conv_transpose.backward(grad_out, x, weight, geo, bias, input_grad)
 
 
 # --------------------------------------------------------------------------- pooling

@@ -22,6 +22,7 @@ PACKAGE = "cynet-cnn"  # the distribution that ships the built-in layers
 # it equals the [project.entry-points."cynet.layers"] table of pyproject.toml.
 BUILTINS = {
     "Conv2D": "cynet.layers.conv:Conv2D",
+    "ConvTranspose2D": "cynet.layers.conv_transpose:ConvTranspose2D",
     "MaxPool2D": "cynet.layers.pooling:MaxPool2D",
     "AvgPool2D": "cynet.layers.pooling:AvgPool2D",
     "GlobalAvgPool2D": "cynet.layers.pooling:GlobalAvgPool2D",

@@ -42,7 +42,7 @@ WITH_DROPOUT["layers"].insert(3, {"type": "Dropout", "p": 0.3})
 
 BUILTIN_TYPES = ("Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Dense",
                  "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D",
-                 "BatchNorm1D", "Identity", "Add", "Concat")
+                 "BatchNorm1D", "Identity", "Add", "Concat", "ConvTranspose2D")
 
 RUN_FILES = ("model.json", "weights.npz", "metrics.jsonl", "checkpoint.npz")
 METRIC_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}

@@ -152,6 +152,19 @@ class TorchOracle:
         y.backward(self.torch.from_numpy(np.array(grad_out, copy=True)))
         return y.detach().numpy(), self._grad(tx), self._grad(tw), self._grad(tb)
 
+    def conv_transpose2d(self, x, weight, bias=None, stride=1, padding=0, output_padding=0,
+                         dilation=1, groups=1, grad_out=None):
+        """y, or with ``grad_out`` (y, gx, gw, gb)."""
+        tx, tw = self._leaf(x), self._leaf(weight)
+        tb = None if bias is None else self._leaf(bias)
+        y = self.F.conv_transpose2d(tx, tw, tb, stride=_tuple(stride), padding=_tuple(padding),
+                                    output_padding=_tuple(output_padding),
+                                    dilation=_tuple(dilation), groups=groups)
+        if grad_out is None:
+            return y.detach().numpy()
+        y.backward(self.torch.from_numpy(np.array(grad_out, copy=True)))
+        return y.detach().numpy(), self._grad(tx), self._grad(tw), self._grad(tb)
+
     def max_pool2d(self, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                    grad_out=None):
         """(y, indices), or with ``grad_out`` (y, indices, gx)."""

@@ -72,6 +72,8 @@ def every_layer_model(size=12, n_classes=5, **top):
             {"type": "Concat", "inputs": ["sum", "pool"]},
             {"type": "AvgPool2D", "kernel_size": 2, "count_include_pad": False},
             {"type": "Dropout", "p": 0.3},
+            {"type": "ConvTranspose2D", "out_channels": 6, "kernel_size": 3, "stride": 2,
+             "padding": 1, "output_padding": 1},
             {"type": "Conv2D", "out_channels": 8, "kernel_size": 1},
             {"type": "ReLU"},
             {"type": "GlobalAvgPool2D"},

@@ -14,6 +14,9 @@ import numpy as np
 __all__ = [
     "conv2d",
     "conv2d_backward",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
+    "conv_transpose_output_size",
     "max_pool2d",
     "max_pool2d_backward",
     "avg_pool2d",
@@ -21,6 +24,7 @@ __all__ = [
     "conv_pads",
     "pool_output_size",
     "random_conv_case",
+    "random_conv_transpose_case",
     "random_pool_case",
 ]
 
@@ -152,6 +156,88 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     gx = gxp[:, :, pt:pt + H, pl:pl + W].astype(dtype) if input_grad else None
     gb = dy.sum(axis=(0, 2, 3)).astype(dtype) if bias else None
     return gx, gw.astype(dtype), gb
+
+
+# ----------------------------------------------------------------- transposed convolution
+
+
+def conv_transpose_output_size(size, k, s, p, op, d):
+    """PyTorch's output length of a transposed convolution along one axis."""
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _conv_transpose_setup(x_shape, w_shape, stride, padding, output_padding, dilation):
+    _, _, H, W = x_shape
+    _, _, kh, kw = w_shape
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = (
+        _pair(v) for v in (stride, padding, output_padding, dilation))
+    OH = conv_transpose_output_size(H, kh, sh, ph, oph, dh)
+    OW = conv_transpose_output_size(W, kw, sw, pw, opw, dw)
+    return (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1,
+                     groups=1):
+    """Scatter form: through each tap (a, b), every input element ``x[n, c, i, j]`` adds
+    ``x[n, c, i, j] * weight[c, f, a, b]`` to the uncropped output at
+    ``(i*sh + a*dh, j*sw + b*dw)`` of output channel ``g*Fg + f``, where g is the group
+    of input channel c. The uncropped output (``OH + 2*ph`` rows) is then cut by
+    ``padding`` on each side; ``output_padding`` rows and columns at its bottom/right lie
+    beyond the last tap and receive nothing but the bias."""
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    N, C, H, W = x.shape
+    _, Fg, _, _ = w.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _conv_transpose_setup(
+        x.shape, w.shape, stride, padding, output_padding, dilation)
+    Cg = C // groups
+    full = np.zeros((N, Fg * groups, OH + 2 * ph, OW + 2 * pw))
+    for g in range(groups):
+        xg = x[:, g * Cg:(g + 1) * Cg]
+        wg = w[g * Cg:(g + 1) * Cg]
+        yg = full[:, g * Fg:(g + 1) * Fg]
+        for a in range(kh):
+            for b in range(kw):
+                # within one tap the strided positions are distinct, so += is safe
+                yg[:, :, _tap(a * dh, sh, H), _tap(b * dw, sw, W)] += np.einsum(
+                    "ncij,cf->nfij", xg, wg[:, :, a, b])
+    y = full[:, :, ph:ph + OH, pw:pw + OW]
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float64)[None, :, None, None]
+    return y.astype(dtype)
+
+
+def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0,
+                              dilation=1, groups=1, bias=True, input_grad=True):
+    """(dL/dx or None, dL/dweight, dL/dbias or None) of conv_transpose2d given dL/dy:
+    each input element and weight tap gathers the output gradient at the positions the
+    forward scattered it to."""
+    dtype = np.asarray(x).dtype
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    dy = np.asarray(grad_out, dtype=np.float64)
+    N, C, H, W = x.shape
+    _, Fg, _, _ = w.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _conv_transpose_setup(
+        x.shape, w.shape, stride, padding, output_padding, dilation)
+    assert dy.shape == (N, Fg * groups, OH, OW), (dy.shape, (N, Fg * groups, OH, OW))
+    full = np.zeros((N, Fg * groups, OH + 2 * ph, OW + 2 * pw))
+    full[:, :, ph:ph + OH, pw:pw + OW] = dy  # the cropped rows have no gradient
+    Cg = C // groups
+    gx = np.zeros_like(x)
+    gw = np.zeros_like(w)
+    for g in range(groups):
+        xg = x[:, g * Cg:(g + 1) * Cg]
+        dyg = full[:, g * Fg:(g + 1) * Fg]
+        wg = w[g * Cg:(g + 1) * Cg]
+        for a in range(kh):
+            for b in range(kw):
+                patch = dyg[:, :, _tap(a * dh, sh, H), _tap(b * dw, sw, W)]
+                gx[:, g * Cg:(g + 1) * Cg] += np.einsum("nfij,cf->ncij", patch, wg[:, :, a, b])
+                gw[g * Cg:(g + 1) * Cg, :, a, b] = np.einsum("nfij,ncij->cf", patch, xg)
+    gb = dy.sum(axis=(0, 2, 3)).astype(dtype) if bias else None
+    return (gx.astype(dtype) if input_grad else None), gw.astype(dtype), gb
 
 
 # ------------------------------------------------------------------------------ pooling
@@ -340,6 +426,39 @@ def random_conv_case(rng, wide=False):
         bias=bool(rng.random() < 0.7),
         kwargs=dict(stride=_size_arg(rng, s), padding=padding,
                     dilation=_size_arg(rng, d), groups=groups),
+    )
+
+
+def random_conv_transpose_case(rng, wide=False):
+    """dict(x_shape, w_shape, bias, kwargs) of a valid conv_transpose2d call, with
+    output_padding where the stride or dilation allows it. ``wide``: 16 to 40 channels
+    per group on both sides and a kernel larger than 1x1 (the direct float32 kernels'
+    layers)."""
+    groups = int(rng.choice([1, 1, 1, 2, 3]))
+    cg = int(rng.integers(16, 41)) if wide else int(rng.integers(1, 4))
+    fg = int(rng.integers(16, 41)) if wide else int(rng.integers(1, 4))
+    k = rng.integers(1, 5, size=2)
+    if wide and (k == 1).all():
+        k[rng.integers(0, 2)] = int(rng.integers(2, 5))
+    d = np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
+    s = rng.integers(1, 4, size=2)
+    if wide and rng.random() < 0.5:
+        s[:] = 1  # the direct kernels' input-gradient route needs stride 1
+    op = np.array([int(rng.integers(0, max(si, di))) if rng.random() < 0.5 else 0
+                   for si, di in zip(s, d)])
+    H, W = (int(v) for v in rng.integers(1, 7, size=2))
+    # padding up to the largest that leaves an output of at least one row/column
+    p = []
+    for n, ki, si, di, opi in zip((H, W), k, s, d, op):
+        most = ((n - 1) * si + di * (ki - 1) + opi) // 2
+        p.append(int(rng.integers(0, min(most, 3) + 1)))
+    return dict(
+        x_shape=(int(rng.integers(1, 3)), cg * groups, H, W),
+        w_shape=(cg * groups, fg, int(k[0]), int(k[1])),
+        bias=bool(rng.random() < 0.7),
+        kwargs=dict(stride=_size_arg(rng, s), padding=_size_arg(rng, p),
+                    output_padding=_size_arg(rng, op), dilation=_size_arg(rng, d),
+                    groups=groups),
     )
 
 

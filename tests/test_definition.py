@@ -103,6 +103,12 @@ BAD = {
     "pool_larger_than_input": bad({("layers", 2, "kernel_size"): 29}, "layers[2]", "MaxPool2D",
                                   "(8, 28, 28)"),
     "groups_do_not_divide_channels": bad({CONV + ("groups",): 2}, "layers[0]", "groups"),
+    "convt_output_padding_not_below_stride": bad(
+        {CONV: {"type": "ConvTranspose2D", "out_channels": 8, "kernel_size": 3, "stride": 2,
+                "output_padding": [1, 2]}}, "layers[0].output_padding", "(1, 2)", "stride"),
+    "convt_padding_removes_the_output": bad(
+        {CONV: {"type": "ConvTranspose2D", "out_channels": 8, "kernel_size": 3, "padding": 20}},
+        "layers[0]", "ConvTranspose2D", "(1, 28, 28)", "padding (20, 20)"),
     "conv_after_flatten": bad({("layers", 4): {"type": "Conv2D", "out_channels": 2,
                                                "kernel_size": 1}}, "layers[4]", "Conv2D"),
     "conv_on_1d_input": bad({("input_shape",): [784]}, "layers[0]", "(784,)"),

@@ -62,7 +62,7 @@ def test_every_builtin_is_listed():
     # the table of the contract: if one goes missing, the parametrized tests lose it silently
     assert set(BUILTINS) >= {
         "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Dense", "ReLU",
-        "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D"}
+        "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D", "ConvTranspose2D"}
 
 
 # --------------------------------------------------------------------------- gradcheck
@@ -79,6 +79,13 @@ EXTRA_GRADCHECK = [
     pytest.param("Conv2D", {"out_channels": 2, "kernel_size": [3, 2], "stride": [2, 1],
                             "padding": [0, 1], "dilation": [1, 2]}, (2, 8, 6),
                  id="conv_asymmetric"),
+    pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": 3, "stride": 2,
+                                     "output_padding": 1}, (2, 3, 4), id="convt_upsample"),
+    pytest.param("ConvTranspose2D", {"out_channels": 2, "kernel_size": [2, 3], "dilation": [3, 2],
+                                     "output_padding": [2, 1], "padding": [0, 1],
+                                     "bias": False}, (3, 4, 3), id="convt_dilated_nobias"),
+    pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": 1, "groups": 3},
+                 (6, 3, 4), id="convt_pointwise_groups"),
     pytest.param("MaxPool2D", {"kernel_size": 2, "ceil_mode": True}, (2, 5, 7),
                  id="maxpool_ceil"),
     pytest.param("MaxPool2D", {"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2},
@@ -224,6 +231,12 @@ def torch_module(nn, type_name, config, input_shape):
                          stride=_t(c.get("stride", 1)), padding=_t(c.get("padding", 0)),
                          dilation=_t(c.get("dilation", 1)), groups=c.get("groups", 1),
                          bias=c.get("bias", True))
+    if type_name == "ConvTranspose2D":
+        return nn.ConvTranspose2d(input_shape[0], c["out_channels"], _t(c["kernel_size"]),
+                                  stride=_t(c.get("stride", 1)), padding=_t(c.get("padding", 0)),
+                                  output_padding=_t(c.get("output_padding", 0)),
+                                  dilation=_t(c.get("dilation", 1)), groups=c.get("groups", 1),
+                                  bias=c.get("bias", True))
     if type_name == "MaxPool2D":
         return nn.MaxPool2d(_t(c["kernel_size"]), _t(c.get("stride")), _t(c.get("padding", 0)),
                             _t(c.get("dilation", 1)), ceil_mode=c.get("ceil_mode", False))
@@ -279,6 +292,18 @@ TORCH_CASES = [
                  (5, 4, 4), True, id="conv_pointwise_nobias"),
     pytest.param("Conv2D", {"out_channels": 4, "kernel_size": 3, "padding": "valid",
                             "stride": [1, 2]}, (2, 7, 9), True, id="conv_valid_strided"),
+    pytest.param("ConvTranspose2D", {"out_channels": 5, "kernel_size": 3}, (3, 6, 5), True,
+                 id="convt"),
+    pytest.param("ConvTranspose2D", {"out_channels": 4, "kernel_size": [3, 2], "stride": 2,
+                                     "padding": 1, "output_padding": 1, "groups": 2},
+                 (2, 4, 3), True, id="convt_example"),
+    pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": 4, "stride": [2, 3],
+                                     "padding": [1, 2], "output_padding": [0, 2],
+                                     "dilation": [1, 2], "bias": False}, (2, 5, 4), True,
+                 id="convt_strided_dilated_nobias"),
+    pytest.param("ConvTranspose2D", {"out_channels": 32, "kernel_size": 3, "padding": 1,
+                                     "dilation": 2, "output_padding": 1}, (16, 5, 6), True,
+                 id="convt_wide_dilated"),
     pytest.param("MaxPool2D", {"kernel_size": 2}, (3, 8, 8), True, id="maxpool"),
     pytest.param("MaxPool2D", {"kernel_size": 3, "stride": 2, "padding": 1,
                                "ceil_mode": True}, (2, 7, 6), True, id="maxpool_ceil"),
@@ -402,7 +427,24 @@ INIT_CASES = [
                  (32, 5, 5), 9, id="conv_depthwise"),
     pytest.param("Dense", {"out_features": 100}, (40,), 40, id="dense"),
     pytest.param("Dense", {"out_features": 50}, (3, 2, 90), 90, id="dense_last_axis"),
+    # a transposed weight is (in, out // groups, kh, kw): PyTorch's fan-in is its axis 1
+    # times the taps, out_channels // groups * kh * kw (not the input channels')
+    pytest.param("ConvTranspose2D", {"out_channels": 64, "kernel_size": 3}, (8, 6, 6), 64 * 9,
+                 id="convt"),
+    pytest.param("ConvTranspose2D", {"out_channels": 48, "kernel_size": [5, 2], "groups": 2},
+                 (6, 8, 8), 24 * 10, id="convt_grouped"),
 ]
+
+TRANSPOSED_INIT_CASES = [p for p in INIT_CASES if p.values[0] == "ConvTranspose2D"]
+
+
+@pytest.mark.parametrize("type_name, config, input_shape, fan_in", TRANSPOSED_INIT_CASES)
+def test_transposed_fan_in_is_torchs(torch, type_name, config, input_shape, fan_in):
+    # the fan-in above is the one torch computes for its ConvTranspose2d's weight
+    module = torch_module(torch.nn, type_name, config, input_shape)
+    layer = make_layer(type_name, config, input_shape)
+    assert tuple(module.weight.shape) == layer.params["weight"].shape
+    assert torch.nn.init._calculate_fan_in_and_fan_out(module.weight)[0] == fan_in
 
 
 @pytest.mark.parametrize("type_name, config, input_shape, fan_in", INIT_CASES)
@@ -452,6 +494,10 @@ CONFIG_CASES = [pytest.param(t, example_of(t)[0], id=f"{t}_example") for t in BU
     pytest.param("Conv2D", {"out_channels": 3, "kernel_size": 3, "padding": "same",
                             "dilation": [2, 1], "bias": False}, id="conv_same"),
     pytest.param("Conv2D", {"out_channels": 2, "kernel_size": 5}, id="conv_minimal"),
+    pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": [3, 2], "stride": [2, 1],
+                                     "padding": 1, "output_padding": [1, 0], "dilation": 1,
+                                     "groups": 3, "bias": False}, id="convt_full"),
+    pytest.param("ConvTranspose2D", {"out_channels": 2, "kernel_size": 4}, id="convt_minimal"),
     pytest.param("MaxPool2D", {"kernel_size": [2, 3], "stride": 1, "ceil_mode": True},
                  id="maxpool"),
     pytest.param("AvgPool2D", {"kernel_size": 2, "count_include_pad": False}, id="avgpool"),
@@ -481,6 +527,9 @@ def test_get_config_round_trips(type_name, config):
 DEFAULT_CONFIGS = [
     ("Conv2D", {"out_channels": 2, "kernel_size": 3},
      {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}),
+    ("ConvTranspose2D", {"out_channels": 2, "kernel_size": 3},
+     {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1,
+      "bias": True}),
     ("MaxPool2D", {"kernel_size": 2},
      {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False}),
     ("AvgPool2D", {"kernel_size": 2},
@@ -522,6 +571,27 @@ BAD_VALUES = [
     ("Conv2D", {"out_channels": 4, "kernel_size": 3, "dilation": 0}, ValueError, "dilation"),
     ("Conv2D", {"out_channels": 4, "kernel_size": 3, "groups": 3}, ValueError, "groups"),
     ("Conv2D", {"out_channels": 4, "kernel_size": 3, "bias": "yes"}, TypeError, "bias"),
+    ("ConvTranspose2D", {"out_channels": 0, "kernel_size": 3}, ValueError, "out_channels"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": [3, 0]}, ValueError, "kernel_size"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "stride": 0}, ValueError,
+     "stride"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "padding": -1}, ValueError,
+     "padding"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "padding": "same"}, TypeError,
+     "padding"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "output_padding": -1},
+     ValueError, "output_padding"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "output_padding": 1},
+     ValueError, r"output_padding.*\(1, 1\)"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "stride": 2,
+                         "output_padding": [1, 2]}, ValueError, r"output_padding.*\(1, 2\)"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "output_padding": 1.0},
+     TypeError, "output_padding"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "dilation": 0}, ValueError,
+     "dilation"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "groups": 3}, ValueError,
+     "groups"),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "bias": 1}, TypeError, "bias"),
     ("MaxPool2D", {"kernel_size": 0}, ValueError, "kernel_size"),
     ("MaxPool2D", {"kernel_size": 2, "stride": 0}, ValueError, "stride"),
     ("MaxPool2D", {"kernel_size": 2, "ceil_mode": 1}, TypeError, "ceil_mode"),
@@ -558,6 +628,12 @@ BAD_INPUT_SHAPES = [  # (type, config, per-sample input shape, what the error sa
      r"expects per-sample input of shape \(channels, height, width\), got \(12,\)"),
     ("Conv2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6),
      "groups=2 must divide the 3 input channels"),
+    ("ConvTranspose2D", {"out_channels": 2, "kernel_size": 3, "padding": 3}, (1, 4, 4),
+     r"padding \(3, 3\) removes more than the whole output.* would give 0x0"),
+    ("ConvTranspose2D", {"out_channels": 2, "kernel_size": 3, "groups": 2}, (3, 6, 6),
+     "groups=2 must divide the 3 input channels"),
+    ("ConvTranspose2D", {"out_channels": 2, "kernel_size": 3}, (4, 5),
+     r"expects per-sample input of shape \(channels, height, width\), got \(4, 5\)"),
     ("MaxPool2D", {"kernel_size": 5}, (1, 4, 4), r"kernel_size \(5, 5\) .* larger than"),
     # a window holding no input element: -inf in cynet.functional (as torch), not in a model
     ("MaxPool2D", {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": 3}, (1, 2, 3),
@@ -588,8 +664,10 @@ def test_build_rejects_shapes_that_do_not_fit(type_name, config, input_shape, me
 @pytest.mark.parametrize("type_name, config, input_shape", [
     ("Conv2D", {"out_channels": 4, "kernel_size": 3, "padding": 1}, (2, 6, 5)),
     ("Conv2D", {"out_channels": 4, "kernel_size": 1}, (2, 6, 5)),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 3, "stride": 2}, (2, 6, 5)),
+    ("ConvTranspose2D", {"out_channels": 4, "kernel_size": 1}, (2, 6, 5)),
     ("Dense", {"out_features": 3}, (7,)),
-], ids=["conv", "conv_pointwise", "dense"])
+], ids=["conv", "conv_pointwise", "convt", "convt_pointwise", "dense"])
 def test_first_layer_backward_returns_none_but_fills_grads(rng, assert_close, type_name,
                                                            config, input_shape):
     first = make_layer(type_name, config, input_shape, seed=1, input_grad=False)

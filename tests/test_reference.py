@@ -43,6 +43,32 @@ def test_conv2d_groups_is_per_group_convolution():
     np.testing.assert_allclose(y[:, 3:], ref.conv2d(x[:, 2:], w[3:]), rtol=1e-12)
 
 
+def test_conv_transpose2d_hand_example():
+    # stride 2 spreads each input element's copy of the 2x2 kernel 2 apart: no overlap,
+    # so the output is the kernel scaled by each element, tiled; output_padding 1 adds a
+    # last row and column that only the bias reaches; padding 1 crops the first and last
+    x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    w = np.array([[[[1.0, 10.0], [100.0, 1000.0]]]])
+    y = ref.conv_transpose2d(x, w, np.array([0.5]), stride=2, output_padding=1)
+    assert y.shape == (1, 1, 5, 5)
+    tiled = np.kron(x[0, 0], w[0, 0])
+    np.testing.assert_array_equal(y[0, 0, :4, :4], tiled + 0.5)
+    np.testing.assert_array_equal(y[0, 0, 4], 0.5)
+    np.testing.assert_array_equal(y[0, 0, :, 4], 0.5)
+    cropped = ref.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    np.testing.assert_array_equal(cropped[0, 0], np.pad(tiled, ((0, 1), (0, 1)))[1:4, 1:4])
+    # stride 1: the taps overlap and add up (a full convolution with the unflipped kernel)
+    y = ref.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(y[0, 0], [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+def test_conv_transpose_output_size_rule():
+    assert ref.conv_transpose_output_size(4, 3, 2, 1, 1, 1) == 8  # (4-1)*2 - 2 + 2 + 1 + 1
+    assert ref.conv_transpose_output_size(5, 3, 1, 0, 0, 1) == 7
+    assert ref.conv_transpose_output_size(3, 2, 3, 0, 2, 1) == 10
+    assert ref.conv_transpose_output_size(4, 3, 1, 2, 1, 2) == 5  # output_padding < dilation
+
+
 def test_max_pool_hand_example_ties_nan_and_padding():
     x = np.array([[[[1.0, 3.0, 3.0],
                     [2.0, np.nan, 0.0],
@@ -179,6 +205,57 @@ def test_reference_conv2d_matches_torch(dtype, torch_oracle, assert_close, sweep
             ty, tgx, tgw, tgb = torch_oracle.conv2d(x, w, b, grad_out=dy, **kw)
             assert_close(y, ty, dtype, "y")
             gx, gw, gb = ref.conv2d_backward(dy, x, w, bias=b is not None, **kw)
+            assert_close(gx, tgx, dtype, "grad_x")
+            assert_close(gw, tgw, dtype, "grad_weight")
+            if b is not None:
+                assert_close(gb, tgb, dtype, "grad_bias")
+
+        sweep.check(f"case {i}: {case}", check)
+    sweep.assert_none(SWEEP_CASES)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_reference_conv_transpose_is_adjoint_of_conv2d(seed):
+    # the transposed convolution of x by w is the input gradient of the convolution by w
+    # that maps its output back to x's shape: <conv(z), x> = <z, conv_transpose(x)>
+    rng = np.random.default_rng(seed)
+    case = ref.random_conv_transpose_case(rng)
+    kw = dict(case["kwargs"])
+    x = rng.standard_normal(case["x_shape"])
+    w = rng.standard_normal(case["w_shape"])
+    y = ref.conv_transpose2d(x, w, **kw)
+    dy = rng.standard_normal(y.shape)
+    gx, gw, _ = ref.conv_transpose2d_backward(dy, x, w, **kw)
+    lhs = np.vdot(y, dy)
+    assert np.isclose(lhs, np.vdot(x, gx), rtol=1e-10, atol=1e-10)
+    assert np.isclose(lhs, np.vdot(w, gw), rtol=1e-10, atol=1e-10)
+    kw.pop("output_padding")
+    # the convolution of y's size has x's size, plus output_padding // stride rows and
+    # columns (output_padding >= stride is allowed below the dilation) for which the
+    # transposed convolution has no input: cut off, it is the adjoint
+    z = rng.standard_normal(y.shape)
+    conv_z = ref.conv2d(z, w, **kw)[:, :, :x.shape[2], :x.shape[3]]
+    assert conv_z.shape == x.shape
+    assert np.isclose(np.vdot(conv_z, x), np.vdot(z, y), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reference_conv_transpose2d_matches_torch(dtype, torch_oracle, assert_close, sweep):
+    rng = np.random.default_rng(404)
+    for i in range(SWEEP_CASES):
+        case = ref.random_conv_transpose_case(rng)
+        x = rng.standard_normal(case["x_shape"]).astype(dtype)
+        w = rng.standard_normal(case["w_shape"]).astype(dtype)
+        F = case["w_shape"][1] * case["kwargs"]["groups"]
+        b = rng.standard_normal(F).astype(dtype) if case["bias"] else None
+        kw = case["kwargs"]
+
+        def check():
+            y = ref.conv_transpose2d(x, w, b, **kw)
+            dy = rng.standard_normal(y.shape).astype(dtype)
+            ty, tgx, tgw, tgb = torch_oracle.conv_transpose2d(x, w, b, grad_out=dy, **kw)
+            assert_close(y, ty, dtype, "y")
+            gx, gw, gb = ref.conv_transpose2d_backward(dy, x, w, bias=b is not None, **kw)
             assert_close(gx, tgx, dtype, "grad_x")
             assert_close(gw, tgw, dtype, "grad_weight")
             if b is not None:

@@ -18,7 +18,7 @@ from test_plugin import fake_dist, restore_registry  # noqa: F401  (autouse fixt
 REPO = Path(__file__).resolve().parents[1]
 BUILTIN_NAMES = ["Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Dense",
                  "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D",
-                 "BatchNorm1D", "Identity", "Add", "Concat"]
+                 "BatchNorm1D", "Identity", "Add", "Concat", "ConvTranspose2D"]
 
 
 def doubling_layer(name):

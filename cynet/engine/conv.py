@@ -165,10 +165,12 @@ def forward(x, weight, bias, geo):
         return _forward(x, weight, bias, geo)
 
 
-def _forward(x, weight, bias, geo):
+def _forward(x, weight, bias, geo, y=None):
+    """(``y``: the output array, when the caller allocates it)"""
     p = policy()
     G, F, P = geo.groups, geo.F, geo.OH * geo.OW
-    y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
+    if y is None:
+        y = allocate(geo.out_shape, x.dtype, "the output", blame(geo))
     if y.size == 0:  # an empty batch
         return y
     w_mat = weight.reshape(G, F // G, -1)
@@ -212,42 +214,64 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
         return _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns)
 
 
-def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns):
+def input_gradient(grad_out, weight, geo, gx, bias=None):
+    """Only the input gradient of the convolution ``geo`` (which needs no ``x``), written
+    into ``gx`` (``geo.in_shape``, the caller's), with ``bias`` (``geo.C`` values, or None)
+    added to each of its channels: the forward of the transposed convolution (whose
+    caller names the arguments of a MemoryError in its own terms)."""
+    return _backward(grad_out, None, weight, geo, False, True, False, weight_grad=False,
+                     gx=gx, gx_bias=bias)[0]
+
+
+def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns, weight_grad=True,
+              gx=None, gx_bias=None):
+    """(``weight_grad=False``: no weight gradient, and ``x`` may be None; ``gx``: the
+    input gradient's array, when the caller allocates it; ``gx_bias``: values added to
+    each channel of the input gradient)"""
     p = policy()
     cols = Columns(geo)
+    dtype = grad_out.dtype
     G, F, C, P = geo.groups, geo.F, geo.C, geo.OH * geo.OW
     w_mat = weight.reshape(G, F // G, -1)
     K = cols.K
-    gw = np.zeros(weight.shape, dtype=x.dtype)
-    gw_mat = gw.reshape(G, F // G, K // G)
-    gx = allocate(x.shape, x.dtype, "the input gradient", "x") if input_grad else None
+    gw = gw_mat = None
+    if weight_grad:
+        gw = np.zeros(weight.shape, dtype=dtype)
+        gw_mat = gw.reshape(G, F // G, K // G)
+    if input_grad and gx is None:
+        gx = allocate(geo.in_shape, dtype, "the input gradient", "x")
     gb = None
     if bias:
-        gb = np.empty(F, dtype=x.dtype)
+        gb = np.empty(F, dtype=dtype)
         im2col.channel_sums(grad_out.reshape(geo.N, F, P), gb, threads_for(grad_out.size))
     if geo.N == 0:  # an empty batch: zero weight and bias gradients, an empty grad_x
         return gx, gw, gb
 
     if geo.is_pointwise:
         dy = grad_out.reshape(geo.N, G, F // G, P)
-        xs = x.reshape(geo.N, G, C // G, P)
-        np.sum(np.matmul(dy, xs.transpose(0, 1, 3, 2)), axis=0, out=gw_mat)
+        if weight_grad:
+            xs = x.reshape(geo.N, G, C // G, P)
+            np.sum(np.matmul(dy, xs.transpose(0, 1, 3, 2)), axis=0, out=gw_mat)
         if input_grad:
             np.matmul(w_mat.transpose(0, 2, 1), dy, out=gx.reshape(geo.N, G, C // G, P))
+            if gx_bias is not None:
+                gx += gx_bias[:, None, None]
         return gx, gw, gb
 
     direct_gx = input_grad and direct_input_grad_fits(p, geo, weight)
     if direct_gx:
-        _direct_conv(p, grad_out, weight, None, gx, geo, transposed=True)
+        _direct_conv(p, grad_out, weight, gx_bias, gx, geo, transposed=True)
     # the direct weight gradient skips padding rows: with a non-finite grad_out (so a
     # non-finite sum) the im2col route multiplies them, as the reference does
-    direct_gw = direct_weight_grad_fits(p, geo, x.dtype) and (
+    direct_gw = weight_grad and direct_weight_grad_fits(p, geo, dtype) and (
         np.isfinite(gb).all() if bias else np.isfinite(np.sum(grad_out)))
     if direct_gw:
         _direct_weight_grad(p, x, grad_out, gw, geo)
     chunk_gx = input_grad and not direct_gx
-    if direct_gw and not chunk_gx:
+    chunk_gw = weight_grad and not direct_gw
+    if not (chunk_gx or chunk_gw):
         return gx, gw, gb
+    gx_bias_planes = None if gx_bias is None else gx_bias[:, None, None]
     dy_batch = grad_out.reshape(geo.N, F, P)
     args = cols.args
 
@@ -259,19 +283,19 @@ def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns):
         # faster than dY . col^T for these skinny shapes (few rows, long inner dim), and
         # the partials are summed in that layout too, a contiguous add (case b)
         gw_sum_t = gw_part_t = None
-        if not direct_gw:
-            gw_sum_t = np.zeros((G, K // G, F // G), dtype=x.dtype)
-            gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), x.dtype)
+        if chunk_gw:
+            gw_sum_t = np.zeros((G, K // G, F // G), dtype=dtype)
+            gw_part_t = workspace("grad_weight_t", (G, K // G, F // G), dtype)
         w_t = w_mat.transpose(0, 2, 1)
-        full = cols.buffers(B, x.dtype)
+        full = cols.buffers(B, dtype)
         kept = contents("col")
         set_contents("col", None)  # overwritten below
         for n0 in reversed(starts):  # the forward's last chunk first (same sums either way)
             b = min(B, geo.N - n0)
             width = b * P
-            col, rows, col_g, dy_rows = full if b == B else cols.buffers(b, x.dtype)
+            col, rows, col_g, dy_rows = full if b == B else cols.buffers(b, dtype)
             im2col.batch_to_rows(dy_batch[n0:n0 + b], rows, kernel_threads)
-            if not direct_gw:
+            if chunk_gw:
                 if not (reuse_columns and kept is not None and kept.holds(x, geo, B, n0)):
                     im2col.im2col(x[n0:n0 + b], col, *args, kernel_threads)
                 for a in range(0, width, piece):  # (dY . col^T)^T
@@ -283,6 +307,8 @@ def _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns):
                 # dcol = W^T . dY, written over col (no longer needed), then folded into dx
                 np.matmul(w_t, dy_rows, out=col_g)
                 im2col.col2im(col, gx[n0:n0 + b], *args, kernel_threads)
+                if gx_bias_planes is not None:  # while the chunk is in cache
+                    gx[n0:n0 + b] += gx_bias_planes
         return gw_sum_t
 
     B, workers = cols.plan(p)

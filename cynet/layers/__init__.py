@@ -2,6 +2,7 @@
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .base import Layer
 from .conv import Conv2D
+from .conv_transpose import ConvTranspose2D
 from .dense import Dense
 from .dropout import Dropout
 from .merge import Add, Concat
@@ -12,5 +13,5 @@ from .shape import Flatten, Identity
 __all__ = [
     "Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Dense",
     "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D", "BatchNorm1D",
-    "Identity", "Add", "Concat",
+    "Identity", "Add", "Concat", "ConvTranspose2D",
 ]
