@@ -52,6 +52,20 @@ def _conv2d(spec, where, shape):
                      bias=o.get("bias", True))
 
 
+def _conv_transpose2d(spec, where, shape):
+    o = _take(spec, where, ("out_channels", "kernel_size", "stride", "padding",
+                            "output_padding", "dilation", "groups", "bias"))
+    if len(shape) != 3:
+        raise ValueError(f"{where}: ConvTranspose2D needs a (channels, height, width) input, "
+                         f"got {shape}")
+    return nn.ConvTranspose2d(shape[0], o["out_channels"], _pair(o["kernel_size"]),
+                              stride=_pair(o.get("stride", 1)),
+                              padding=_pair(o.get("padding", 0)),
+                              output_padding=_pair(o.get("output_padding", 0)),
+                              groups=o.get("groups", 1), bias=o.get("bias", True),
+                              dilation=_pair(o.get("dilation", 1)))
+
+
 def _maxpool2d(spec, where, shape):
     o = _take(spec, where, ("kernel_size", "stride", "padding", "dilation", "ceil_mode"))
     return nn.MaxPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
@@ -114,6 +128,7 @@ def _simple(factory, allowed=()):
 # cynet layer type -> builder(spec, where, per-sample input shape) -> torch module
 TRANSLATORS = {
     "Conv2D": _conv2d,
+    "ConvTranspose2D": _conv_transpose2d,
     "MaxPool2D": _maxpool2d,
     "AvgPool2D": _avgpool2d,
     "Dense": _dense,

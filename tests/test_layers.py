@@ -807,3 +807,16 @@ def test_layer_is_exported():
     assert cynet.Layer is Layer
     assert registry.get("Dense") is Dense and registry.get("Dropout") is Dropout
     assert registry.get("BatchNorm2D") is BatchNorm2D
+
+
+@pytest.mark.parametrize("type_name, config, input_shape, expected", [
+    ("Conv2D", {"out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 2}, (2, 5, 6),
+     4 * 5 * 6 * (1 * 3 * 3)),
+    ("Dense", {"out_features": 7}, (3, 5), 3 * 7 * 5),
+    ("ConvTranspose2D", {"out_channels": 6, "kernel_size": (2, 3), "stride": 2, "groups": 3},
+     (3, 4, 5), 3 * 4 * 5 * (2 * 2 * 3)),
+    ("ReLU", {}, (3, 4, 5), 0),
+])
+def test_multiply_adds_count_the_products_of_one_sample(type_name, config, input_shape,
+                                                         expected):
+    assert make_layer(type_name, config, input_shape).multiply_adds() == expected

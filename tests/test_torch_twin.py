@@ -166,7 +166,8 @@ def test_training_steps_match_torch(name):
 
 
 # a graph with an output read three times, a ReLU that feeds a pool and a merge (so not
-# fused), Concat along the channels and Add of a branch and an unnamed earlier layer
+# fused), Concat along the channels, Add of a branch and an unnamed earlier layer, and a
+# transposed convolution back up to the input's size
 CONCAT_NET = {
     "input_shape": [1, 12, 12],
     "layers": [
@@ -181,6 +182,8 @@ CONCAT_NET = {
         {"type": "Conv2D", "out_channels": 12, "kernel_size": 3, "padding": 1},
         {"type": "Tanh", "name": "t"},
         {"type": "Add", "inputs": ["t", "layers.6"]},
+        {"type": "ConvTranspose2D", "out_channels": 3, "kernel_size": 3, "stride": 2,
+         "padding": 1, "output_padding": 1},
         {"type": "Flatten"},
         {"type": "Dense", "out_features": 10},
     ],

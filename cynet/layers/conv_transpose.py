@@ -1,4 +1,6 @@
 """2-D transposed convolution layer."""
+import math
+
 from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
 from .._geometry import (check_output_padding, conv_transpose_arguments,
                          conv_transpose_geometry)
@@ -51,6 +53,11 @@ class ConvTranspose2D(Layer):
         self.grads = zero_grads(self)
         self.input_shape, self.output_shape = (C, H, W), geo.in_shape[1:]
         return self.output_shape
+
+    def multiply_adds(self):
+        # every input element meets (out_channels // groups) * kh * kw weights
+        _, per_group, kh, kw = self.params["weight"].shape
+        return math.prod(self.input_shape) * per_group * kh * kw
 
     def forward(self, x, training=True):
         x, w, b, _, geo = conv_transpose_arguments(x, self.params["weight"],
