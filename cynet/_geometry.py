@@ -97,20 +97,27 @@ def _conv_padding(padding, kernel, dilation, stride, size):
     return (ph, ph), (pw, pw)
 
 
+def _check_shapes_and_groups(x_shape, w_shape, groups):
+    """What a convolution and a transposed one both require of ``x``'s plane, the
+    weight's kernel and channels, and ``groups``; returns ``groups`` as an int."""
+    if x_shape[2] < 1 or x_shape[3] < 1:
+        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if min(w_shape[2:]) < 1:
+        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
+    if min(w_shape[:2]) < 1:
+        raise ValueError(f"weight must have at least one input and output channel, got shape {w_shape}")
+    return groups
+
+
 def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_name="weight"):
     """The checked geometry; ``kernel_name`` is what errors call the kernel's size
     (``weight`` for :func:`cynet.functional.conv2d`, ``kernel_size`` for a layer)."""
     N, C, H, W = x_shape
     F, Cg, kh, kw = w_shape
-    if H < 1 or W < 1:
-        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
-    groups = as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    if min(kh, kw) < 1:
-        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
-    if F < 1 or Cg < 1:
-        raise ValueError(f"weight must have at least one input and output channel, got shape {w_shape}")
+    groups = _check_shapes_and_groups(x_shape, w_shape, groups)
     if Cg * groups != C:
         raise ValueError(
             f"weight shape {w_shape} with groups={groups} expects {Cg * groups} input channels, "
@@ -198,16 +205,7 @@ def conv_transpose_geometry(x_shape, w_shape, stride, padding, output_padding, d
     input (they receive the bias alone)."""
     N, C, H, W = x_shape
     Cw, Fg, kh, kw = w_shape
-    if H < 1 or W < 1:
-        raise ValueError(f"x must have a non-empty height and width, got shape {tuple(x_shape)}")
-    groups = as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    if min(kh, kw) < 1:
-        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {w_shape}")
-    if Cw < 1 or Fg < 1:
-        raise ValueError(
-            f"weight must have at least one input and output channel, got shape {w_shape}")
+    groups = _check_shapes_and_groups(x_shape, w_shape, groups)
     if Cw != C:
         raise ValueError(
             f"weight shape {w_shape} expects {Cw} input channels (its first axis), but x has "

@@ -18,7 +18,7 @@ import zlib
 
 import numpy as np
 
-from ._regular import NotARegularFileError, kind, open_regular
+from ._regular import NotARegularFileError, open_regular
 
 # the model definition inside the files cynet writes
 DEFINITION_ARRAY = "definition"
@@ -83,9 +83,8 @@ class NpzReader:
             f = open_regular(self.path)
         except FileNotFoundError:
             raise self._fail("file not found") from None
-        except NotARegularFileError:
-            raise self._fail(f"is {kind(os.stat(self.path).st_mode)}, not an .npz "
-                             f"file (not a regular file)") from None
+        except NotARegularFileError as exc:
+            raise self._fail(f"is {exc.kind}, not an .npz file (not a regular file)") from None
         except OSError as exc:
             raise self._fail(f"cannot read: {exc.strerror or exc}") from None
         try:

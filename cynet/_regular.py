@@ -8,7 +8,12 @@ import stat
 
 
 class NotARegularFileError(ValueError):
-    """A path that is not a regular file, where cynet reads or replaces one."""
+    """A path that is not a regular file, where cynet reads or replaces one; ``kind``
+    says what it is instead (``"a FIFO (named pipe)"``), when known."""
+
+    def __init__(self, message, kind=None):
+        super().__init__(message)
+        self.kind = kind
 
 
 def kind(mode):
@@ -31,7 +36,8 @@ def open_regular(path):
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotARegularFileError(f"{os.fspath(path)} is {kind(mode)}, not a regular file")
+            raise NotARegularFileError(f"{os.fspath(path)} is {kind(mode)}, not a regular file",
+                                       kind(mode))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

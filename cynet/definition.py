@@ -34,7 +34,7 @@ import numpy as np
 
 from . import graph, registry
 from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
-from ._regular import NotARegularFileError, kind, open_regular
+from ._regular import NotARegularFileError, open_regular
 from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, channels_last_hint, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
 from .graph import Wiring
@@ -95,7 +95,7 @@ class DefinitionError(ValueError):
     """A model definition that cannot be used; ``place`` is where (``layers[2].kernel_size``)."""
 
     def __init__(self, place, message):
-        self.place = place
+        self.place, self.message = place, message
         super().__init__(f"{place}: {message}" if place else message)
 
 
@@ -462,7 +462,7 @@ def build_layers(definition, rng=None, allocate=True):
         except DefinitionError as exc:
             hint = channels_last_hint(definition.input_shape)
             if hint:
-                raise DefinitionError(exc.place, str(exc)[len(exc.place) + 2:] + hint) from None
+                raise DefinitionError(exc.place, exc.message + hint) from None
             raise
         if layer.output_shape is None:  # a plugin's build need not record its shapes
             layer.input_shape, layer.output_shape = in_shape, shapes[i]
@@ -542,10 +542,9 @@ def _read_limited(path):
     device such as /dev/zero could block or never end), and never more than the limit + 1."""
     try:
         f = open_regular(path)
-    except NotARegularFileError:
-        raise DefinitionError(str(path), f"cannot read the file: it is "
-                                         f"{kind(os.stat(path).st_mode)}, not a regular "
-                                         f"file") from None
+    except NotARegularFileError as exc:
+        raise DefinitionError(str(path), f"cannot read the file: it is {exc.kind}, not a "
+                                         f"regular file") from None
     with f:
         size = os.fstat(f.fileno()).st_size
         # in pieces: one read(MAX_FILE_BYTES + 1) would allocate 16 MiB for any file

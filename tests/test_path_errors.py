@@ -14,21 +14,10 @@ import pytest
 
 from cynet import _atomic
 from cynet._regular import NotARegularFileError, open_regular
-from cli_fixtures import banded_images, definition, write_dataset, write_json
 from test_cli import assert_user_error, describe, ok, run
+from test_rundir_safety import Toy
 
 LONG = "n" * 300  # longer than any file system's NAME_MAX (255)
-
-
-class Toy:
-    def __init__(self, base):
-        self.base = base
-        self.data = write_dataset(base / "toy.npz", n_train=64, n_test=32)
-        self.model = write_json(base / "toy.json", definition(data=self.data))
-        self.run_dir = base / "toy-run"
-        ok(run("train", self.model, "--out", self.run_dir))
-        self.inputs = base / "images.npz"
-        np.savez(self.inputs, x=banded_images(8, seed=5)[0])
 
 
 @pytest.fixture(scope="module")

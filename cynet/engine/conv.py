@@ -59,7 +59,7 @@ class Columns:
         """This thread's ``col`` (K, b*P) and ``rows`` (F, b*P) workspaces, and their
         views per group, (G, K/G, b*P) and (G, F/G, b*P)."""
         G, K, F, width = self.G, self.K, self.F, b * self.per_sample
-        col = workspace("col", (K, width), dtype)  # (a MemoryError: see _memory_named)
+        col = workspace("col", (K, width), dtype)  # (a MemoryError: see memory_named)
         rows = workspace("rows", (F, width), dtype)
         return col, rows, col.reshape(G, K // G, width), rows.reshape(G, F // G, width)
 
@@ -145,23 +145,28 @@ def _direct_weight_grad(p, x, grad_out, gw, geo):
 
 
 @contextmanager
-def _memory_named(geo):
+def memory_named(geo, argument=None, transposed=False):
     """A MemoryError of the kernels' scratch (the padded planes of im2col, the direct
     kernels' input copies and work areas) or of a workspace becomes an ArgumentError
-    naming the argument that made the buffers large."""
+    naming ``argument`` (default: the one that made the convolution's buffers large).
+    ``transposed``: ``geo`` is that of the convolution a transposed one transposes, whose
+    output is the other's input."""
     try:
         yield
     except MemoryError as exc:
-        argument = blame(geo)
+        argument = argument or blame(geo)
+        out, inp = f"{geo.OH}x{geo.OW}", f"{geo.H}x{geo.W}"
+        what = "a convolution"
+        if transposed:
+            out, inp, what = inp, out, "a transposed convolution"
         raise ArgumentError(
-            f"cannot allocate the scratch of a convolution with output {geo.OH}x{geo.OW} "
-            f"from an input of {geo.H}x{geo.W} ({exc}); reduce {argument}",
-            argument) from None
+            f"cannot allocate the scratch of {what} with output {out} from an input of {inp} "
+            f"({exc}); reduce {argument}", argument) from None
 
 
 def forward(x, weight, bias, geo):
     """``y`` of the convolution ``geo`` of the checked arrays ``x``, ``weight``, ``bias``."""
-    with _memory_named(geo):
+    with memory_named(geo):
         return _forward(x, weight, bias, geo)
 
 
@@ -210,7 +215,7 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
     ``reuse_columns``: the caller (a layer) ran :func:`forward` on this very ``x`` last
     and has not modified it since, so that the columns still in this thread's buffer may
     stand for a new im2col of the same chunk."""
-    with _memory_named(geo):
+    with memory_named(geo):
         return _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns)
 
 

@@ -13,11 +13,9 @@ has ``x``'s shape (``cynet._geometry.conv_transpose_geometry``), so every route 
 Arguments arrive checked (``cynet._geometry.conv_transpose_arguments``); results are new
 arrays.
 """
-from contextlib import contextmanager
 
 import numpy as np
 
-from .._args import ArgumentError
 from . import conv
 from .ops import channel_sums
 from .workspace import allocate
@@ -32,26 +30,12 @@ def _blame(geo):
     return "x"
 
 
-@contextmanager
-def _memory_named(geo):
-    """A MemoryError of the kernels' scratch or a workspace becomes an ArgumentError
-    naming the argument that made the buffers large."""
-    try:
-        yield
-    except MemoryError as exc:
-        argument = _blame(geo)
-        raise ArgumentError(
-            f"cannot allocate the scratch of a transposed convolution with output "
-            f"{geo.H}x{geo.W} from an input of {geo.OH}x{geo.OW} ({exc}); reduce {argument}",
-            argument) from None
-
-
 def forward(x, weight, bias, geo):
     """``y`` (``geo.in_shape``) of the transposed convolution of the checked arrays."""
     y = allocate(geo.in_shape, x.dtype, "the output", _blame(geo))
     if y.size == 0:  # an empty batch
         return y
-    with _memory_named(geo):
+    with conv.memory_named(geo, _blame(geo), transposed=True):
         return conv.input_gradient(x, weight, geo, y, bias)
 
 
@@ -62,7 +46,7 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True):
     if bias:
         gb = channel_sums(grad_out.reshape(geo.N, geo.C, geo.H * geo.W),
                           np.empty(geo.C, dtype=x.dtype))
-    with _memory_named(geo):
+    with conv.memory_named(geo, _blame(geo), transposed=True):
         gx = None
         if input_grad:
             gx = allocate(geo.out_shape, x.dtype, "the input gradient", "x")

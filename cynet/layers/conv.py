@@ -1,8 +1,6 @@
 """2-D convolution layer."""
 import math
 
-import numpy as np
-
 from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
 from .._suggest import show
 from .._geometry import conv_arguments, conv_geometry
