@@ -166,6 +166,10 @@ def _batches(model, x, batch_size):
             yield b0, model.network.forward(to_float32(x[b0:b0 + batch_size]), training=False)
 
 
+class UnusedOutputsWarning(UserWarning):
+    """A classifier has more outputs than its training labels have classes."""
+
+
 def _warn_of_unused_outputs(model, y):
     """A classifier with more outputs than its training labels have classes trains,
     with a warning: the extra outputs are never a target (often a wrong
@@ -177,10 +181,6 @@ def _warn_of_unused_outputs(model, y):
         warnings.warn(f"the model has {model.n_outputs} outputs, but the data has {top + 1} "
                       f"classes (labels 0..{top}); the other outputs are never a target",
                       UnusedOutputsWarning, stacklevel=4)
-
-
-class UnusedOutputsWarning(UserWarning):
-    """A classifier has more outputs than its training labels have classes."""
 
 
 def predict(model, x, batch_size=None):
