@@ -113,6 +113,38 @@ def as_pair(value, name, minimum):
     return pair
 
 
+PADDING_FORMS = "an int, an (h, w) pair, ((top, bottom), (left, right))"
+
+
+def as_padding(value, name="padding", strings=("same", "valid")):
+    """A padding argument: one of ``strings`` as given, or the per-side form
+    ``((top, bottom), (left, right))`` of an int, an (h, w) pair or a pair of pairs (each
+    value >= 0). ``strings=()``: numbers only."""
+    forms = PADDING_FORMS + "".join(f", {s!r}" for s in strings)
+    if isinstance(value, str):
+        if value in strings:
+            return value
+        raise ArgumentError(f"{name} must be {forms}, got {show(value)}", name)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2 and any(
+            isinstance(v, (tuple, list, np.ndarray)) for v in value):
+        if not all(isinstance(v, (tuple, list, np.ndarray)) and len(v) == 2 for v in value):
+            raise ArgumentError(
+                f"{name} must be {forms}; a per-side padding is two (before, after) pairs, "
+                f"got {show(value)}", name)
+        try:
+            sides = tuple(tuple(as_int(v, name) for v in axis) for axis in value)
+        except TypeError:
+            raise ArgumentTypeError(
+                f"{name} must be {forms}, of ints, got {show(value)}", name) from None
+        if min(min(axis) for axis in sides) < 0:
+            raise ArgumentError(f"{name} must be >= 0 on every side, got {show(value)}", name)
+        return sides
+    ph, pw = as_pair(value, name, 0)
+    return (ph, ph), (pw, pw)
+
+
 def as_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise ArgumentTypeError(f"{name} must be True or False, got {show(value)}", name)

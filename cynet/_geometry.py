@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 from ._args import (ArgumentError, ArgumentTypeError, as_float_array, as_float_arrays,
-                    as_int, as_pair, check_ndim)
+                    as_int, as_pair, as_padding, check_ndim)
 from ._suggest import show
 
 # Sizes the kernels index and allocate, checked here in closed form (Python ints) before
@@ -82,19 +82,24 @@ def same_padding(size, kernel, stride, dilation):
     return total // 2, total - total // 2
 
 
-def _conv_padding(padding, kernel, dilation, stride, size):
-    """((top, bottom), (left, right)) from an int, an (h, w) pair, "same" (at any
-    stride) or "valid"."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0), (0, 0)
-        if padding == "same":
-            return tuple(same_padding(n, k, s, d)
-                         for n, k, s, d in zip(size, kernel, stride, dilation))
-        raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got "
-                         f"{show(padding)}")
-    ph, pw = as_pair(padding, "padding", 0)
-    return (ph, ph), (pw, pw)
+def padding_sides(padding, kernel, stride, dilation, size):
+    """``((top, bottom), (left, right))`` of any padding form (an int, an (h, w) pair, a
+    per-side pair of pairs, "valid", or "same" at any stride: :func:`same_padding`)."""
+    padding = as_padding(padding)
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        return tuple(same_padding(n, k, s, d)
+                     for n, k, s, d in zip(size, kernel, stride, dilation))
+    return padding
+
+
+def _shown(padding, sides):
+    """How an error shows a padding: as given, and its sides when they differ."""
+    (pt, pb), (pl, pr) = sides
+    if isinstance(padding, str) or not (pt == pb and pl == pr):
+        return f"{show(padding)} ({sides[0]} rows, {sides[1]} columns)"
+    return show(padding)
 
 
 def _check_shapes_and_groups(x_shape, w_shape, groups):
@@ -127,7 +132,7 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_na
         raise ValueError(f"groups={groups} must divide out_channels={F} (weight shape {w_shape})")
     stride = as_pair(stride, "stride", 1)
     dilation = as_pair(dilation, "dilation", 1)
-    (pt, pb), (pl, pr) = _conv_padding(padding, (kh, kw), dilation, stride, (H, W))
+    (pt, pb), (pl, pr) = padding_sides(padding, (kh, kw), stride, dilation, (H, W))
     eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     padded_h, padded_w = H + pt + pb, W + pl + pr
     pads = (pt, pb, pl, pr)
@@ -139,7 +144,8 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_na
     if max(padded_h, padded_w) > MAX_EXTENT:
         argument = "padding" if any(pads) else "x"
         raise ArgumentError(
-            f"padding {padding!r} makes the padded input {padded_h}x{padded_w} of x "
+            f"padding {_shown(padding, ((pt, pb), (pl, pr)))} makes the padded input "
+            f"{padded_h}x{padded_w} of x "
             f"{tuple(x_shape)}, more than {MAX_EXTENT} rows or columns; reduce {argument}",
             argument)
     if eff_h > padded_h or eff_w > padded_w:
@@ -250,83 +256,100 @@ def conv_transpose_geometry(x_shape, w_shape, stride, padding, output_padding, d
                         pw - opw, *dilation, H, W)
 
 
-def pool_output_size(size, k, s, p, d, ceil_mode):
-    """PyTorch's rule; with ceil_mode a last window starting in the end padding is dropped."""
+def pool_output_size(size, k, s, before, after, d, ceil_mode):
+    """PyTorch's rule, with ``before`` and ``after`` padding; with ceil_mode a last window
+    starting in the end padding is dropped."""
     eff = d * (k - 1) + 1
-    out = (size + 2 * p - eff + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
+    out = (size + before + after - eff + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + before:
         out -= 1
     return out
 
 
 @dataclass(frozen=True)
 class PoolGeometry:
+    """Checked options of a pooling; ``padding`` is ``((top, bottom), (left, right))``."""
+
     kernel: tuple
     stride: tuple
     padding: tuple
     dilation: tuple
     out_hw: tuple
 
+    @property
+    def top_left(self):
+        return self.padding[0][0], self.padding[1][0]
+
+    @property
+    def sides(self):
+        """``(top, bottom, left, right)``"""
+        return self.padding[0] + self.padding[1]
+
 
 def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode, name="x",
                   empty_windows=False):
     """Output size and checked options; ``name`` is what errors call the input shape.
 
-    A window holding no input element (possible with dilation) is refused unless
-    ``empty_windows``: ``cynet.functional.max_pool2d`` takes it (-inf, as PyTorch), a
-    model's pooling layer does not.
+    ``padding`` takes every form of a convolution's (:func:`padding_sides`), each side at
+    most half the kernel. A window holding no input element (possible with dilation) is
+    refused unless ``empty_windows``: ``cynet.functional.max_pool2d`` takes it (-inf, as
+    PyTorch), a model's pooling layer does not.
     """
     kernel = as_pair(kernel_size, "kernel_size", 1)
     stride = kernel if stride is None else as_pair(stride, "stride", 1)
-    padding = as_pair(padding, "padding", 0)
     dilation = as_pair(dilation, "dilation", 1)
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(
-            f"padding {padding} must be at most half of kernel_size {kernel}"
-        )
+    H, W = x_shape[2], x_shape[3]
+    sides = padding_sides(padding, kernel, stride, dilation, (H, W))
+    (pt, pb), (pl, pr) = sides
+    if max(pt, pb) > kernel[0] // 2 or max(pl, pr) > kernel[1] // 2:
+        raise ArgumentError(
+            f"padding {_shown(padding, sides)} must be at most half of kernel_size {kernel} "
+            f"on each side", "padding")
     for k, d in zip(kernel, dilation):
         if d * (k - 1) + 1 > MAX_EXTENT:
             argument = "dilation" if d > 1 else "kernel_size"
             raise ArgumentError(
                 f"kernel_size {kernel} with dilation {dilation} reaches more than "
                 f"{MAX_EXTENT} rows or columns; reduce {argument}", argument)
-    H, W = x_shape[2], x_shape[3]
-    if max(H + 2 * padding[0], W + 2 * padding[1]) > MAX_EXTENT:
-        argument = "padding" if any(padding) else name
+    padded_h, padded_w = H + pt + pb, W + pl + pr
+    if max(padded_h, padded_w) > MAX_EXTENT:
+        argument = "padding" if pt + pb + pl + pr else name
         raise ArgumentError(
-            f"padding {padding} makes the padded input {H + 2 * padding[0]}x"
-            f"{W + 2 * padding[1]} of {name} {tuple(x_shape)}, more than {MAX_EXTENT} rows or "
-            f"columns; reduce {argument}", argument)
+            f"padding {_shown(padding, sides)} makes the padded input {padded_h}x{padded_w} "
+            f"of {name} {tuple(x_shape)}, more than {MAX_EXTENT} rows or columns; reduce "
+            f"{argument}", argument)
     if H < 1 or W < 1:
         raise ValueError(
             f"{name} must have a non-empty height and width, got shape {tuple(x_shape)}")
     out = tuple(
-        pool_output_size(n, k, s, p, d, ceil_mode)
-        for n, k, s, p, d in zip((H, W), kernel, stride, padding, dilation)
+        pool_output_size(n, k, s, before, after, d, ceil_mode)
+        for n, k, s, (before, after), d in zip((H, W), kernel, stride, sides, dilation)
     )
     if min(out) < 1:
         raise ValueError(
             f"kernel_size {kernel} with dilation {dilation} is larger than the padded input "
-            f"{H + 2 * padding[0]}x{W + 2 * padding[1]} (shape {tuple(x_shape)})"
+            f"{padded_h}x{padded_w} (shape {tuple(x_shape)})"
         )
     N, C = x_shape[0], x_shape[1]
-    argument = _blame(padding, dilation, name)
+    argument = _blame((pt, pb, pl, pr), dilation, name)
     detail = f"output {out[0]}x{out[1]} per channel"
     if out[0] * out[1] > MAX_PLANE:
         _too_large("an output plane", out[0] * out[1], MAX_PLANE, argument, detail)
     if N * C * out[0] * out[1] > MAX_TOTAL:
         _too_large("the output", N * C * out[0] * out[1], MAX_TOTAL, argument, detail)
-    for n, k, s, p, d, o in zip((H, W), kernel, stride, padding, dilation, out):
+    for n, k, s, (p, _), d, o in zip((H, W), kernel, stride, sides, dilation, out):
         if d > 1 and not empty_windows and _has_empty_window(n, k, s, p, d, o):
             raise ValueError(
-                f"dilation {dilation} with kernel_size {kernel} and padding {padding} leaves "
-                f"pooling windows without any input element (x shape {tuple(x_shape)})"
+                f"dilation {dilation} with kernel_size {kernel} and padding "
+                f"{_shown(padding, sides)} leaves pooling windows without any input element "
+                f"(x shape {tuple(x_shape)})"
             )
-    return PoolGeometry(kernel, stride, padding, dilation, out)
+    return PoolGeometry(kernel, stride, sides, dilation, out)
 
 
 def _has_empty_window(size, k, s, p, d, out):
-    """Whether a window's taps all fall in the padding (possible only with dilation > 1)."""
+    """Whether a window's taps all fall in the padding (possible only with dilation > 1);
+    ``p``: the padding before."""
     for o in range(out):
         start = o * s - p
         first = -(start // d) if start < 0 else 0  # the first tap at or after 0

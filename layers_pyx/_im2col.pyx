@@ -81,20 +81,25 @@ cdef void _col2im_plane(const floating* col, floating* xp, Py_ssize_t Wp, Py_ssi
 cdef int _check_col(Py_ssize_t B, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                     Py_ssize_t rows, Py_ssize_t cols,
                     Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                    Py_ssize_t ph, Py_ssize_t pw,
+                    Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW) except -1:
     """Guard the private kernels against a caller's shape mistakes (no OOB access)."""
     check_geometry_args((("kernel height", kh), ("kernel width", kw), ("stride", sh),
-                         ("stride", sw), ("padding", ph), ("padding", pw), ("dilation", dh),
+                         ("stride", sw), ("padding", pt), ("padding", abs(pb)),
+                         ("padding", pl), ("padding", abs(pr)), ("dilation", dh),
                          ("dilation", dw), ("output height", OH), ("output width", OW)))
-    if min(kh, kw, sh, sw, dh, dw, OH, OW) < 1 or min(ph, pw) < 0:
+    if min(kh, kw, sh, sw, dh, dw, OH, OW) < 1 or min(pt, pl) < 0:
         raise ValueError(f"kernel {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)} "
-                         f"and output {(OH, OW)} must be positive, padding {(ph, pw)} >= 0")
-    # the last output reads padded row (OH-1)*sh + (kh-1)*dh: at most H + 2*ph, as with
-    # "same" padding of an even kernel (one more row at the bottom than at the top)
-    if (OH - 1) * sh + (kh - 1) * dh > H + 2 * ph or (OW - 1) * sw + (kw - 1) * dw > W + 2 * pw:
+                         f"and output {(OH, OW)} must be positive, top and left padding "
+                         f"{(pt, pl)} >= 0")
+    # the last output reads padded row (OH-1)*sh + (kh-1)*dh, which the padded input must
+    # hold (the bottom/right padding is negative where no output reaches the last rows,
+    # as in the input gradient of a transposed convolution with output_padding)
+    if ((OH - 1) * sh + (kh - 1) * dh >= H + pt + pb
+            or (OW - 1) * sw + (kw - 1) * dw >= W + pl + pr):
         raise ValueError(f"output {(OH, OW)} does not fit an input of {(H, W)} with padding "
-                         f"{(ph, pw)}, kernel {(kh, kw)}, stride {(sh, sw)}, dilation {(dh, dw)}")
+                         f"{((pt, pb), (pl, pr))}, kernel {(kh, kw)}, stride {(sh, sw)}, "
+                         f"dilation {(dh, dw)}")
     cdef Py_ssize_t K = checked_mul(checked_mul(C, kh, "col"), kw, "col")
     cdef Py_ssize_t P = checked_mul(checked_mul(B, OH, "col"), OW, "col")
     if rows != K or cols != P:
@@ -137,17 +142,17 @@ cdef class _Planes:
 
 def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-           Py_ssize_t OH, Py_ssize_t OW, int n_threads):
+           Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+           Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW, int n_threads):
     """Unroll the chunk ``x`` (B, C, H, W) into ``col`` (C*kh*kw, B*OH*OW)."""
     cdef Py_ssize_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    _check_col(B, C, H, W, col.shape[0], col.shape[1], kh, kw, sh, sw, ph, pw, dh, dw,
-               OH, OW)
+    _check_col(B, C, H, W, col.shape[0], col.shape[1], kh, kw, sh, sw, pt, pb, pl, pr, dh,
+               dw, OH, OW)
     cdef Py_ssize_t t, b, c, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
     cdef int team = team_size(n_threads, B * C)
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
@@ -157,7 +162,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
             c = t % C
             if planes.padded:
                 xp = <floating*>planes.mem + omp_get_thread_num() * planes.size
-                _pad_plane(&x[b, c, 0, 0], H, W, xp, Wp, ph, pw)
+                _pad_plane(&x[b, c, 0, 0], H, W, xp, Wp, pt, pl)
             else:
                 xp = <floating*>&x[b, c, 0, 0]
             _im2col_plane(xp, Wp, &col[c * kh * kw, b * OH * OW], ld,
@@ -166,17 +171,17 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, ::1] col,
 
 def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
            Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-           Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-           Py_ssize_t OH, Py_ssize_t OW, int n_threads):
+           Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+           Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t OH, Py_ssize_t OW, int n_threads):
     """Fold ``col`` (C*kh*kw, B*OH*OW) back into ``x`` (B, C, H, W), overwriting it."""
     cdef Py_ssize_t B = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    _check_col(B, C, H, W, col.shape[0], col.shape[1], kh, kw, sh, sw, ph, pw, dh, dw,
-               OH, OW)
+    _check_col(B, C, H, W, col.shape[0], col.shape[1], kh, kw, sh, sw, pt, pb, pl, pr, dh,
+               dw, OH, OW)
     cdef Py_ssize_t t, b, c, y, ld = col.shape[1]
     if B * C == 0 or H * W == 0:
         return
     cdef int team = team_size(n_threads, B * C)
-    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, team,
+    cdef _Planes planes = _Planes(H, W, kh, kw, sh, sw, pt, pl, dh, dw, OH, OW, team,
                                   sizeof(floating))
     cdef Py_ssize_t Wp = planes.Wp if planes.padded else W
     cdef floating* xp
@@ -194,7 +199,7 @@ def col2im(const floating[:, ::1] col, floating[:, :, :, ::1] x,
                           kh, kw, sh, sw, dh, dw, OH, OW)
             if planes.padded:
                 for y in range(H):
-                    copy_row(&x[b, c, y, 0], xp + (y + ph) * Wp + pw, W)
+                    copy_row(&x[b, c, y, 0], xp + (y + pt) * Wp + pl, W)
 
 
 def rows_to_batch(const floating[:, ::1] rows, floating[:, :, ::1] out,

@@ -224,11 +224,13 @@ cdef void _relu_plane(floating* y, Py_ssize_t n) noexcept nogil:
         y[p] = relu(y[p])
 
 
-cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t p, Py_ssize_t k,
-                               Py_ssize_t size, Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    """Clip window o to the input; return its length clipped to the padded input."""
-    cdef Py_ssize_t start = o * s - p
-    cdef Py_ssize_t end = min(start + k, size + p)
+cdef inline Py_ssize_t _window(Py_ssize_t o, Py_ssize_t s, Py_ssize_t before,
+                               Py_ssize_t after, Py_ssize_t k, Py_ssize_t size,
+                               Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """Clip window o to the input; return its length clipped to the padded input
+    (``before`` and ``after`` it)."""
+    cdef Py_ssize_t start = o * s - before
+    cdef Py_ssize_t end = min(start + k, size + after)
     lo[0] = max(start, <Py_ssize_t>0)
     hi[0] = min(end, size)
     return end - start
@@ -247,13 +249,13 @@ cdef inline Py_ssize_t _avg_divisor(Py_ssize_t len_h, Py_ssize_t len_w, Py_ssize
 
 cdef inline void _avg_one(const floating* x, floating* y, Py_ssize_t oy, Py_ssize_t ox,
                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t OW, Py_ssize_t kh,
-                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                          Py_ssize_t pw, bint count_include_pad,
+                          Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                          Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr, bint count_include_pad,
                           Py_ssize_t divisor_override) noexcept nogil:
     """Mean of one window: its sum over PyTorch's divisor (``_avg_divisor``)."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
-    cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
-    cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+    cdef Py_ssize_t len_h = _window(oy, sh, pt, pb, kh, H, &h0, &h1)
+    cdef Py_ssize_t len_w = _window(ox, sw, pl, pr, kw, W, &w0, &w1)
     cdef double acc = 0.0
     divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
     for i in range(h0, h1):
@@ -265,13 +267,14 @@ cdef inline void _avg_one(const floating* x, floating* y, Py_ssize_t oy, Py_ssiz
 cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t oy,
                                    Py_ssize_t ox, Py_ssize_t H, Py_ssize_t W,
                                    Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
-                                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
-                                   Py_ssize_t pw, bint count_include_pad,
+                                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt,
+                                   Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+                                   bint count_include_pad,
                                    Py_ssize_t divisor_override) noexcept nogil:
     """Spread one output's gradient over its window."""
     cdef Py_ssize_t i, j, h0, h1, w0, w1, divisor
-    cdef Py_ssize_t len_h = _window(oy, sh, ph, kh, H, &h0, &h1)
-    cdef Py_ssize_t len_w = _window(ox, sw, pw, kw, W, &w0, &w1)
+    cdef Py_ssize_t len_h = _window(oy, sh, pt, pb, kh, H, &h0, &h1)
+    cdef Py_ssize_t len_w = _window(ox, sw, pl, pr, kw, W, &w0, &w1)
     cdef floating g
     divisor = _avg_divisor(len_h, len_w, h0, h1, w0, w1, count_include_pad, divisor_override)
     if divisor == 0:
@@ -284,12 +287,12 @@ cdef inline void _avg_one_backward(const floating* gy, floating* gx, Py_ssize_t 
 
 cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                      Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
-                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                     bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
+                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pb,
+                     Py_ssize_t pl, Py_ssize_t pr, bint count_include_pad, Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
     cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef double acc
-    if _is_2x2(kh, kw, sh, sw, ph, pw):
+    if _is_2x2(kh, kw, sh, sw, pt + pb, pl + pr):
         rows, cols = min(OH, H // 2), min(OW, W // 2)
         for oy in range(rows):
             for ox in range(cols):
@@ -302,20 +305,20 @@ cdef void _avg_plane(const floating* x, floating* y, Py_ssize_t H, Py_ssize_t W,
                 y[oy * OW + ox] = <floating>(acc / divisor_2x2)
     for oy in range(OH):  # every window the unrolled loop did not cover
         for ox in range(cols if oy < rows else 0, OW):
-            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw, count_include_pad,
+            _avg_one(x, y, oy, ox, H, W, OW, kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad,
                      divisor_override)
 
 
 cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t kh, Py_ssize_t kw,
-                              Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                              bint count_include_pad,
+                              Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pt, Py_ssize_t pb,
+                              Py_ssize_t pl, Py_ssize_t pr, bint count_include_pad,
                               Py_ssize_t divisor_override) noexcept nogil:
     cdef Py_ssize_t oy, ox, p, rows = 0, cols = 0
     cdef Py_ssize_t divisor_2x2 = divisor_override if divisor_override != 0 else 4
     cdef floating g
     memset(gx, 0, H * W * sizeof(floating))
-    if _is_2x2(kh, kw, sh, sw, ph, pw):
+    if _is_2x2(kh, kw, sh, sw, pt + pb, pl + pr):
         rows, cols = min(OH, H // 2), min(OW, W // 2)
         for oy in range(rows):
             for ox in range(cols):
@@ -327,7 +330,7 @@ cdef void _avg_plane_backward(const floating* gy, floating* gx, Py_ssize_t H, Py
                 gx[p + W + 1] = g
     for oy in range(OH):
         for ox in range(cols if oy < rows else 0, OW):
-            _avg_one_backward(gy, gx, oy, ox, H, W, OW, kh, kw, sh, sw, ph, pw,
+            _avg_one_backward(gy, gx, oy, ox, H, W, OW, kh, kw, sh, sw, pt, pb, pl, pr,
                               count_include_pad, divisor_override)
 
 
@@ -413,28 +416,32 @@ def max_pool_backward(const floating[:, ::1] grad_out, const int64_t[:, ::1] ind
 
 def avg_pool_forward(const floating[:, :, ::1] x, floating[:, :, ::1] y,
                      Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                     Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
-                     Py_ssize_t divisor_override=0):
-    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W); a
+                     Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+                     bint count_include_pad, int n_threads, Py_ssize_t divisor_override=0):
+    """Fill ``y`` (planes, OH, OW) with window means of ``x`` (planes, H, W), padded by
+    ``pt``, ``pb``, ``pl``, ``pr`` on the top, bottom, left and right; a
     ``divisor_override`` other than 0 divides every window's sum instead (PyTorch's)."""
-    _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
+    _check_geometry(x.shape[0], y.shape[0], kh, kw, sh, sw, min(pt, pb), min(pl, pr), 1, 1)
+    check_geometry_args((("padding", pt), ("padding", pb), ("padding", pl), ("padding", pr)))
     cdef Py_ssize_t t, H = x.shape[1], W = x.shape[2], OH = y.shape[1], OW = y.shape[2]
     if OH * OW == 0 or H * W == 0:
         return
     cdef int team = team_size(n_threads, x.shape[0])
     with nogil:
         for t in prange(x.shape[0], schedule="static", num_threads=team):
-            _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, ph, pw,
-                       count_include_pad, divisor_override)
+            _avg_plane(&x[t, 0, 0], &y[t, 0, 0], H, W, OH, OW, kh, kw, sh, sw, pt, pb, pl,
+                       pr, count_include_pad, divisor_override)
 
 
 def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] grad_in,
                       Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw,
-                      Py_ssize_t ph, Py_ssize_t pw, bint count_include_pad, int n_threads,
-                      Py_ssize_t divisor_override=0):
+                      Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr,
+                      bint count_include_pad, int n_threads, Py_ssize_t divisor_override=0):
     """Overwrite ``grad_in`` (planes, H, W) with the adjoint of average pooling (with
-    the forward's ``divisor_override``, 0 for none)."""
-    _check_geometry(grad_in.shape[0], grad_out.shape[0], kh, kw, sh, sw, ph, pw, 1, 1)
+    the forward's padding and ``divisor_override``, 0 for none)."""
+    _check_geometry(grad_in.shape[0], grad_out.shape[0], kh, kw, sh, sw, min(pt, pb),
+                    min(pl, pr), 1, 1)
+    check_geometry_args((("padding", pt), ("padding", pb), ("padding", pl), ("padding", pr)))
     cdef Py_ssize_t t, H = grad_in.shape[1], W = grad_in.shape[2]
     cdef Py_ssize_t OH = grad_out.shape[1], OW = grad_out.shape[2]
     if H * W == 0:
@@ -446,4 +453,5 @@ def avg_pool_backward(const floating[:, :, ::1] grad_out, floating[:, :, ::1] gr
     with nogil:
         for t in prange(grad_in.shape[0], schedule="static", num_threads=team):
             _avg_plane_backward(&grad_out[t, 0, 0], &grad_in[t, 0, 0], H, W, OH, OW,
-                                kh, kw, sh, sw, ph, pw, count_include_pad, divisor_override)
+                                kh, kw, sh, sw, pt, pb, pl, pr, count_include_pad,
+                                divisor_override)

@@ -37,7 +37,7 @@ def _f32(rng, *shape):
 # Geometry of the column cases: 2 samples x 3 channels (6 tasks), 3x3 kernel, padding 1,
 # planes large enough that a per-thread scratch plane is its own mapping.
 B, C, H, W = 2, 3, 130, 130
-COL_GEOMETRY = (3, 3, 1, 1, 1, 1, 1, 1, H, W)  # kh kw sh sw ph pw dh dw OH OW
+COL_GEOMETRY = (3, 3, 1, 1, 1, 1, 1, 1, 1, 1, H, W)  # kh kw sh sw pt pb pl pr dh dw OH OW
 
 
 def _im2col_case(rng):
@@ -127,7 +127,7 @@ def _avg_pool_forward_case(rng):
 
     def run(n_threads):
         y = np.full((POOL_PLANES, *POOL_OUT), np.nan, np.float32)
-        _pool.avg_pool_forward(x, y, 2, 2, 2, 2, 1, 0, False, n_threads)
+        _pool.avg_pool_forward(x, y, 2, 2, 2, 2, 1, 1, 0, 0, False, n_threads)
         return y,
     return run
 
@@ -137,7 +137,7 @@ def _avg_pool_backward_case(rng):
 
     def run(n_threads):
         gx = np.full((POOL_PLANES, PH, PW), np.nan, np.float32)
-        _pool.avg_pool_backward(gy, gx, 2, 2, 2, 2, 1, 0, False, n_threads)
+        _pool.avg_pool_backward(gy, gx, 2, 2, 2, 2, 1, 1, 0, 0, False, n_threads)
         return gx,
     return run
 

@@ -94,15 +94,17 @@ def test_huge_sizes_raise_value_errors_naming_the_argument(call, argument):
 KERNEL_CASES = [
     # the private kernels refuse such sizes themselves (a caller that skipped the checks)
     ("im2col.im2col(x, np.empty((9, 4), np.float32), 3, 3, 1, 1, HUGE, HUGE, HUGE, HUGE, "
-     "2, 2, 1)", "padding"),
+     "HUGE, HUGE, 2, 2, 1)", "padding"),
     ("im2col.col2im(np.zeros((9, 4), np.float32), x, 3, 3, 1, 1, HUGE, HUGE, HUGE, HUGE, "
-     "2, 2, 1)", "padding"),
+     "HUGE, HUGE, 2, 2, 1)", "padding"),
     ("im2col.im2col(x, np.empty((9, 4), np.float32), 3, 3, 1, 1, 2**40, 2**40, 2**40, 2**40, "
-     "2, 2, 1)", "kernel"),
+     "2**40, 2**40, 2, 2, 1)", "kernel"),
+    ("im2col.im2col(x, np.empty((9, 4), np.float32), 3, 3, 1, 1, 0, -2**40, 0, 0, "
+     "1, 1, 2, 2, 1)", "padding"),
     ("pool.max_pool_forward(x[0], np.empty((1, 1, 1), np.float32), "
      "np.empty((1, 1, 1), np.int64), 2, 2, 1, 1, 2**40, 2**40, 2**40, 2**40, 1)", "kernel"),
     ("pool.avg_pool_forward(x[0], np.empty((1, 1, 1), np.float32), 2**40, 2**40, 1, 1, "
-     "2**39, 2**39, True, 1)", "kernel"),
+     "2**39, 2**39, 2**39, 2**39, True, 1)", "kernel"),
     ("direct.packed_size(2**40, 2**40, 2**40, 3, 3)", "kernel"),
 ]
 
@@ -133,7 +135,7 @@ def test_kernels_accept_the_largest_allowed_geometry_values():
     x = np.ones((1, 1, 2, 2), np.float32)
     col = np.empty((1, 1), np.float32)
     # a 1x1 kernel with the largest stride: one output, no padding
-    im2col.im2col(x, col, 1, 1, HUGE, HUGE, 0, 0, HUGE, HUGE, 1, 1, 1)
+    im2col.im2col(x, col, 1, 1, HUGE, HUGE, 0, 0, 0, 0, HUGE, HUGE, 1, 1, 1)
     assert col[0, 0] == 1
 
 

@@ -34,8 +34,8 @@ class Columns:
         self.per_sample = geo.OH * geo.OW
         self.G, self.F = geo.groups, geo.F
         self.K = geo.C * geo.kh * geo.kw
-        self.args = (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pl, geo.dh, geo.dw,
-                     geo.OH, geo.OW)
+        self.args = (geo.kh, geo.kw, geo.sh, geo.sw, geo.pt, geo.pb, geo.pl, geo.pr,
+                     geo.dh, geo.dw, geo.OH, geo.OW)
 
     def plan(self, p):
         """``(samples per chunk, workers)`` under the policy ``p``: the largest column/row

@@ -27,7 +27,7 @@ def max_pool(x, geo, relu=False):
     if y.size == 0:
         return y, indices
     pool.max_pool_forward(_planes(x), _planes(y), _planes(indices), *geo.kernel, *geo.stride,
-                          *geo.padding, *geo.dilation, threads_for(x.size), relu)
+                          *geo.top_left, *geo.dilation, threads_for(x.size), relu)
     return y, indices
 
 
@@ -61,7 +61,7 @@ def avg_pool(x, geo, count_include_pad, divisor_override=None):
     window's sum instead of its size."""
     y = allocate(x.shape[:2] + geo.out_hw, x.dtype, "the output", blame(geo))
     if y.size:
-        pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.padding,
+        pool.avg_pool_forward(_planes(x), _planes(y), *geo.kernel, *geo.stride, *geo.sides,
                               count_include_pad, threads_for(x.size), divisor_override or 0)
     return y
 
@@ -70,6 +70,6 @@ def avg_pool_backward(grad_out, input_shape, geo, count_include_pad, divisor_ove
     grad_in = allocate(input_shape, grad_out.dtype, "the input gradient", "input_shape")
     if grad_in.size:
         pool.avg_pool_backward(_planes(grad_out), _planes(grad_in), *geo.kernel, *geo.stride,
-                               *geo.padding, count_include_pad, threads_for(grad_in.size),
+                               *geo.sides, count_include_pad, threads_for(grad_in.size),
                                divisor_override or 0)
     return grad_in

@@ -30,7 +30,7 @@ def allocate(shape, dtype, what, argument, zeros=False):
 def blame(geo):
     """The argument of a convolution or pooling that makes its buffers large: the padding
     if any, else the dilation, else the input ``x``."""
-    pads = (geo.pt, geo.pb, geo.pl, geo.pr) if hasattr(geo, "pt") else geo.padding
+    pads = (geo.pt, geo.pb, geo.pl, geo.pr) if hasattr(geo, "pt") else geo.sides
     dilation = (geo.dh, geo.dw) if hasattr(geo, "dh") else geo.dilation
     if any(pads):
         return "padding"
