@@ -31,7 +31,8 @@ DIRECTIVES = {
 }
 
 # One extension per .pyx; the module lives in the package, the source in layers_pyx/.
-MODULES = ["_activations", "_build_info", "_direct", "_im2col", "_losses", "_optim", "_pool"]
+MODULES = ["_activations", "_build_info", "_direct", "_im2col", "_losses", "_optim", "_pad",
+           "_pool"]
 
 _PROBE_MAIN = "int main(void) { return 0; }\n"
 

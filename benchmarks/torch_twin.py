@@ -41,15 +41,69 @@ def _take(spec, where, allowed):
     return opts
 
 
+def _same_sides(size, kernel, stride, dilation):
+    """((top, bottom), (left, right)) of "same" padding at any stride, TensorFlow's rule
+    (cynet's): ceil(size / stride) outputs, the odd row/column at the bottom/right."""
+    sides = []
+    for n, k, s, d in zip(size, kernel, stride, dilation):
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        sides.append((total // 2, total - total // 2))
+    return tuple(sides)
+
+
+def _explicit_padding(o, shape, default_stride, native_same=True):
+    """The padding of a layer's options ``o`` as (left, right, top, bottom) for
+    ``F.pad`` where torch's layers cannot take it (per side; "same" at a stride, or
+    anywhere without ``native_same``), else None."""
+    padding = o.get("padding", 0)
+    two = lambda v: tuple(v) if isinstance(v, (list, tuple)) else (v, v)  # noqa: E731
+    kernel = two(o["kernel_size"])
+    stride = two(o.get("stride") or default_stride or kernel)
+    if isinstance(padding, (list, tuple)) and isinstance(padding[0], (list, tuple)):
+        (pt, pb), (pl, pr) = padding
+    elif padding == "same" and (stride != (1, 1) or not native_same):
+        (pt, pb), (pl, pr) = _same_sides(shape[1:], kernel, stride, two(o.get("dilation", 1)))
+    else:
+        return None
+    return (pl, pr, pt, pb)
+
+
+class _PaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` of an explicitly padded input (same parameter names)."""
+
+    def __init__(self, pads, pad_mode, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pads, self.pad_mode = pads, pad_mode
+
+    def forward(self, x):
+        return super().forward(torch.nn.functional.pad(x, self.pads, mode=self.pad_mode))
+
+
+class _PaddedPool(nn.Module):
+    """A pooling module of an input padded with ``value`` (-inf for max, 0 for average)."""
+
+    def __init__(self, pads, value, pool):
+        super().__init__()
+        self.pads, self.value, self.pool = pads, value, pool
+
+    def forward(self, x):
+        return self.pool(torch.nn.functional.pad(x, self.pads, value=self.value))
+
+
 def _conv2d(spec, where, shape):
     o = _take(spec, where, ("out_channels", "kernel_size", "stride", "padding", "dilation",
-                            "groups", "bias"))
+                            "groups", "bias", "padding_mode"))
     if len(shape) != 3:
         raise ValueError(f"{where}: Conv2D needs a (channels, height, width) input, got {shape}")
-    return nn.Conv2d(shape[0], o["out_channels"], _pair(o["kernel_size"]),
-                     stride=_pair(o.get("stride", 1)), padding=_pair(o.get("padding", 0)),
-                     dilation=_pair(o.get("dilation", 1)), groups=o.get("groups", 1),
-                     bias=o.get("bias", True))
+    args = (shape[0], o["out_channels"], _pair(o["kernel_size"]))
+    kwargs = dict(stride=_pair(o.get("stride", 1)), dilation=_pair(o.get("dilation", 1)),
+                  groups=o.get("groups", 1), bias=o.get("bias", True))
+    mode = o.get("padding_mode", "zeros")
+    pads = _explicit_padding(o, shape, 1)
+    if pads is not None:
+        return _PaddedConv2d(pads, {"zeros": "constant"}.get(mode, mode), *args, padding=0,
+                             **kwargs)
+    return nn.Conv2d(*args, padding=_pair(o.get("padding", 0)), padding_mode=mode, **kwargs)
 
 
 def _conv_transpose2d(spec, where, shape):
@@ -66,20 +120,36 @@ def _conv_transpose2d(spec, where, shape):
                               dilation=_pair(o.get("dilation", 1)))
 
 
+def _pool(o, where, shape, value, make):
+    """``make(padding)``, on an explicitly padded input where torch's pools cannot take
+    the padding: possible only where no window reaches past the padding (no ceil_mode)
+    and, for an average, where the padding counts (count_include_pad, no divisor)."""
+    pads = _explicit_padding(o, shape, None, native_same=False)
+    if pads is None:
+        padding = o.get("padding", 0)
+        return make(0 if padding == "valid" else _pair(padding))
+    if o.get("ceil_mode") or (value == 0 and (not o.get("count_include_pad", True)
+                                              or o.get("divisor_override") is not None)):
+        raise ValueError(f"{where}: the torch translator cannot express padding "
+                         f"{o['padding']!r} with ceil_mode, count_include_pad=false or "
+                         f"divisor_override (torch's pools pad both sides alike)")
+    return _PaddedPool(pads, value, make(0))
+
+
 def _maxpool2d(spec, where, shape):
     o = _take(spec, where, ("kernel_size", "stride", "padding", "dilation", "ceil_mode"))
-    return nn.MaxPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
-                        padding=_pair(o.get("padding", 0)), dilation=_pair(o.get("dilation", 1)),
-                        ceil_mode=o.get("ceil_mode", False))
+    return _pool(o, where, shape, -float("inf"), lambda padding: nn.MaxPool2d(
+        _pair(o["kernel_size"]), stride=_pair(o.get("stride")), padding=padding,
+        dilation=_pair(o.get("dilation", 1)), ceil_mode=o.get("ceil_mode", False)))
 
 
 def _avgpool2d(spec, where, shape):
     o = _take(spec, where, ("kernel_size", "stride", "padding", "ceil_mode",
                             "count_include_pad", "divisor_override"))
-    return nn.AvgPool2d(_pair(o["kernel_size"]), stride=_pair(o.get("stride")),
-                        padding=_pair(o.get("padding", 0)), ceil_mode=o.get("ceil_mode", False),
-                        count_include_pad=o.get("count_include_pad", True),
-                        divisor_override=o.get("divisor_override"))
+    return _pool(o, where, shape, 0.0, lambda padding: nn.AvgPool2d(
+        _pair(o["kernel_size"]), stride=_pair(o.get("stride")), padding=padding,
+        ceil_mode=o.get("ceil_mode", False), count_include_pad=o.get("count_include_pad", True),
+        divisor_override=o.get("divisor_override")))
 
 
 def _dense(spec, where, shape):

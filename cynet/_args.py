@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 
-from ._suggest import show
+from ._suggest import did_you_mean, show
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -113,18 +113,20 @@ def as_pair(value, name, minimum):
     return pair
 
 
-PADDING_FORMS = "an int, an (h, w) pair, ((top, bottom), (left, right))"
+PADDING_FORMS = ("an int", "an (h, w) pair", "a per-side ((top, bottom), (left, right))")
 
 
 def as_padding(value, name="padding", strings=("same", "valid")):
     """A padding argument: one of ``strings`` as given, or the per-side form
     ``((top, bottom), (left, right))`` of an int, an (h, w) pair or a pair of pairs (each
     value >= 0). ``strings=()``: numbers only."""
-    forms = PADDING_FORMS + "".join(f", {s!r}" for s in strings)
+    *first, last = PADDING_FORMS + tuple(map(repr, strings))
+    forms = f"{', '.join(first)} or {last}"
     if isinstance(value, str):
         if value in strings:
             return value
-        raise ArgumentError(f"{name} must be {forms}, got {show(value)}", name)
+        raise ArgumentError(f"{name} must be {forms}, got {show(value)}"
+                            f"{did_you_mean(value, strings)}", name)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
     if isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2 and any(

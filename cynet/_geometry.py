@@ -1,9 +1,9 @@
 """Output sizes and padding of convolution and pooling, with PyTorch's rules."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._args import (ArgumentError, ArgumentTypeError, as_float_array, as_float_arrays,
                     as_int, as_pair, as_padding, check_ndim)
-from ._suggest import show
+from ._suggest import did_you_mean, show
 
 # Sizes the kernels index and allocate, checked here in closed form (Python ints) before
 # any kernel runs, so that no product of them overflows a Py_ssize_t in a kernel and no
@@ -57,6 +57,7 @@ class ConvGeometry:
     dw: int
     OH: int
     OW: int
+    padding_mode: str = "zeros"
 
     @property
     def out_shape(self):
@@ -65,6 +66,13 @@ class ConvGeometry:
     @property
     def in_shape(self):
         return (self.N, self.C, self.H, self.W)
+
+    @property
+    def unpadded(self):
+        """The zero-padding convolution of the padded input (for padding_mode other than
+        zeros: see :mod:`cynet.engine.padding`)."""
+        return replace(self, H=self.H + self.pt + self.pb, W=self.W + self.pl + self.pr,
+                       pt=0, pb=0, pl=0, pr=0, padding_mode="zeros")
 
     @property
     def is_pointwise(self):
@@ -95,11 +103,43 @@ def padding_sides(padding, kernel, stride, dilation, size):
 
 
 def _shown(padding, sides):
-    """How an error shows a padding: as given, and its sides when they differ."""
-    (pt, pb), (pl, pr) = sides
-    if isinstance(padding, str) or not (pt == pb and pl == pr):
+    """How an error shows a padding: as given, and a string's sides."""
+    if isinstance(padding, str):
         return f"{show(padding)} ({sides[0]} rows, {sides[1]} columns)"
     return show(padding)
+
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def as_padding_mode(value):
+    """A convolution's ``padding_mode``: one of :data:`PADDING_MODES`, as given."""
+    choices = ", ".join(map(repr, PADDING_MODES))
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"padding_mode must be one of {choices}, got {show(value)}",
+                                "padding_mode")
+    if value not in PADDING_MODES:
+        raise ArgumentError(f"padding_mode must be one of {choices}, got {show(value)}"
+                            f"{did_you_mean(value, PADDING_MODES)}", "padding_mode")
+    return value
+
+
+def check_padding_mode(padding_mode, padding, sides, size):
+    """``padding_mode`` (:func:`as_padding_mode`) with PyTorch's limits on the pads it
+    copies from the input ``size`` (H, W): reflect pads each side by less than the
+    input's extent (the edge itself is not repeated), circular by at most it."""
+    padding_mode = as_padding_mode(padding_mode)
+    limit = {"reflect": 1, "circular": 0}.get(padding_mode)
+    if limit is None:
+        return padding_mode
+    for axis, extent, pads in zip(("rows", "columns"), size, sides):
+        if max(pads) > extent - limit:
+            rule = "smaller than" if limit else "at most"
+            raise ArgumentError(
+                f"padding {_shown(padding, sides)} with padding_mode {padding_mode!r} must be "
+                f"{rule} the input's extent on each side, but x has {extent} {axis}",
+                "padding")
+    return padding_mode
 
 
 def _check_shapes_and_groups(x_shape, w_shape, groups):
@@ -117,7 +157,8 @@ def _check_shapes_and_groups(x_shape, w_shape, groups):
     return groups
 
 
-def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_name="weight"):
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_name="weight",
+                  padding_mode="zeros"):
     """The checked geometry; ``kernel_name`` is what errors call the kernel's size
     (``weight`` for :func:`cynet.functional.conv2d`, ``kernel_size`` for a layer)."""
     N, C, H, W = x_shape
@@ -132,7 +173,8 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_na
         raise ValueError(f"groups={groups} must divide out_channels={F} (weight shape {w_shape})")
     stride = as_pair(stride, "stride", 1)
     dilation = as_pair(dilation, "dilation", 1)
-    (pt, pb), (pl, pr) = padding_sides(padding, (kh, kw), stride, dilation, (H, W))
+    (pt, pb), (pl, pr) = sides = padding_sides(padding, (kh, kw), stride, dilation, (H, W))
+    padding_mode = check_padding_mode(padding_mode, padding, sides, (H, W))
     eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     padded_h, padded_w = H + pt + pb, W + pl + pr
     pads = (pt, pb, pl, pr)
@@ -157,7 +199,11 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, kernel_na
     OW = (padded_w - eff_w) // stride[1] + 1
     _check_conv_sizes(N, C, F, kh, kw, padded_h, padded_w, OH, OW,
                       _blame(pads, dilation, kernel_name))
-    return ConvGeometry(N, C, H, W, F, groups, kh, kw, *stride, pt, pb, pl, pr, *dilation, OH, OW)
+    if padding_mode != "zeros" and N * C * padded_h * padded_w > MAX_TOTAL:
+        _too_large("the padded copy of x", N * C * padded_h * padded_w, MAX_TOTAL, "padding",
+                   f"padded input {padded_h}x{padded_w}")
+    return ConvGeometry(N, C, H, W, F, groups, kh, kw, *stride, pt, pb, pl, pr, *dilation, OH, OW,
+                        padding_mode)
 
 
 def _check_conv_sizes(N, C, F, kh, kw, padded_h, padded_w, OH, OW, argument):
@@ -361,7 +407,8 @@ def _has_empty_window(size, k, s, p, d, out):
 _NO_GRAD = object()
 
 
-def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_GRAD):
+def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=_NO_GRAD,
+                   padding_mode="zeros"):
     """``(x, weight, bias, grad_out, geometry)`` of one convolution: checked C-contiguous
     arrays of one float dtype (``grad_out`` None when not given) and the geometry."""
     named = [("x", x), ("weight", weight), ("bias", bias)]
@@ -370,7 +417,8 @@ def conv_arguments(x, weight, bias, stride, padding, dilation, groups, grad_out=
     x, weight, bias, *rest = as_float_arrays(*named)
     check_ndim(x, "x", 4, "(N, C, H, W)")
     check_ndim(weight, "weight", 4, "(out_channels, in_channels // groups, kh, kw)")
-    geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups)
+    geo = conv_geometry(x.shape, weight.shape, stride, padding, dilation, groups,
+                        padding_mode=padding_mode)
     if bias is not None and bias.shape != (geo.F,):
         raise ValueError(f"bias must have shape ({geo.F},) to match weight {weight.shape}, got {bias.shape}")
     if rest and rest[0].shape != geo.out_shape:

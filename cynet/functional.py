@@ -30,19 +30,24 @@ __all__ = [
 # --------------------------------------------------------------------------- convolution
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros"):
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (F, C // groups, kh, kw).
 
-    ``padding`` is an int, an (h, w) pair, ``"valid"`` or ``"same"`` (stride 1 only; for
-    an even kernel the extra row/column of zeros goes at the bottom/right).
-    Returns ``y`` of shape (N, F, OH, OW).
+    ``padding`` is an int, an (h, w) pair, a per-side ``((top, bottom), (left, right))``,
+    ``"valid"`` or ``"same"`` at any stride (the output is ``ceil(in / stride)`` per axis;
+    an odd total padding puts the extra row/column at the bottom/right). ``padding_mode``
+    is ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as
+    ``torch.nn.Conv2d(padding_mode=...)``: reflect pads each side by less than the input's
+    extent, circular by at most it. Returns ``y`` of shape (N, F, OH, OW).
     """
-    x, weight, bias, _, geo = conv_arguments(x, weight, bias, stride, padding, dilation, groups)
+    x, weight, bias, _, geo = conv_arguments(x, weight, bias, stride, padding, dilation, groups,
+                                             padding_mode=padding_mode)
     return _conv.forward(x, weight, bias, geo)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    bias=True, input_grad=True):
+                    bias=True, input_grad=True, padding_mode="zeros"):
     """Gradients of :func:`conv2d` given ``grad_out`` = dL/dy.
 
     Returns ``(grad_x, grad_weight, grad_bias)``; ``grad_bias`` is None when
@@ -51,7 +56,8 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     bias = as_bool(bias, "bias")
     input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, grad_out, geo = conv_arguments(x, weight, None, stride, padding, dilation,
-                                                 groups, grad_out=grad_out)
+                                                 groups, grad_out=grad_out,
+                                                 padding_mode=padding_mode)
     return _conv.backward(grad_out, x, weight, geo, bias, input_grad)
 
 

@@ -129,19 +129,23 @@ class TorchOracle:
         return None if t is None else t.grad.numpy()
 
     def conv2d(self, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-               grad_out=None):
+               padding_mode="zeros", grad_out=None):
         """y, or with ``grad_out`` (y, gx, gw, gb)."""
         tx, tw = self._leaf(x), self._leaf(weight)
         tb = None if bias is None else self._leaf(bias)
         source = tx
-        if padding == "same" and _tuple(stride) not in (1, (1, 1)):
-            # torch has "same" at stride 1 only: pad explicitly by TensorFlow's rule
+        per_side = isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list))
+        strided_same = padding == "same" and _tuple(stride) not in (1, (1, 1))
+        if per_side or strided_same or padding_mode != "zeros":
+            # torch pads explicitly where its conv2d cannot (per side, "same" at a
+            # stride: TensorFlow's rule), and nn.Conv2d pads so for its padding_mode
             import reference
 
             (pt, pb), (pl, pr) = reference.conv_pads(
-                "same", weight.shape[2:], reference._pair(dilation), reference._pair(stride),
+                padding, weight.shape[2:], reference._pair(dilation), reference._pair(stride),
                 x.shape[2:])
-            source, padding = self.F.pad(tx, (pl, pr, pt, pb)), 0
+            mode = {"zeros": "constant"}.get(padding_mode, padding_mode)
+            source, padding = self.F.pad(tx, (pl, pr, pt, pb), mode=mode), 0
         with warnings.catch_warnings():
             # torch notes that "same" with an even kernel pads a copy: expected here
             warnings.simplefilter("ignore", UserWarning)

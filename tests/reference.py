@@ -39,8 +39,18 @@ def _pair(v):
     return int(v), int(v)
 
 
+def _sides(padding):
+    """((top, bottom), (left, right)) of an int, an (h, w) pair or a pair of pairs."""
+    if isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list)):
+        (pt, pb), (pl, pr) = padding
+        return (int(pt), int(pb)), (int(pl), int(pr))
+    ph, pw = _pair(padding)
+    return (ph, ph), (pw, pw)
+
+
 def conv_pads(padding, kernel, dilation, stride=(1, 1), size=None):
-    """((top, bottom), (left, right)) zero padding of a convolution.
+    """((top, bottom), (left, right)) padding of a convolution or a pooling, from an int,
+    an (h, w) pair, a per-side pair of pairs, "valid" or "same".
 
     ``"same"`` (TensorFlow's rule, at any stride): the output is ``ceil(n / s)`` per axis,
     from a total padding of ``max((out - 1) * s + d * (k - 1) + 1 - n, 0)``, ``total // 2``
@@ -61,17 +71,18 @@ def conv_pads(padding, kernel, dilation, stride=(1, 1), size=None):
                 total = max((out - 1) * s + d * (k - 1) + 1 - n, 0)
             pads.append((total // 2, total - total // 2))
         return tuple(pads)
-    ph, pw = _pair(padding)
-    return (ph, ph), (pw, pw)
+    return _sides(padding)
 
 
 def pool_output_size(size, k, s, p, d, ceil_mode):
-    """PyTorch's pooling output length along one axis."""
-    span = size + 2 * p - d * (k - 1) - 1
+    """PyTorch's pooling output length along one axis; ``p`` is the padding of both
+    ends or a (before, after) pair."""
+    before, after = (p, p) if np.isscalar(p) else p
+    span = size + before + after - d * (k - 1) - 1
     if ceil_mode:
         out = -(-span // s) + 1
         # a last window that would start inside the end padding is dropped
-        if (out - 1) * s >= size + p:
+        if (out - 1) * s >= size + before:
             out -= 1
     else:
         out = span // s + 1
@@ -97,10 +108,34 @@ def _conv_setup(x_shape, w_shape, stride, padding, dilation):
     return (kh, kw), (sh, sw), (dh, dw), ((pt, pb), (pl, pr)), (OH, OW)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+# padding_mode -> np.pad's mode: the border copies the same input elements
+_NP_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge",
+                 "circular": "wrap"}
+
+
+def _pad_input(x, pads, padding_mode):
+    return np.pad(x, ((0, 0), (0, 0)) + pads, mode=_NP_PAD_MODES[padding_mode])
+
+
+def _fold_padding(gxp, shape, pads, padding_mode):
+    """The gradient of :func:`_pad_input`: each padded element's gradient added to the
+    input element it copies, found by padding the elements' own flat indices."""
+    N, C, H, W = shape
+    if padding_mode == "zeros":  # the zeros copy nothing: keep the interior only
+        (pt, _), (pl, _) = pads
+        return gxp[:, :, pt:pt + H, pl:pl + W]
+    source = np.pad(np.arange(H * W).reshape(H, W), pads, mode=_NP_PAD_MODES[padding_mode])
+    gx = np.zeros((N, C, H * W))
+    np.add.at(gx, (slice(None), slice(None), source.ravel()), gxp.reshape(N, C, -1))
+    return gx.reshape(shape)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros"):
     """y[n, f, i, j] = bias[f]
     + sum over c, a, b of xpad[n, g(f)*Cg + c, i*sh + a*dh, j*sw + b*dw] * weight[f, c, a, b],
-    where g(f) is the group of output channel f and xpad the zero-padded x."""
+    where g(f) is the group of output channel f and xpad x padded by ``padding_mode``
+    (zeros; reflect, replicate, circular: np.pad's reflect, edge, wrap)."""
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
@@ -108,7 +143,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     F, Cg, _, _ = w.shape
     (kh, kw), (sh, sw), (dh, dw), pads, (OH, OW) = _conv_setup(
         x.shape, w.shape, stride, padding, dilation)
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    xp = _pad_input(x, pads, padding_mode)
     Fg = F // groups
     y = np.zeros((N, F, OH, OW))
     for g in range(groups):
@@ -125,7 +160,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1,
-                    bias=True, input_grad=True):
+                    bias=True, input_grad=True, padding_mode="zeros"):
     """(dL/dx or None, dL/dweight, dL/dbias or None) of conv2d given dL/dy."""
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
@@ -136,8 +171,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     (kh, kw), (sh, sw), (dh, dw), pads, (OH, OW) = _conv_setup(
         x.shape, w.shape, stride, padding, dilation)
     assert dy.shape == (N, F, OH, OW), (dy.shape, (N, F, OH, OW))
-    (pt, _), (pl, _) = pads
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
+    xp = _pad_input(x, pads, padding_mode)
     gxp = np.zeros_like(xp)
     gw = np.zeros_like(w)
     Fg = F // groups
@@ -153,7 +187,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
                     "nfij,ncij->fc", dyg, xg[:, :, rows, cols])
                 # within one tap the strided positions are distinct, so += is safe
                 gxg[:, :, rows, cols] += np.einsum("nfij,fc->ncij", dyg, wg[:, :, a, b])
-    gx = gxp[:, :, pt:pt + H, pl:pl + W].astype(dtype) if input_grad else None
+    gx = _fold_padding(gxp, x.shape, pads, padding_mode).astype(dtype) if input_grad else None
     gb = dy.sum(axis=(0, 2, 3)).astype(dtype) if bias else None
     return gx, gw.astype(dtype), gb
 
@@ -244,11 +278,13 @@ def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_p
 
 
 def _pool_setup(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """k, s, d and the output size per axis, and the padding per axis as
+    (before, after)."""
     H, W = x_shape[2], x_shape[3]
     k = _pair(kernel_size)
     s = k if stride is None else _pair(stride)
-    p = _pair(padding)
     d = _pair(dilation)
+    p = conv_pads(padding, k, d, s, (H, W))
     out = tuple(pool_output_size(n, *args, ceil_mode)
                 for n, args in zip((H, W), zip(k, s, p, d)))
     return k, s, p, d, out
@@ -262,9 +298,11 @@ def first_taps(out, s, p, d):
 
 
 def has_empty_window(n, k, s, p, d, ceil_mode):
-    """Whether a window along an axis of length ``n`` has no tap inside it."""
+    """Whether a window along an axis of length ``n`` has no tap inside it (``p``: the
+    padding of both ends or a (before, after) pair)."""
+    before = p if np.isscalar(p) else p[0]
     for o in range(pool_output_size(n, k, s, p, d, ceil_mode)):
-        taps = o * s - p + d * np.arange(k)
+        taps = o * s - before + d * np.arange(k)
         if not ((taps >= 0) & (taps < n)).any():
             return True
     return False
@@ -283,7 +321,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     dtype = np.asarray(x).dtype
     x = np.asarray(x, dtype=np.float64)
     N, C, H, W = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (OH, OW) = _pool_setup(
+    (kh, kw), (sh, sw), ((ph, _), (pw, _)), (dh, dw), (OH, OW) = _pool_setup(
         x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     best = np.full((N, C, OH, OW), -np.inf)
     start = first_taps(OH, sh, ph, dh)[:, None] * W + first_taps(OW, sw, pw, dw)[None, :]
@@ -321,27 +359,30 @@ def max_pool2d_backward(grad_out, indices, input_shape):
 def _avg_counts(n, k, s, p, out, count_include_pad):
     """Per-axis divisor factor of each output position (the divisor is their product).
 
-    A window along one axis covers [o*s - p, o*s - p + k); with count_include_pad it is
-    clipped to [-p, n + p), otherwise to the real input [0, n).
+    A window along one axis covers [o*s - before, o*s - before + k) for the padding
+    ``p`` = (before, after); with count_include_pad it is clipped to
+    [-before, n + after), otherwise to the real input [0, n).
     """
-    start = np.arange(out) * s - p
+    before, after = p
+    start = np.arange(out) * s - before
     end = start + k
     if count_include_pad:
-        return np.minimum(end, n + p) - start
+        return np.minimum(end, n + after) - start
     return np.minimum(end, n) - np.maximum(start, 0)
 
 
 def _avg_setup(shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                divisor_override):
     N, C, H, W = shape
-    (kh, kw), (sh, sw), (ph, pw), _, (OH, OW) = _pool_setup(
+    (kh, kw), (sh, sw), (p_h, p_w), _, (OH, OW) = _pool_setup(
         shape, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is None:
-        divisor = np.outer(_avg_counts(H, kh, sh, ph, OH, count_include_pad),
-                           _avg_counts(W, kw, sw, pw, OW, count_include_pad)).astype(np.float64)
+        divisor = np.outer(_avg_counts(H, kh, sh, p_h, OH, count_include_pad),
+                           _avg_counts(W, kw, sw, p_w, OW, count_include_pad)).astype(np.float64)
     else:  # one divisor for every window, whatever count_include_pad says
         divisor = np.full((OH, OW), float(divisor_override))
     # zero padding wide enough for every window, including ceil-mode overhang
+    ph, pw = p_h[0], p_w[0]
     pads = ((ph, max(0, (OH - 1) * sh + kh - ph - H)), (pw, max(0, (OW - 1) * sw + kw - pw - W)))
     return (kh, kw), (sh, sw), (ph, pw), (OH, OW), divisor, pads
 
@@ -396,10 +437,18 @@ def _size_arg(rng, pair):
     return (h, w) if form == 1 else [h, w]
 
 
+def _per_side(rng, most):
+    """A per-side padding ((top, bottom), (left, right)), each side at most ``most``
+    (an (h, w) pair) of its axis, as tuples or as lists."""
+    sides = [[int(v) for v in rng.integers(0, int(m) + 1, size=2)] for m in most]
+    return sides if rng.random() < 0.5 else tuple(map(tuple, sides))
+
+
 def random_conv_case(rng, wide=False):
     """dict(x_shape, w_shape, bias, kwargs) of a valid conv2d call. ``wide``: 16 to 40
     filters and 1 to 24 input channels per group and a kernel larger than 1x1, the
-    layers cynet's direct float32 kernels take (and their tile edges)."""
+    layers cynet's direct float32 kernels take (and their tile edges). A quarter of the
+    cases pad by reflect, replicate or circular."""
     groups = int(rng.choice([1, 1, 1, 2, 3]))
     cg = int(rng.integers(1, 25 if wide else 4))
     fg = int(rng.integers(16, 41)) if wide else int(rng.integers(1, 4))
@@ -407,25 +456,36 @@ def random_conv_case(rng, wide=False):
     if wide and (k == 1).all():
         k[rng.integers(0, 2)] = int(rng.integers(2, 5))
     d = np.where(rng.random(2) < 0.7, 1, rng.integers(2, 4, size=2))
-    kind = rng.choice(["int", "pair", "same", "valid"], p=[0.35, 0.35, 0.15, 0.15])
+    kind = rng.choice(["int", "pair", "sides", "same", "valid"],
+                      p=[0.3, 0.25, 0.15, 0.15, 0.15])
     s = rng.integers(1, 4, size=2)
     if kind == "int":
         padding = int(rng.integers(0, 3))
     elif kind == "pair":
         padding = _size_arg(rng, rng.integers(0, 4, size=2))
+    elif kind == "sides":
+        padding = _per_side(rng, (3, 3))
     else:
         padding = str(kind)
+    # ("same" at stride 1 pads the most, whatever the stride: size the input for it)
     (pt, pb), (pl, pr) = conv_pads(padding, k, d)
     eff = d * (k - 1) + 1
     H = max(1, int(eff[0]) - pt - pb) + int(rng.integers(0, 6))
     W = max(1, int(eff[1]) - pl - pr) + int(rng.integers(0, 6))
     N = int(rng.integers(1, 3))
+    kwargs = dict(stride=_size_arg(rng, s), padding=padding, dilation=_size_arg(rng, d),
+                  groups=groups)
+    if rng.random() < 0.25:
+        mode = str(rng.choice(["reflect", "replicate", "circular"]))
+        sides = conv_pads(padding, k, d, _pair(kwargs["stride"]), (H, W))
+        limit = {"reflect": 1, "replicate": None, "circular": 0}[mode]
+        if limit is None or all(max(p) <= n - limit for p, n in zip(sides, (H, W))):
+            kwargs["padding_mode"] = mode
     return dict(
         x_shape=(N, cg * groups, H, W),
         w_shape=(fg * groups, cg, int(k[0]), int(k[1])),
         bias=bool(rng.random() < 0.7),
-        kwargs=dict(stride=_size_arg(rng, s), padding=padding,
-                    dilation=_size_arg(rng, d), groups=groups),
+        kwargs=kwargs,
     )
 
 
@@ -469,11 +529,13 @@ def _pool_axis_ok(n, k, s, p, d, ceil_mode, need_input_in_window):
     return not (need_input_in_window and has_empty_window(n, k, s, p, d, ceil_mode))
 
 
-def random_pool_case(rng, kind, empty_windows=False):
+def random_pool_case(rng, kind, empty_windows=False, per_side=False):
     """dict(x_shape, kwargs) of a valid max_pool2d (kind="max") or avg_pool2d call.
 
     Max pooling avoids the dilated windows that contain no input element at all unless
     ``empty_windows`` (PyTorch's backward writes their gradients past the planes).
+    ``per_side``: a third of the cases pad per side or "same" (forms PyTorch's pools
+    lack).
     """
     while True:
         k = rng.integers(1, 5, size=2)
@@ -486,14 +548,19 @@ def random_pool_case(rng, kind, empty_windows=False):
         default_stride = rng.random() < 0.25
         if default_stride:
             s = k
-        if all(_pool_axis_ok(int(n), int(kk), int(ss), int(pp), int(dd), ceil_mode,
+        padding = _size_arg(rng, p)
+        if per_side and rng.random() < 1 / 3:
+            padding = "same" if rng.random() < 0.4 else _per_side(rng, k // 2)
+        sides = conv_pads(padding, k, d, s, hw)
+        if all(max(ps) <= kk // 2 and
+               _pool_axis_ok(int(n), int(kk), int(ss), ps, int(dd), ceil_mode,
                              kind == "max" and not empty_windows)
-               for n, kk, ss, pp, dd in zip(hw, k, s, p, d)):
+               for n, kk, ss, ps, dd in zip(hw, k, s, sides, d)):
             break
     x_shape = (int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(hw[0]), int(hw[1]))
     kwargs = dict(kernel_size=_size_arg(rng, k),
                   stride=None if default_stride else _size_arg(rng, s),
-                  padding=_size_arg(rng, p), ceil_mode=ceil_mode)
+                  padding=padding, ceil_mode=ceil_mode)
     if kind == "max":
         kwargs["dilation"] = _size_arg(rng, d)
     else:

@@ -81,6 +81,14 @@ BAD = {
                               "[3, 3, 3]"),
     "out_channels_negative": bad({CONV + ("out_channels",): -8}, "layers[0].out_channels", "-8"),
     "padding_word": bad({CONV + ("padding",): "full"}, "layers[0].padding", "full"),
+    "padding_per_side_short": bad({CONV + ("padding",): [[1, 1], [1]]}, "layers[0].padding",
+                                  "per-side", "[[1, 1], [1]]"),
+    "padding_mode_typo": bad({CONV + ("padding_mode",): "reflection"}, "layers[0].padding_mode",
+                             "'reflection'", "did you mean 'reflect'"),
+    "padding_mode_not_text": bad({CONV + ("padding_mode",): 1}, "layers[0].padding_mode", "1"),
+    "pool_padding_per_side_over_half": bad(
+        {("layers", 2, "padding"): [[0, 2], [0, 0]]}, "layers[2]", "MaxPool2D",
+        "[[0, 2], [0, 0]]", "half"),
     "bias_text": bad({CONV + ("bias",): "yes"}, "layers[0].bias", "yes"),
     "pool_kernel_zero": bad({("layers", 2, "kernel_size"): 0}, "layers[2].kernel_size"),
     "relu_takes_no_args": bad({("layers", 1, "inplace"): True}, "layers[1].inplace", "ReLU"),
@@ -109,6 +117,13 @@ BAD = {
     "convt_padding_removes_the_output": bad(
         {CONV: {"type": "ConvTranspose2D", "out_channels": 8, "kernel_size": 3, "padding": 20}},
         "layers[0]", "ConvTranspose2D", "(1, 28, 28)", "padding (20, 20)"),
+    "reflect_padding_not_below_input": bad(
+        {("input_shape",): [1, 4, 4], CONV + ("padding",): [[1, 1], [4, 0]],
+         CONV + ("padding_mode",): "reflect"}, "layers[0]", "Conv2D", "(1, 4, 4)",
+        "smaller than", "4 columns"),
+    "circular_padding_beyond_input": bad(
+        {("input_shape",): [1, 3, 5], CONV + ("padding",): 4,
+         CONV + ("padding_mode",): "circular"}, "layers[0]", "Conv2D", "at most", "3 rows"),
     "conv_after_flatten": bad({("layers", 4): {"type": "Conv2D", "out_channels": 2,
                                                "kernel_size": 1}}, "layers[4]", "Conv2D"),
     "conv_on_1d_input": bad({("input_shape",): [784]}, "layers[0]", "(784,)"),
@@ -496,7 +511,8 @@ def test_conv_padding_string_errors_name_the_valid_strings():
     doc = {"input_shape": [1, 8, 8], "layers": [
         {"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": "Same"},
         {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}
-    message = r"^layers\[0\]\.padding: Conv2D: padding must be 'same', 'valid', .*, got 'Same'$"
+    message = (r"^layers\[0\]\.padding: Conv2D: padding must be an int, .* 'same' or 'valid', "
+               r"got 'Same'; did you mean 'same'\?$")
     with pytest.raises(cynet.DefinitionError, match=message) as info:
         cynet.Model.from_dict(doc)
     assert info.value.place == "layers[0].padding" and "'same'" in str(info.value)

@@ -6,6 +6,8 @@ adjoint identity of forward and backward, and (where torch is installed) against
 torch.nn.functional on a seeded random sweep. Layout, aliasing and argument checking
 have their own tests at the end.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -71,8 +73,36 @@ CASES = [
     case("same_dilated_W1", (1, 2, 3, 1), (2, 2, 1, 3), padding="same", dilation=2),
     case("stride_larger_than_kernel", (2, 2, 9, 9), (3, 2, 2, 2), stride=4, padding=1),
     case("mixed", (3, 2, 13, 11), (3, 2, 4, 5), stride=(3, 2), padding=(2, 1), dilation=(1, 2)),
+    # per side: ((top, bottom), (left, right)), as tuples or lists, zero sides included
+    case("per_side", (2, 3, 7, 6), (4, 3, 3, 2), padding=((0, 2), (1, 0))),
+    case("per_side_lists_stride", (1, 2, 8, 9), (3, 2, 2, 3), padding=[[2, 1], [0, 3]],
+         stride=(2, 3)),
+    case("per_side_bottom_only_1x1", (2, 4, 5, 5), (3, 4, 1, 1), padding=((0, 1), (0, 0))),
+    case("per_side_dilated_groups", (2, 4, 6, 7), (4, 2, 2, 3), padding=((3, 0), (1, 2)),
+         dilation=(2, 1), groups=2),
+    # padding_mode: as torch.nn.Conv2d, at the limits of each (reflect < size, circular <= size)
+    case("reflect", (2, 3, 6, 5), (4, 3, 3, 3), padding=1, padding_mode="reflect"),
+    case("reflect_at_limit", (1, 2, 3, 4), (2, 2, 3, 3), padding=(2, 3), padding_mode="reflect"),
+    case("reflect_same_stride_even", (2, 2, 7, 6), (3, 2, 4, 2), padding="same", stride=2,
+         padding_mode="reflect"),
+    case("replicate", (2, 3, 5, 6), (4, 3, 3, 2), padding=(2, 1), padding_mode="replicate"),
+    case("replicate_beyond_size", (1, 2, 2, 3), (2, 2, 3, 3), padding=4,
+         padding_mode="replicate"),
+    case("replicate_per_side_groups", (2, 4, 5, 4), (6, 2, 3, 3), groups=2,
+         padding=((0, 2), (3, 1)), padding_mode="replicate"),
+    case("circular", (2, 3, 5, 6), (4, 3, 3, 3), padding=1, padding_mode="circular"),
+    case("circular_at_limit", (1, 2, 3, 2), (2, 2, 3, 2), padding=(3, 2), stride=(2, 1),
+         padding_mode="circular"),
+    case("circular_same_dilated", (2, 3, 6, 7), (2, 3, 3, 3), padding="same", dilation=2,
+         padding_mode="circular"),
+    case("circular_depthwise_batch1", (1, 3, 4, 5), (3, 1, 2, 3), groups=3, padding=(1, 2),
+         padding_mode="circular"),
+    case("reflect_1x1", (2, 3, 4, 4), (2, 3, 1, 1), padding=1, padding_mode="reflect"),
+    case("zeros_named", (2, 3, 5, 5), (2, 3, 3, 3), padding=1, padding_mode="zeros"),
     # big enough for the batch to be processed in more than one chunk
     case("multi_chunk_batch", (8, 16, 66, 66), (4, 16, 3, 3)),
+    case("multi_chunk_reflect", (8, 16, 40, 40), (20, 16, 3, 3), padding=1,
+         padding_mode="reflect"),
     # LeNet's layers, in several chunks
     case("lenet_conv1", (40, 1, 28, 28), (6, 1, 5, 5), padding=2),
     case("lenet_conv2", (40, 6, 14, 14), (16, 6, 5, 5)),
@@ -86,6 +116,12 @@ GRAD_CASES = [
     case("groups", (2, 4, 4, 4), (4, 2, 3, 3), groups=2, padding=1),
     case("depthwise_same_even", (1, 3, 5, 4), (6, 1, 2, 2), groups=3, padding="same"),
     case("pointwise", (2, 3, 3, 4), (2, 3, 1, 1)),
+    case("per_side", (1, 2, 4, 5), (2, 2, 2, 3), padding=((1, 0), (2, 1)), stride=(1, 2)),
+    case("reflect", (1, 2, 4, 4), (2, 2, 3, 3), padding=(3, 1), padding_mode="reflect"),
+    case("replicate_same_stride", (2, 2, 5, 4), (2, 2, 3, 2), padding="same", stride=2,
+         padding_mode="replicate"),
+    case("circular_groups", (1, 4, 3, 4), (4, 2, 2, 3), groups=2, padding=((3, 1), (2, 4)),
+         padding_mode="circular"),
 ]
 
 
@@ -348,6 +384,41 @@ CONV_ERRORS = [
     err("padding_float", lambda: F.conv2d(X, W, padding=1.5), TypeError, r"\bpadding\b"),
     err("padding_unknown_string",
         lambda: F.conv2d(X, W, padding="full"), ValueError, r"\bpadding\b"),
+    err("padding_per_side_short",
+        lambda: F.conv2d(X, W, padding=((1, 2), (1,))), ValueError, r"\bpadding\b"),
+    err("padding_per_side_triple",
+        lambda: F.conv2d(X, W, padding=((1, 2, 3), (1, 1))), ValueError, r"\bpadding\b"),
+    err("padding_per_side_negative",
+        lambda: F.conv2d(X, W, padding=((0, 1), (-1, 0))), ValueError, r"\bpadding\b"),
+    err("padding_per_side_float",
+        lambda: F.conv2d(X, W, padding=((0, 1.5), (1, 0))), TypeError, r"\bpadding\b"),
+    err("padding_mode_unknown",
+        lambda: F.conv2d(X, W, padding_mode="mirror"), ValueError, r"\bpadding_mode\b"),
+    err("padding_mode_case",
+        lambda: F.conv2d(X, W, padding_mode="Reflect"), ValueError, "did you mean 'reflect'"),
+    err("padding_mode_not_str",
+        lambda: F.conv2d(X, W, padding_mode=0), TypeError, r"\bpadding_mode\b"),
+    err("padding_mode_none",
+        lambda: F.conv2d(X, W, padding_mode=None), TypeError, r"\bpadding_mode\b"),
+    # PyTorch's limits: reflect copies no edge twice (pad < size), circular wraps once
+    err("reflect_pad_equals_height",
+        lambda: F.conv2d(X, W, padding=(6, 0), padding_mode="reflect"), ValueError,
+        r"padding \(6, 0\) with padding_mode 'reflect' must be smaller .* 6 rows"),
+    err("reflect_per_side_right",
+        lambda: F.conv2d(X, W, padding=((0, 0), (0, 6)), padding_mode="reflect"), ValueError,
+        r"\bpadding\b.*6 columns"),
+    err("reflect_same_on_a_short_input",
+        lambda: F.conv2d(X[:, :, :1], np.zeros((6, 4, 3, 1)), padding="same",
+                         padding_mode="reflect"), ValueError, r"'same' .*x has 1 rows"),
+    err("circular_pad_beyond_width",
+        lambda: F.conv2d(X, W, padding=(0, 7), padding_mode="circular"), ValueError,
+        r"padding \(0, 7\) with padding_mode 'circular' must be at most .* 6 columns"),
+    err("bwd_padding_mode",
+        lambda: F.conv2d_backward(DY, X, W, padding_mode="edge"), ValueError,
+        r"\bpadding_mode\b"),
+    err("bwd_reflect_limit",
+        lambda: F.conv2d_backward(np.zeros((2, 6, 16, 4)), X, W, padding=(7, 0),
+                                  padding_mode="reflect"), ValueError, r"\bpadding\b"),
     err("kernel_larger_than_input",
         lambda: F.conv2d(X, np.zeros((6, 4, 7, 3))), ValueError, "kernel"),
     err("kernel_larger_than_padded_input",
@@ -428,6 +499,33 @@ def test_conv2d_matches_torch_random_sweep(dtype, wide, torch_oracle, assert_clo
                                         torch_backward))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding, stride", [(1, 1), ((2, 1), (2, 1)), ("same", 1),
+                                             (3, 2)])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_conv2d_padding_mode_equals_torch_nn_conv2d(mode, padding, stride, dtype, rng,
+                                                    assert_close):
+    # the module itself, not F.pad: "exactly torch.nn.Conv2d(padding_mode=...)"
+    torch = pytest.importorskip("torch")
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "same" with an even kernel
+        m = torch.nn.Conv2d(4, 6, (3, 4), stride=stride, padding=padding, groups=2,
+                            padding_mode=mode, dtype=tdtype)
+    x = rng.standard_normal((2, 4, 5, 7)).astype(dtype)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = m(tx)
+    dy = rng.standard_normal(tuple(ty.shape)).astype(dtype)
+    ty.backward(torch.from_numpy(dy))
+    w, b = m.weight.detach().numpy(), m.bias.detach().numpy()
+    kw = dict(stride=stride, padding=padding, groups=2, padding_mode=mode)
+    assert_close(F.conv2d(x, w, b, **kw), ty.detach().numpy(), dtype, "y")
+    gx, gw, gb = F.conv2d_backward(dy, x, w, **kw)
+    assert_close(gx, tx.grad.numpy(), dtype, "grad_x")
+    assert_close(gw, m.weight.grad.numpy(), dtype, "grad_weight")
+    assert_close(gb, m.bias.grad.numpy(), dtype, "grad_bias")
+
+
 def test_concurrent_calls_from_several_threads_agree_with_serial_results(rng):
     """The thread pool and the per-thread workspaces are shared by concurrent callers."""
     from concurrent.futures import ThreadPoolExecutor
@@ -486,10 +584,11 @@ def test_reused_columns_give_the_same_gradients_to_the_bit(c, threads, rng, poli
         np.testing.assert_array_equal(g, r, err_msg=name)
 
 
-def reusing_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1):
+def reusing_backward(dy, x, w, stride=1, padding=0, dilation=1, groups=1,
+                     padding_mode="zeros"):
     """The backward a Conv2D layer runs: it may reuse the columns its forward left."""
     x, w, _, dy, geo = conv_arguments(x, w, None, stride, padding, dilation, groups,
-                                      grad_out=dy)
+                                      grad_out=dy, padding_mode=padding_mode)
     return engine_conv.backward(dy, x, w, geo, reuse_columns=True)
 
 

@@ -50,6 +50,21 @@ POOL_CASES = [
     case("k2_odd_ceil", (2, 3, 7, 9), kernel_size=2, ceil_mode=True),
     case("k2_odd_rows_ceil", (1, 2, 5, 8), kernel_size=2, stride=2, ceil_mode=True),
     case("k2_H2_W1_ceil", (2, 2, 2, 1), kernel_size=2, ceil_mode=True),
+    # per side ((top, bottom), (left, right)), each side at most half the kernel, and
+    # "same" at any stride (TensorFlow's split): forms PyTorch's pools lack
+    case("per_side", (2, 3, 7, 8), kernel_size=3, stride=2, padding=((0, 1), (1, 0))),
+    case("per_side_lists_even", (1, 2, 6, 9), kernel_size=(2, 4), stride=(2, 3),
+         padding=[[1, 0], [0, 2]]),
+    case("per_side_ceil", (2, 2, 7, 6), kernel_size=3, stride=2, padding=((1, 0), (0, 1)),
+         ceil_mode=True),
+    case("per_side_ceil_bottom_only", (1, 3, 5, 5), kernel_size=2, stride=2,
+         padding=((0, 1), (0, 1)), ceil_mode=True),
+    case("same_stride2", (2, 3, 7, 8), kernel_size=3, stride=2, padding="same"),
+    case("same_even_kernel_odd_size", (2, 2, 7, 5), kernel_size=2, padding="same"),
+    case("same_stride1", (1, 2, 5, 6), kernel_size=(3, 2), stride=1, padding="same"),
+    case("same_ceil", (2, 2, 9, 6), kernel_size=(3, 4), stride=(2, 3), padding="same",
+         ceil_mode=True),
+    case("valid", (2, 3, 7, 6), kernel_size=3, stride=2, padding="valid"),
 ]
 
 # max pooling only
@@ -60,6 +75,8 @@ DILATION_CASES = [
     case("dilation_ceil", (2, 2, 10, 9), kernel_size=3, stride=2, padding=1, dilation=2,
          ceil_mode=True),
     case("dilation_list", (1, 2, 7, 8), kernel_size=[2, 2], dilation=[2, 3], stride=[1, 1]),
+    case("dilation_per_side", (2, 2, 9, 8), kernel_size=3, stride=2, dilation=(2, 3),
+         padding=((1, 0), (0, 1)), ceil_mode=True),
 ]
 MAX_CASES = POOL_CASES + DILATION_CASES
 
@@ -196,13 +213,15 @@ def test_avg_pool2d_matches_reference(c, dtype, count_include_pad, divisor_overr
     check_avg_pool(x, kw, assert_close, ref_avg_oracle, rng)
 
 
-def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep, empty_windows=False):
+def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep, empty_windows=False,
+               per_side=False):
     """``n`` random cases of ``kind`` pooling checked against ``oracle``; for max, half of
-    them integer-valued, so that the tie rule is compared too, and with ``empty_windows``
-    windows without an input element may be drawn."""
+    them integer-valued, so that the tie rule is compared too, with ``empty_windows``
+    windows without an input element may be drawn, and with ``per_side`` paddings per
+    side and "same" (which PyTorch's pools lack)."""
     check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
     for i in range(n):
-        c = ref.random_pool_case(rng, kind, empty_windows)
+        c = ref.random_pool_case(rng, kind, empty_windows, per_side)
         x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and i % 2 else "normal")
         sweep.check(f"case {i}: {c}", lambda: check(x, c["kwargs"], assert_close, oracle, rng))
     sweep.assert_none(n)
@@ -213,7 +232,8 @@ def pool_sweep(kind, dtype, rng, n, oracle, assert_close, sweep, empty_windows=F
 def test_pool_random_sweep_matches_reference(kind, dtype, assert_close, sweep):
     rng = np.random.default_rng({"max": 31, "avg": 32}[kind] + (dtype is np.float64))
     oracle = {"max": ref_max_oracle, "avg": ref_avg_oracle}[kind]
-    pool_sweep(kind, dtype, rng, 150, oracle, assert_close, sweep, empty_windows=True)
+    pool_sweep(kind, dtype, rng, 150, oracle, assert_close, sweep, empty_windows=True,
+               per_side=True)
 
 
 @pytest.mark.parametrize("x_shape, kw, out_hw", [
@@ -307,11 +327,14 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def pool_args(kw):
-    """Kernel, stride, padding and dilation of a max-pool call's options, as pairs."""
+def pool_args(kw, size):
+    """Kernel, stride, padding before (top, left) and dilation of a max-pool call's
+    options on an input of ``size`` (H, W), as pairs."""
     k = _pair(kw["kernel_size"])
     s = k if kw.get("stride") is None else _pair(kw["stride"])
-    return k, s, _pair(kw.get("padding", 0)), _pair(kw.get("dilation", 1))
+    d = _pair(kw.get("dilation", 1))
+    (pt, _), (pl, _) = ref.conv_pads(kw.get("padding", 0), k, d, s, size)
+    return k, s, (pt, pl), d
 
 
 @pytest.mark.parametrize("fill", [1.5, -np.inf, np.inf])
@@ -320,7 +343,7 @@ def test_max_pool2d_all_equal_picks_first_in_bounds_tap(c, fill):
     kw = c["kwargs"]
     x = np.full(c["x_shape"], fill)
     y, idx = F.max_pool2d(x, **kw)
-    k, s, p, d = pool_args(kw)
+    k, s, p, d = pool_args(kw, x.shape[2:])
     H, W = x.shape[2:]
     rows = first_in_bounds_taps(H, k[0], s[0], p[0], d[0], y.shape[2])
     cols = first_in_bounds_taps(W, k[1], s[1], p[1], d[1], y.shape[3])
@@ -376,7 +399,8 @@ def test_max_pool2d_backward_ties_send_gradient_to_first_maximum():
 
 
 GRAD_CASES = pick(MAX_CASES, "k3_s2_p1", "nonsquare_even", "ceil_past_padding", "W1",
-                  "overlapping_pad", "dilation_pair_pad")
+                  "overlapping_pad", "dilation_pair_pad", "per_side_ceil", "same_stride2",
+                  "same_even_kernel_odd_size")
 
 
 def small(c):
@@ -649,6 +673,22 @@ POOL_ERRORS = [
         lambda: F.avg_pool2d_backward(DY, X.shape, 2, padding=2), ValueError, r"\bpadding\b"),
     err("avgb_kernel_size",
         lambda: F.avg_pool2d_backward(DY, X.shape, 0), ValueError, r"\bkernel_size\b"),
+    # per side and "same": each side at most half the kernel too
+    *[err(f"{name}_{case_id}", lambda call=call, p=p: call(p), exc, pattern)
+      for name, call in (("max", lambda p: F.max_pool2d(X, 3, padding=p)),
+                         ("avg", lambda p: F.avg_pool2d(X, 3, padding=p)),
+                         ("avgb", lambda p: F.avg_pool2d_backward(DY, X.shape, 3, 1, p)))
+      for case_id, p, exc, pattern in (
+          ("top_over_half", ((2, 0), (0, 0)), ValueError,
+           r"padding \(\(2, 0\), \(0, 0\)\) must be at most half of kernel_size"),
+          ("right_over_half", [[0, 1], [1, 2]], ValueError, r"\bpadding\b.*half"),
+          ("negative_side", ((0, -1), (0, 0)), ValueError, r"\bpadding\b.*>= 0"),
+          ("short_side", ((0, 1), (1,)), ValueError, r"\bpadding\b.*per-side"),
+          ("float_side", ((0, 1), (1, 0.5)), TypeError, r"\bpadding\b"),
+          ("unknown_string", "full", ValueError, r"\bpadding\b.*'same' or 'valid'"))],
+    err("max_same_dilated_over_half",
+        lambda: F.max_pool2d(X, 2, 1, "same", dilation=3), ValueError,
+        r"padding 'same' \(\(1, 2\) rows, \(1, 2\) columns\) must be at most half"),
     err("avgb_kernel_larger_than_input",
         lambda: F.avg_pool2d_backward(DY, X.shape, 8), ValueError, "kernel"),
     # divisor_override: torch refuses 0 ("divisor must be not zero") and anything but an
@@ -699,6 +739,65 @@ def test_pool2d_matches_torch_random_sweep(kind, dtype, torch_oracle, assert_clo
 
     pool_sweep(kind, dtype, np.random.default_rng(seed), TORCH_SWEEP_CASES, oracle,
                assert_close, sweep)
+
+
+def padded_torch_oracle(torch, kind):
+    """torch's pooling, without padding, of an explicitly padded copy of x: what a
+    per-side or "same" padding means where no window reaches past the padding (no
+    ceil_mode). Max pads with -inf and maps torch's indices back into x's plane; average
+    pads with zeros and divides by what count_include_pad or divisor_override says."""
+    F_t = torch.nn.functional
+
+    def oracle(x, dy, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+        assert not ceil_mode
+        k = _pair(kernel_size)
+        s = k if stride is None else _pair(stride)
+        d = _pair(dilation)
+        (pt, pb), (pl, pr) = ref.conv_pads(padding, k, d, s, x.shape[2:])
+        tx = torch.from_numpy(x.copy()).requires_grad_(True)
+        fill = -np.inf if kind == "max" else 0.0
+        xp = F_t.pad(tx, (pl, pr, pt, pb), value=fill)
+        if kind == "max":
+            ty, tidx = F_t.max_pool2d(xp, k, s, 0, d, return_indices=True)
+            Wp = xp.shape[3]
+            idx = (tidx.numpy() // Wp - pt) * x.shape[3] + tidx.numpy() % Wp - pl
+        else:
+            ty = F_t.avg_pool2d(xp, k, s, 0, divisor_override=divisor_override or 1)
+            if divisor_override is None and count_include_pad:  # every tap counts
+                ty = ty / (k[0] * k[1])
+            elif divisor_override is None:  # the taps on x count
+                inside = F_t.pad(torch.ones_like(tx), (pl, pr, pt, pb), value=0.0)
+                ty = ty / F_t.avg_pool2d(inside, k, s, 0, divisor_override=1)
+        ty.backward(torch.from_numpy(dy.copy()))
+        y, gx = ty.detach().numpy(), tx.grad.numpy()
+        return (y, idx, gx) if kind == "max" else (y, gx)
+
+    return oracle
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_per_side_and_same_pools_equal_torch_on_a_padded_input(kind, dtype, assert_close,
+                                                                sweep):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    oracle = padded_torch_oracle(torch, kind)
+    check = {"max": check_max_pool, "avg": check_avg_pool}[kind]
+    rng = np.random.default_rng({"max": 6060, "avg": 7070}[kind] + (dtype is np.float64))
+    checked = 0
+    while checked < 150:
+        c = ref.random_pool_case(rng, kind, per_side=True)
+        kw = c["kwargs"]
+        padding = kw["padding"]
+        if kw["ceil_mode"] or not (isinstance(padding, str) or (
+                isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list)))):
+            continue
+        x = make_x(c["x_shape"], dtype, rng, "ties" if kind == "max" and checked % 2
+                   else "normal")
+        sweep.check(f"case {checked}: {c}", lambda: check(x, kw, assert_close, oracle, rng))
+        checked += 1
+    sweep.assert_none(checked)
 
 
 @pytest.mark.parametrize("divisor_override", [1, 2, 5, -3])
@@ -807,7 +906,7 @@ def test_max_pool2d_empty_windows_match_reference(c, dtype, values, rng, assert_
     y, idx = F.max_pool2d(x, **c["kwargs"])
     assert (y == -np.inf).all()
     # the index is geometry alone: row * W + col of the first taps at or after 0
-    _, s, p, d = pool_args(c["kwargs"])
+    _, s, p, d = pool_args(c["kwargs"], x.shape[2:])
     W = x.shape[3]
     rows = ref.first_taps(y.shape[2], s[0], p[0], d[0])
     cols = ref.first_taps(y.shape[3], s[1], p[1], d[1])

@@ -10,9 +10,9 @@ fails.
 import numpy as np
 import pytest
 
-from cynet import _activations, _direct, _im2col, _optim, _pool
+from cynet import _activations, _direct, _im2col, _optim, _pad, _pool
 
-MODULES = (_im2col, _pool, _activations, _optim, _direct)
+MODULES = (_im2col, _pool, _activations, _optim, _direct, _pad)
 MANY = 9  # more threads than any case below has tasks (at most 8)
 THREAD_COUNTS = (0, -1, 1, 2, MANY)
 
@@ -218,7 +218,34 @@ def _conv_weight_grad_case(rng):
     return run
 
 
+# padding maps of 6 planes: reflect rows (pad 2, 1) and circular columns (pad 3, 0)
+PAD_ROWS = np.array([2, 1, 0, 1, 2, 3, 4, 3], np.int64)
+PAD_COLS = np.array([3, 4, 5, 0, 1, 2, 3, 4, 5], np.int64)
+
+
+def _pad_gather_case(rng):
+    x = _f32(rng, 6, 5, 6)
+
+    def run(n_threads):
+        out = np.full((6, 8, 9), np.nan, np.float32)
+        _pad.gather(x, out, PAD_ROWS, PAD_COLS, n_threads)
+        return out,
+    return run
+
+
+def _pad_scatter_add_case(rng):
+    grad = _f32(rng, 6, 8, 9)
+
+    def run(n_threads):
+        gx = np.full((6, 5, 6), np.nan, np.float32)
+        _pad.scatter_add(grad, gx, PAD_ROWS, PAD_COLS, n_threads)
+        return gx,
+    return run
+
+
 CASES = {
+    "_pad.gather": _pad_gather_case,
+    "_pad.scatter_add": _pad_scatter_add_case,
     "_im2col.im2col": _im2col_case,
     "_im2col.col2im": _col2im_case,
     "_im2col.rows_to_batch": _rows_to_batch_case,

@@ -79,6 +79,17 @@ EXTRA_GRADCHECK = [
     pytest.param("Conv2D", {"out_channels": 2, "kernel_size": [3, 2], "stride": [2, 1],
                             "padding": [0, 1], "dilation": [1, 2]}, (2, 8, 6),
                  id="conv_asymmetric"),
+    pytest.param("Conv2D", {"out_channels": 3, "kernel_size": 3, "padding": 2,
+                            "padding_mode": "reflect"}, (2, 4, 5), id="conv_reflect"),
+    pytest.param("Conv2D", {"out_channels": 2, "kernel_size": [2, 3], "stride": 2,
+                            "padding": "same", "padding_mode": "replicate"}, (2, 5, 6),
+                 id="conv_replicate_same_strided"),
+    pytest.param("Conv2D", {"out_channels": 2, "kernel_size": 3, "padding": [[3, 0], [1, 2]],
+                            "padding_mode": "circular"}, (2, 3, 4), id="conv_circular_per_side"),
+    pytest.param("MaxPool2D", {"kernel_size": 3, "stride": 2, "padding": [[0, 1], [1, 1]],
+                               "ceil_mode": True}, (2, 6, 7), id="maxpool_per_side"),
+    pytest.param("AvgPool2D", {"kernel_size": [2, 3], "stride": 2, "padding": "same",
+                               "count_include_pad": False}, (2, 7, 6), id="avgpool_same"),
     pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": 3, "stride": 2,
                                      "output_padding": 1}, (2, 3, 4), id="convt_upsample"),
     pytest.param("ConvTranspose2D", {"out_channels": 2, "kernel_size": [2, 3], "dilation": [3, 2],
@@ -223,14 +234,67 @@ class _Merge:
         return self
 
 
+class _PaddedFirst:
+    """A torch module run on an explicitly padded input: the per-side and strided "same"
+    paddings that torch's layers lack (``mode`` and ``value`` as ``F.pad``'s)."""
+
+    def __init__(self, module, sides, mode="constant", value=0.0):
+        import torch
+
+        (pt, pb), (pl, pr) = sides
+        self.module = module
+        self.pad = lambda x: torch.nn.functional.pad(
+            x, (pl, pr, pt, pb), mode=mode, **({"value": value} if mode == "constant" else {}))
+
+    def __call__(self, x):
+        return self.module(self.pad(x))
+
+    def named_parameters(self):
+        return self.module.named_parameters()
+
+    def train(self, mode):
+        self.module.train(mode)
+        return self
+
+
+def _explicit_sides(c, input_shape):
+    """A padding torch's layers cannot take (per side, "same" at a stride) as
+    ((top, bottom), (left, right)); None for one they take."""
+    padding = c.get("padding", 0)
+    stride = c.get("stride", 1 if "out_channels" in c else None)
+    per_side = isinstance(padding, (list, tuple)) and isinstance(padding[0], (list, tuple))
+    if not (per_side or (padding == "same" and _t(stride) not in (1, (1, 1)))):
+        return None
+    import reference
+
+    k = reference._pair(c["kernel_size"])
+    s = k if stride is None else reference._pair(stride)
+    return reference.conv_pads(padding, k, reference._pair(c.get("dilation", 1)), s,
+                               input_shape[1:])
+
+
 def torch_module(nn, type_name, config, input_shape):
     """The torch.nn module equivalent to a cynet layer (float32, default init)."""
     c = dict(config)
+    sides = _explicit_sides(c, input_shape)
+    if sides is not None:  # torch's layer without padding, on a padded copy
+        c["padding"] = 0
+        if type_name == "MaxPool2D":
+            value = -np.inf
+        else:
+            # zeros count in an average only with count_include_pad and no window past them
+            assert type_name == "Conv2D" or (c.get("count_include_pad", True)
+                                             and not c.get("ceil_mode")), config
+            value = 0.0
+        mode = {"zeros": "constant"}.get(c.get("padding_mode", "zeros"), c.get("padding_mode"))
+        c["padding_mode"] = "zeros"
+        return _PaddedFirst(torch_module(nn, type_name, c, input_shape), sides, mode, value)
     if type_name == "Conv2D":
         return nn.Conv2d(input_shape[0], c["out_channels"], _t(c["kernel_size"]),
                          stride=_t(c.get("stride", 1)), padding=_t(c.get("padding", 0)),
                          dilation=_t(c.get("dilation", 1)), groups=c.get("groups", 1),
-                         bias=c.get("bias", True))
+                         bias=c.get("bias", True),
+                         padding_mode=c.get("padding_mode", "zeros"))
     if type_name == "ConvTranspose2D":
         return nn.ConvTranspose2d(input_shape[0], c["out_channels"], _t(c["kernel_size"]),
                                   stride=_t(c.get("stride", 1)), padding=_t(c.get("padding", 0)),
@@ -292,6 +356,19 @@ TORCH_CASES = [
                  (5, 4, 4), True, id="conv_pointwise_nobias"),
     pytest.param("Conv2D", {"out_channels": 4, "kernel_size": 3, "padding": "valid",
                             "stride": [1, 2]}, (2, 7, 9), True, id="conv_valid_strided"),
+    *[pytest.param("Conv2D", {"out_channels": 4, "kernel_size": [3, 2], "padding": padding,
+                              "padding_mode": mode, "groups": 2}, (2, 5, 6), True,
+                   id=f"conv_{mode}_{name}")
+      for mode in ("reflect", "replicate", "circular")
+      for name, padding in (("pair", [2, 1]), ("same", "same"))],
+    pytest.param("Conv2D", {"out_channels": 3, "kernel_size": 3, "stride": 2,
+                            "padding": [[0, 2], [1, 0]]}, (2, 7, 6), True, id="conv_per_side"),
+    pytest.param("Conv2D", {"out_channels": 3, "kernel_size": [3, 4], "stride": [2, 3],
+                            "padding": "same", "padding_mode": "reflect"}, (2, 7, 8), True,
+                 id="conv_reflect_same_strided"),
+    pytest.param("Conv2D", {"out_channels": 3, "kernel_size": 3,
+                            "padding": ((3, 0), (2, 1)), "padding_mode": "circular"},
+                 (2, 4, 5), True, id="conv_circular_per_side"),
     pytest.param("ConvTranspose2D", {"out_channels": 5, "kernel_size": 3}, (3, 6, 5), True,
                  id="convt"),
     pytest.param("ConvTranspose2D", {"out_channels": 4, "kernel_size": [3, 2], "stride": 2,
@@ -309,7 +386,13 @@ TORCH_CASES = [
                                "ceil_mode": True}, (2, 7, 6), True, id="maxpool_ceil"),
     pytest.param("MaxPool2D", {"kernel_size": 2, "stride": 1, "dilation": 2},
                  (2, 6, 7), True, id="maxpool_dilated"),
+    pytest.param("MaxPool2D", {"kernel_size": 3, "stride": 2, "padding": [[0, 1], [1, 0]]},
+                 (2, 7, 6), True, id="maxpool_per_side"),
+    pytest.param("MaxPool2D", {"kernel_size": [3, 2], "stride": 2, "padding": "same"},
+                 (2, 7, 5), True, id="maxpool_same_strided"),
     pytest.param("AvgPool2D", {"kernel_size": 2}, (3, 8, 8), True, id="avgpool"),
+    pytest.param("AvgPool2D", {"kernel_size": 3, "stride": 2, "padding": ((1, 0), (0, 1))},
+                 (2, 7, 8), True, id="avgpool_per_side"),
     pytest.param("AvgPool2D", {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True,
                                "count_include_pad": False}, (2, 8, 7), True,
                  id="avgpool_exclude_pad"),
@@ -494,6 +577,14 @@ CONFIG_CASES = [pytest.param(t, example_of(t)[0], id=f"{t}_example") for t in BU
     pytest.param("Conv2D", {"out_channels": 3, "kernel_size": 3, "padding": "same",
                             "dilation": [2, 1], "bias": False}, id="conv_same"),
     pytest.param("Conv2D", {"out_channels": 2, "kernel_size": 5}, id="conv_minimal"),
+    pytest.param("Conv2D", {"out_channels": 2, "kernel_size": 3, "padding": [[0, 2], [1, 0]],
+                            "padding_mode": "reflect"}, id="conv_per_side_reflect"),
+    pytest.param("Conv2D", {"out_channels": 2, "kernel_size": 3, "padding": ((1, 1), (2, 0)),
+                            "padding_mode": "circular"}, id="conv_per_side_tuples"),
+    pytest.param("MaxPool2D", {"kernel_size": 3, "stride": 2, "padding": "same"},
+                 id="maxpool_same"),
+    pytest.param("AvgPool2D", {"kernel_size": 2, "padding": [[0, 1], [1, 0]]},
+                 id="avgpool_per_side"),
     pytest.param("ConvTranspose2D", {"out_channels": 3, "kernel_size": [3, 2], "stride": [2, 1],
                                      "padding": 1, "output_padding": [1, 0], "dilation": 1,
                                      "groups": 3, "bias": False}, id="convt_full"),
@@ -526,7 +617,8 @@ def test_get_config_round_trips(type_name, config):
 
 DEFAULT_CONFIGS = [
     ("Conv2D", {"out_channels": 2, "kernel_size": 3},
-     {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}),
+     {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
+      "padding_mode": "zeros"}),
     ("ConvTranspose2D", {"out_channels": 2, "kernel_size": 3},
      {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1,
       "bias": True}),

@@ -192,6 +192,37 @@ CONCAT_NET = {
 }
 
 
+# every padding form and padding_mode in one network: per side, "same" at a stride, the
+# three copying modes, and pools padded per side and "same" (which torch's pools lack:
+# the twin pads explicitly)
+PADDING_NET = {
+    "input_shape": [2, 11, 10],
+    "layers": [
+        {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": [[0, 2], [1, 0]],
+         "padding_mode": "reflect"},
+        {"type": "Tanh"},
+        {"type": "MaxPool2D", "kernel_size": 3, "stride": 2, "padding": "same"},
+        {"type": "Conv2D", "out_channels": 8, "kernel_size": [2, 3], "stride": 2,
+         "padding": "same", "padding_mode": "replicate", "name": "down"},
+        {"type": "Conv2D", "out_channels": 8, "kernel_size": 3, "padding": 1,
+         "padding_mode": "circular", "groups": 2},
+        {"type": "Add", "inputs": ["down", "layers.4"]},
+        {"type": "AvgPool2D", "kernel_size": 2, "stride": 1, "padding": [[1, 0], [0, 1]]},
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": "same",
+         "padding_mode": "reflect"},
+        {"type": "Flatten"},
+        {"type": "Dense", "out_features": 10},
+    ],
+    "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
+    "training": {"batch_size": 16, "seed": 4},
+}
+
+
+def test_a_network_of_every_padding_form_matches_torch():
+    found = compare(PADDING_NET, batches(PADDING_NET, seed=3))
+    assert not found, "\n".join(["the padding network, cynet vs torch:", *found])
+
+
 def test_resnet_without_flips_matches_torch_within_the_strict_tolerances():
     """resnet.json with Tanh for ReLU: no threshold to flip, so the strict tolerances."""
     doc = definition("resnet")

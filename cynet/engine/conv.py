@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .._args import ArgumentError
+from . import padding
 from .kernels import direct, im2col
 from .policy import current as policy
 from .threads import threads_for
@@ -167,6 +168,8 @@ def memory_named(geo, argument=None, transposed=False):
 def forward(x, weight, bias, geo):
     """``y`` of the convolution ``geo`` of the checked arrays ``x``, ``weight``, ``bias``."""
     with memory_named(geo):
+        if geo.padding_mode != "zeros":
+            return _forward(padding.pad(x, geo), weight, bias, geo.unpadded)
         return _forward(x, weight, bias, geo)
 
 
@@ -214,8 +217,13 @@ def backward(grad_out, x, weight, geo, bias=True, input_grad=True, reuse_columns
 
     ``reuse_columns``: the caller (a layer) ran :func:`forward` on this very ``x`` last
     and has not modified it since, so that the columns still in this thread's buffer may
-    stand for a new im2col of the same chunk."""
+    stand for a new im2col of the same chunk (with a padding_mode other than zeros the
+    forward's columns are of a padded copy, and are not reused)."""
     with memory_named(geo):
+        if geo.padding_mode != "zeros":
+            gx, gw, gb = _backward(grad_out, padding.pad(x, geo), weight, geo.unpadded, bias,
+                                   input_grad, False)
+            return (None if gx is None else padding.fold(gx, geo)), gw, gb
         return _backward(grad_out, x, weight, geo, bias, input_grad, reuse_columns)
 
 

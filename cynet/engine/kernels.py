@@ -34,6 +34,7 @@ with passive_openmp_while_loading():
     from .. import _im2col as im2col  # noqa: E402
     from .. import _losses as losses  # noqa: E402
     from .. import _optim as optim  # noqa: E402
+    from .. import _pad as pad  # noqa: E402
     from .. import _pool as pool  # noqa: E402
 
-__all__ = ["activations", "build_info", "direct", "im2col", "losses", "optim", "pool"]
+__all__ = ["activations", "build_info", "direct", "im2col", "losses", "optim", "pad", "pool"]

@@ -1,33 +1,29 @@
 """2-D convolution layer."""
 import math
 
-from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
-from .._suggest import show
-from .._geometry import conv_arguments, conv_geometry
+from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair, as_padding
+from .._geometry import as_padding_mode, conv_arguments, conv_geometry
 from ..engine import conv
 from .base import Layer, check_input_rank, kaiming_uniform, zero_grads
 
 
 class Conv2D(Layer):
-    """Like ``torch.nn.Conv2d``; in_channels is taken from the input shape."""
+    """Like ``torch.nn.Conv2d``; in_channels is taken from the input shape. ``padding``
+    may also be per side, ``((top, bottom), (left, right))``, and ``"same"`` at any
+    stride (see :func:`cynet.functional.conv2d`)."""
 
     example = {"config": {"out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": 1,
                           "groups": 2}, "input_shape": (2, 7, 6)}
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, **kwargs):
+                 bias=True, padding_mode="zeros", **kwargs):
         super().__init__(**kwargs)
         self.out_channels = as_int(out_channels, "out_channels", minimum=1)
         as_pair(kernel_size, "kernel_size", 1)
         as_pair(stride, "stride", 1)
         as_pair(dilation, "dilation", 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ArgumentError(
-                    f"padding must be 'same', 'valid', an int or an (h, w) pair, got {show(padding)}",
-                    "padding")
-        else:
-            as_pair(padding, "padding", 0)
+        as_padding(padding)
+        self.padding_mode = as_padding_mode(padding_mode)
         self.groups = as_int(groups, "groups")
         if self.groups < 1 or self.out_channels % self.groups:
             raise ArgumentError(
@@ -39,7 +35,7 @@ class Conv2D(Layer):
 
     def _args(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    groups=self.groups)
+                    groups=self.groups, padding_mode=self.padding_mode)
 
     def build(self, input_shape):
         C, H, W = check_input_rank(self, input_shape, 3, "(channels, height, width)")

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from .._args import as_bool, as_divisor_override, as_float_array, as_pair
+from .._args import as_bool, as_divisor_override, as_float_array, as_pair, as_padding
 from .._geometry import pool_geometry, pool_input
 from ..engine import pool
 from .activations import ReLU
@@ -18,7 +18,7 @@ class _Pool2D(Layer):
         as_pair(kernel_size, "kernel_size", 1)
         if stride is not None:
             as_pair(stride, "stride", 1)
-        as_pair(padding, "padding", 0)
+        as_padding(padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode = as_bool(ceil_mode, "ceil_mode")
 
