@@ -37,7 +37,9 @@ from ._args import _MAX_INT, ArgumentError, ArgumentTypeError
 from ._regular import NotARegularFileError, open_regular
 from ._suggest import MAX_HINT_LENGTH, MAX_SHOWN, channels_last_hint, did_you_mean, show
 from ._typed_config import constructor_options, typed_schema
+from .augment import Augmentation
 from .graph import Wiring
+from .monitor import MONITORS
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 
@@ -78,6 +80,20 @@ SCHEMA = {
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": _MAX_INT},
                 "seed": {"type": "integer", "minimum": 0},
                 "validation_split": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                # second wave (absent unless given, so earlier definitions keep their
+                # fingerprints); the values are checked by their makers (_check_training)
+                "augment": {"type": "object"},
+                "warmup_epochs": {"type": "integer", "minimum": 0, "maximum": _MAX_INT},
+                "label_smoothing": {"type": "number", "minimum": 0, "maximum": 1},
+                "early_stopping": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "monitor": {"enum": list(MONITORS)},
+                        "patience": {"type": "integer", "minimum": 1, "maximum": _MAX_INT},
+                        "min_delta": {"type": "number", "minimum": 0},
+                    },
+                },
             },
         },
         "data": {"type": "string", "minLength": 1, "maxLength": 4096},  # a path, at most PATH_MAX
@@ -381,6 +397,27 @@ def _check_optimizer(config):
             raise DefinitionError(_error_place(place, exc, value), str(exc)) from None
 
 
+def _check_training(training, loss):
+    """The second-wave training options: augmentation values (their maker's checks), label
+    smoothing only for cross-entropy, and early stopping only on a validation split (on
+    the test split it would select on the test set)."""
+    if "augment" in training:
+        try:
+            Augmentation.from_config(training["augment"])
+        except (TypeError, ValueError) as exc:
+            argument = getattr(exc, "argument", None)
+            raise DefinitionError("training.augment" + (f".{argument}" if argument else ""),
+                                  str(exc)) from None
+    if training.get("label_smoothing") and loss != "cross_entropy":
+        raise DefinitionError("training.label_smoothing",
+                              f"label smoothing applies to the cross_entropy loss, not {loss!r}")
+    if "early_stopping" in training and not training.get("validation_split"):
+        raise DefinitionError(
+            "training.early_stopping",
+            "early stopping needs a validation_split: without one the held-out metrics are "
+            "the test split's, and stopping on them would select on the test set")
+
+
 def _check_rates(optimizer, epochs):
     """The schedule's learning rate must stay > 0 and finite over the definition's epochs
     (``gamma: 1e-200`` underflows to 0 after a few steps). Every schedule is monotonic,
@@ -424,7 +461,9 @@ def parse(doc):
     training = dict(DEFAULT_TRAINING)
     training.update(doc.get("training", {}))
     _check_optimizer(doc.get("optimizer", DEFAULT_OPTIMIZER))
-    _check_rates(doc.get("optimizer", DEFAULT_OPTIMIZER), training["epochs"])
+    _check_rates(doc.get("optimizer", DEFAULT_OPTIMIZER),
+                 max(training["epochs"] - training.get("warmup_epochs", 0), 1))
+    _check_training(training, doc.get("loss", "cross_entropy"))
     layers = copy.deepcopy(doc["layers"])
     return Definition(
         input_shape=tuple(int(d) for d in doc["input_shape"]),

@@ -7,7 +7,7 @@ The semantics are those of ``torch.nn.functional.cross_entropy`` and ``mse_loss`
 
 import numpy as np
 
-from ._args import as_float_array, check_ndim
+from ._args import as_float_array, as_real, check_ndim
 from ._suggest import did_you_mean
 from .engine import ops
 
@@ -37,9 +37,11 @@ def _check_labels(labels, n, k, name):
     return arr.astype(np.int64, copy=False)
 
 
-def cross_entropy(logits, labels):
+def cross_entropy(logits, labels, label_smoothing=0.0):
     """Softmax cross-entropy of ``logits`` (N, K) against integer ``labels`` (N,), averaged
-    over the batch. Returns ``(loss, dloss/dlogits)``."""
+    over the batch. Returns ``(loss, dloss/dlogits)``. ``label_smoothing`` (in [0, 1]) is
+    PyTorch's: the target is ``(1 - s) * onehot(label) + s / K``."""
+    label_smoothing = as_real(label_smoothing, "label_smoothing", ge=0, le=1)
     logits = as_float_array(logits, "logits")  # C-contiguous, as the kernel needs
     check_ndim(logits, "logits", 2, "(N, K)")
     n, k = logits.shape
@@ -50,7 +52,7 @@ def cross_entropy(logits, labels):
     grad = np.empty_like(logits)
     # one pass in the engine's kernel; it reports the first label outside [0, K) instead
     loss, bad = ops.softmax_cross_entropy(
-        logits, np.ascontiguousarray(arr, dtype=np.int64), grad)
+        logits, np.ascontiguousarray(arr, dtype=np.int64), grad, label_smoothing)
     if bad >= 0:
         raise ValueError(f"labels[{bad}] = {arr[bad].item()} is not a class index in [0, {k})")
     return loss, grad

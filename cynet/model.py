@@ -4,6 +4,8 @@ The work is done elsewhere, one concept per module: :mod:`cynet.network` (layers
 their passes), :mod:`cynet.training` (fit, evaluate, predict), :mod:`cynet.checkpoint`
 (training state) and :mod:`cynet.weights` (weights files).
 """
+import functools
+
 import numpy as np
 
 from . import input_range, memory, training, weights
@@ -26,6 +28,9 @@ class Model:
         self.output_shape = output_shape
         self.seed = seed
         self.loss_fn = get_loss(definition.loss)
+        smoothing = definition.training.get("label_smoothing")
+        if smoothing:  # (a definition allows it with cross_entropy only)
+            self.loss_fn = functools.partial(self.loss_fn, label_smoothing=smoothing)
         self.optimizer = make_optimizer(definition.optimizer)
         self.schedule = make_schedule(definition.optimizer.get("schedule"))
         self.base_lr = self.optimizer.lr

@@ -4,11 +4,15 @@ import time
 
 
 def format_epoch(metrics, epochs, n_train):
-    """``epoch 2/5  loss 0.4123  accuracy 0.8510  val_loss ...  12.3s  4,870 img/s``."""
+    """``epoch 2/5  loss 0.4123  accuracy 0.8510  val_loss ...  lr 0.05  12.3s  4,870 img/s``
+    (``test_loss``, ``test_accuracy`` where the held-out figures are the test split's);
+    ``n_train``: the images trained on in each epoch."""
     parts = [f"epoch {metrics['epoch']}/{epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"):
         if metrics.get(key) is not None:
             parts.append(f"{key} {metrics[key]:.4f}")
+    if metrics.get("lr") is not None:
+        parts.append(f"lr {metrics['lr']:.4g}")
     seconds = metrics.get("seconds", 0.0)
     parts.append(f"{seconds:.1f}s")
     if seconds > 0:

@@ -35,7 +35,15 @@ DEFINITION = "model.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.npz"
 WEIGHTS = "weights.npz"
+BEST = "best.npz"
 LOCK = ".lock"
+
+
+def metrics_line(metrics):
+    """An epoch's metrics as metrics.jsonl writes them (see ``RunDir.write_metrics``)."""
+    held = "test" if "test_loss" in metrics else "val"
+    keys = ("epoch", "loss", "accuracy", f"{held}_loss", f"{held}_accuracy", "lr", "seconds")
+    return {k: metrics.get(k) for k in keys}
 
 
 class RunDirError(ValueError):
@@ -122,9 +130,10 @@ class RunDir:
         atomic_write_text(self.path / DEFINITION, json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
     def write_metrics(self, history):
-        """One JSON object per epoch with all six keys (val_ ones null without validation)."""
-        keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-        text = "".join(json.dumps({k: m.get(k) for k in keys}) + "\n" for m in history)
+        """One JSON object per epoch: ``epoch``, ``loss``, ``accuracy``, the held-out
+        ``val_loss``, ``val_accuracy`` (null without held-out data) or, computed on the
+        test split, ``test_loss``, ``test_accuracy``, then ``lr`` and ``seconds``."""
+        text = "".join(json.dumps(metrics_line(m)) + "\n" for m in history)
         atomic_write_text(self.path / METRICS, text)
 
     def checkpoint_path(self):
@@ -173,6 +182,10 @@ class RunDir:
 
     def weights_path(self):
         return self.path / WEIGHTS
+
+    def best_path(self):
+        """The weights of the best epoch so far by the monitored metric."""
+        return self.path / BEST
 
 
 def run_files(path):

@@ -9,7 +9,8 @@ import math
 from ._args import as_int, as_real
 from ._typed_config import build_typed
 
-__all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "SCHEDULES", "make_schedule"]
+__all__ = ["ConstantSchedule", "StepSchedule", "CosineSchedule", "SCHEDULES", "make_schedule",
+           "lr_with_warmup"]
 
 
 class _Schedule:
@@ -74,3 +75,16 @@ def make_schedule(config):
     if not isinstance(config, dict):
         raise TypeError(f"schedule config must be a dict or None, got {type(config).__name__}")
     return build_typed(config, "schedule", SCHEDULES, option_word="schedule option")
+
+
+def lr_with_warmup(schedule, base_lr, epoch, epochs, warmup_epochs=0):
+    """The learning rate of ``epoch`` (0-based) of ``epochs`` with a linear warm-up of
+    ``warmup_epochs``: ``base_lr * (epoch + 1) / (warmup_epochs + 1)`` in the warm-up
+    (a step of base_lr / (warmup_epochs + 1) per epoch, so the first epoch after it is
+    the first at the full rate), then ``schedule`` over the remaining epochs as if they
+    were the whole run."""
+    warmup_epochs = as_int(warmup_epochs, "warmup_epochs", minimum=0)
+    if epoch < warmup_epochs:
+        base_lr = as_real(base_lr, "base_lr", gt=0, finite=True)
+        return base_lr * (epoch + 1) / (warmup_epochs + 1)
+    return schedule.lr_at(base_lr, epoch - warmup_epochs, max(epochs - warmup_epochs, 1))

@@ -10,15 +10,17 @@ import warnings
 
 import numpy as np
 
-from . import input_range, memory
+from . import input_range, memory, monitor
 from ._suggest import layout_hint
+from .augment import Augmentation
 from .engine import session
+from .schedules import lr_with_warmup
 
 DEFAULT_PREDICT_BATCH = 256
 _255 = np.float32(255)
 
 __all__ = ["check_inputs", "check_labels", "to_float32", "validation_count", "correct",
-           "train_step", "fit", "predict", "evaluate"]
+           "train_step", "fit", "stopped_early", "epoch_lr", "predict", "evaluate"]
 
 
 def check_inputs(x, input_shape):
@@ -95,19 +97,24 @@ def train_step(model, xb, yb):
 
 
 def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callback=None,
-        on_batch=None):
-    """See ``Model.fit``."""
+        on_batch=None, held_out="val"):
+    """See ``Model.fit``. ``held_out``: what ``validation_data`` is, and so the prefix of
+    its metrics: ``"val"``, or ``"test"`` for the test split (the command line's
+    held-out figures without a validation split, never called validation)."""
     training = model.definition.training
     epochs = training["epochs"] if epochs is None else int(epochs)
     batch_size = training["batch_size"] if batch_size is None else int(batch_size)
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if held_out not in ("val", "test"):
+        raise ValueError(f"held_out must be 'val' or 'test', got {held_out!r}")
     x = check_inputs(x, model.input_shape)
     y = check_labels(y, len(x), model.definition.loss, model.n_outputs)
     split, n_val = training.get("validation_split") or 0.0, 0
     if validation_data is None and split > 0:
         n_val = validation_count(len(x), split)
         x, y, validation_data = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+        held_out = "val"
     if len(x) == 0:
         if validation_data is not None and split > 0 and n_val:
             from .definition import DefinitionError  # a ValueError; the CLI's exit 2
@@ -117,21 +124,27 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
                 f"{split!r} holds out {n_val} of the {n_val + len(x)} samples, leaving none "
                 f"to train on; use a smaller validation_split")
         raise ValueError("no training samples")
+    stopping = training.get("early_stopping")
+    if stopping is not None and (validation_data is None or held_out != "val"):
+        raise ValueError("early stopping needs validation data (validation_data or "
+                         "training.validation_split); it never selects on the test split")
     memory.check_training(model.network, model.input_shape, min(batch_size, len(x)),
                           model.optimizer)
     _warn_of_unused_outputs(model, y)
     model.input_range = input_range.merge(model.input_range, input_range.observe(x))
+    augment = Augmentation.from_config(training.get("augment") or {})
     target = model.epoch + epochs
     # the schedule spans the definition's epochs, so a run split over several fit
     # calls (or resumed) follows the same learning-rate curve as one uninterrupted call
     horizon = max(training["epochs"], target)
     with session():
-        while model.epoch < target:
+        while model.epoch < target and not stopped_early(model):
             start = time.perf_counter()
-            metrics = _epoch(model, x, y, horizon, batch_size, on_batch)
+            metrics = _epoch(model, x, y, horizon, batch_size, on_batch, augment)
             if validation_data is not None:
                 val = evaluate(model, *validation_data, batch_size=max(batch_size, 256))
-                metrics.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                metrics[f"{held_out}_loss"] = val["loss"]
+                metrics[f"{held_out}_accuracy"] = val["accuracy"]
             metrics["seconds"] = time.perf_counter() - start
             model.history.append(metrics)
             if callback is not None:
@@ -139,22 +152,43 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
     return model.history
 
 
-def _epoch(model, x, y, horizon, batch_size, on_batch):
-    """One epoch of shuffled minibatches; returns its metrics."""
-    model.optimizer.lr = model.schedule.lr_at(model.base_lr, model.epoch, horizon)
+def stopped_early(model):
+    """Whether the definition's early stopping ends training after the epochs so far
+    (a function of the history, so a resumed run stops where the uninterrupted did)."""
+    stopping = model.definition.training.get("early_stopping")
+    if stopping is None or not model.history:
+        return False
+    key = stopping.get("monitor", monitor.DEFAULT_MONITOR)
+    return monitor.should_stop(model.history, key, stopping.get("patience", 1),
+                               stopping.get("min_delta", 0.0))
+
+
+def epoch_lr(model, epoch, horizon):
+    """The learning rate of ``epoch`` (0-based) in a run of ``horizon`` epochs: the
+    warm-up's, then the schedule's."""
+    return lr_with_warmup(model.schedule, model.base_lr, epoch, horizon,
+                          model.definition.training.get("warmup_epochs", 0))
+
+
+def _epoch(model, x, y, horizon, batch_size, on_batch, augment):
+    """One epoch of shuffled (and augmented) minibatches; returns its metrics."""
+    model.optimizer.lr = epoch_lr(model, model.epoch, horizon)
     order = model.rng.permutation(len(x))
     total_loss, n_correct = 0.0, 0
     n_batches = -(-len(x) // batch_size)
     for b, b0 in enumerate(range(0, len(x), batch_size)):
         idx = order[b0:b0 + batch_size]
-        loss, ok = model.train_step(x[idx], y[idx])
+        xb = x[idx]
+        if augment:
+            xb = augment(to_float32(xb), model.rng)
+        loss, ok = model.train_step(xb, y[idx])
         total_loss += loss * len(idx)
         n_correct += ok
         if on_batch is not None:
             on_batch(b + 1, n_batches, loss)
     model.epoch += 1
     return {"epoch": model.epoch, "loss": total_loss / len(x),
-            "accuracy": n_correct / len(x)}
+            "accuracy": n_correct / len(x), "lr": model.optimizer.lr}
 
 
 def _batches(model, x, batch_size):

@@ -8,7 +8,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import memory
+from . import memory, monitor, training as training_loop
 from ._npzfile import NpzReader
 from .checkpoint import CHECKPOINT_META, differences, fingerprint
 from .data import load_data
@@ -17,7 +17,7 @@ from .model import Model
 from .progress import Progress
 from .rundir import (CHECKPOINT, DEFINITION, WEIGHTS, RunDir, RunDirError,
                      check_not_overwriting, check_resumable, default_dir)
-from .training import check_inputs, check_labels
+from .training import check_inputs, check_labels, validation_count
 
 
 class DataMismatchError(ValueError):
@@ -151,6 +151,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
 
     if resume is not None:
         run.restore(model, arrays, meta)
+        if not model.definition.training.get("validation_split") and dataset.x_test is not None:
+            _relabel_test_metrics(model.history)
         run.remove_temporaries()  # of a killed run; we hold the lock, so none is in use
         try:
             run.write_definition(trained_doc)  # --epochs may have been raised
@@ -185,16 +187,30 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
                            0 if run.checkpoint_path().exists() else None) from None
 
     training = model.definition.training
-    progress = Progress(training["epochs"], len(dataset.x_train), stream=stream, bar=bar)
-    progress.message(f"training {model_path} on {dataset.name} "
-                     f"({len(dataset.x_train)} images) into {run.path}")
-    validation = None
-    if not training.get("validation_split") and dataset.x_test is not None:
-        validation = (dataset.x_test, dataset.y_test)
+    split = training.get("validation_split") or 0.0
+    n_train = len(dataset.x_train) - validation_count(len(dataset.x_train), split)
+    validation, held_out = None, "val"
+    if not split and dataset.x_test is not None:
+        # the held-out figures are the test split's: called so, never validation
+        validation, held_out = (dataset.x_test, dataset.y_test), "test"
+    monitored = monitor.held_out_key(
+        (training.get("early_stopping") or {}).get("monitor", monitor.DEFAULT_MONITOR),
+        held_out)
+    min_delta = (training.get("early_stopping") or {}).get("min_delta", 0.0)
+    progress = Progress(training["epochs"], n_train, stream=stream, bar=bar)
+    held = f"{split:g} held out for validation" if split else (
+        "the test split held out" if validation else "no held-out data")
+    progress.message(f"training {model_path} on {dataset.name} ({n_train} images, "
+                     f"{held}) into {run.path}")
 
     saved = {"epoch": model.epoch}
 
     def epoch_done(metrics):
+        # best.npz first: a run killed before its checkpoint redoes this epoch (the same
+        # weights) and writes it again; one killed after finds it written
+        best = monitor.best_epoch(model.history, monitored, min_delta)
+        if best is not None and best[0] == model.epoch:
+            model.save(run.best_path())
         run.save_checkpoint(model, trained_doc)  # then the metrics never run ahead of it
         saved["epoch"] = model.epoch
         run.write_metrics(model.history)
@@ -205,16 +221,37 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         progress.batch(done, total, loss)
 
     try:
-        model.fit(dataset.x_train, dataset.y_train,
-                  epochs=max(0, training["epochs"] - model.epoch),
-                  validation_data=validation, callback=epoch_done, on_batch=on_batch)
+        training_loop.fit(model, dataset.x_train, dataset.y_train,
+                          epochs=max(0, training["epochs"] - model.epoch),
+                          validation_data=validation, callback=epoch_done, on_batch=on_batch,
+                          held_out=held_out)
         model.save(run.weights_path())
     except (KeyboardInterrupt, OSError) as exc:
         raise _stopped(exc, run.path, saved["epoch"]) from None
+    stopping = training.get("early_stopping")
+    if stopping is not None and training_loop.stopped_early(model):
+        progress.message(monitor.stop_message(model.history, monitored,
+                                              stopping.get("patience", 1), min_delta))
+    best = monitor.best_epoch(model.history, monitored, min_delta)
+    if best is not None:
+        where = ("selected on the test split: set training.validation_split to select on "
+                 "held-out training data" if held_out == "test" else "on the validation split")
+        progress.message(f"best epoch {best[0]} by {monitored} ({best[1]:.4f}), {where}: "
+                         f"{run.best_path()}")
     test = None
     if dataset.x_test is not None:
         test = model.evaluate(dataset.x_test, dataset.y_test)
     return model, run, test
+
+
+def _relabel_test_metrics(history):
+    """A run resumed from a checkpoint of an earlier release, which called the test
+    split's figures ``val_*``, gets them under their true names (only such a run's
+    history holds ``val_*`` without a validation split)."""
+    for m in history:
+        for what in ("loss", "accuracy"):
+            if f"val_{what}" in m and f"test_{what}" not in m:
+                m[f"test_{what}"] = m.pop(f"val_{what}")
 
 
 def load_trained(path):

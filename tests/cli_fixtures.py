@@ -44,8 +44,9 @@ BUILTIN_TYPES = ("Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten
                  "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "BatchNorm2D",
                  "BatchNorm1D", "Identity", "Add", "Concat", "ConvTranspose2D")
 
-RUN_FILES = ("model.json", "weights.npz", "metrics.jsonl", "checkpoint.npz")
-METRIC_KEYS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+RUN_FILES = ("model.json", "weights.npz", "best.npz", "metrics.jsonl", "checkpoint.npz")
+# of a run without a validation split: the held-out figures are the test split's
+METRIC_KEYS = {"epoch", "loss", "accuracy", "test_loss", "test_accuracy", "lr", "seconds"}
 
 
 def definition(base=SMALL, data=None, **top):

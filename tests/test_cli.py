@@ -183,13 +183,14 @@ def test_train_writes_the_run_directory_with_the_overrides_applied(tmp_path, toy
     assert trained["input_shape"] == SMALL["input_shape"]
     assert trained["data"] == str(toy.data)
 
-    # metrics.jsonl: one object per epoch with the six keys
+    # metrics.jsonl: one object per epoch with the seven keys
     metrics = read_metrics(out)
     assert [m["epoch"] for m in metrics] == [1, 2]
     for m in metrics:
         assert METRIC_KEYS <= set(m), m
         assert all(math.isfinite(m[k]) for k in METRIC_KEYS), m
-        assert 0 <= m["accuracy"] <= 1 and 0 <= m["val_accuracy"] <= 1
+        assert 0 <= m["accuracy"] <= 1 and 0 <= m["test_accuracy"] <= 1
+        assert "val_loss" not in m and "val_accuracy" not in m  # not validation
         assert m["seconds"] >= 0 and m["loss"] >= 0
 
     # weights.npz: plain arrays, the model of the last epoch
@@ -198,9 +199,10 @@ def test_train_writes_the_run_directory_with_the_overrides_applied(tmp_path, toy
     model = cynet.Model.load(out / "weights.npz")
     assert model.definition.training["batch_size"] == 16
     expected = model.evaluate(toy.x_test[:, None], toy.y_test)
-    # validation_split 0: the val_ metrics are the test split's, here of the final weights
-    assert metrics[-1]["val_loss"] == pytest.approx(expected["loss"], rel=1e-5)
-    assert metrics[-1]["val_accuracy"] == pytest.approx(expected["accuracy"])
+    # validation_split 0: the held-out metrics are the test split's, and named so; here of
+    # the final weights
+    assert metrics[-1]["test_loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert metrics[-1]["test_accuracy"] == pytest.approx(expected["accuracy"])
 
     # checkpoint.npz: readable without pickle
     assert load_npz(out / "checkpoint.npz")
@@ -217,7 +219,8 @@ def test_train_writes_the_run_directory_with_the_overrides_applied(tmp_path, toy
     for n, (line, m) in enumerate(zip(lines, metrics), start=1):
         assert line.startswith(f"epoch {n}/2"), line
         assert f"{m['loss']:.4f}" in line and f"{m['accuracy']:.4f}" in line, line
-        assert f"{m['val_loss']:.4f}" in line and f"{m['val_accuracy']:.4f}" in line, line
+        assert f"test_loss {m['test_loss']:.4f}" in line, line
+        assert f"test_accuracy {m['test_accuracy']:.4f}" in line and "val_" not in line, line
         assert re.search(r"\d+(\.\d+)?\s*s\b", line) and "img/s" in line, line
 
 
@@ -949,7 +952,8 @@ def test_metrics_keep_every_key_when_there_is_no_validation_data(tmp_path):
                                                  "--epochs", "2"])
     assert result.exit_code == 0, result.output
     for line in read_metrics(out):
-        assert set(line) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+        assert set(line) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr",
+                             "seconds"}
         assert line["val_loss"] is None and line["val_accuracy"] is None
 
 

@@ -311,7 +311,7 @@ def test_fit_history_and_callback():
     assert seen == history
     assert [h["epoch"] for h in history] == [1, 2, 3]
     for h in history:
-        assert set(h) == {"epoch", "loss", "accuracy", "seconds"}
+        assert set(h) == {"epoch", "loss", "accuracy", "lr", "seconds"}
         assert np.isfinite(h["loss"]) and 0 <= h["accuracy"] <= 1 and h["seconds"] >= 0
     more = []
     model.fit(x, y, epochs=2, callback=more.append)

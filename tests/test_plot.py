@@ -49,15 +49,24 @@ def leftovers(folder):
     return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".tmp-"))
 
 
+# the held-out curve of each kind of run: its label and its metrics' prefix
+HELD_OUT = {"validation": ("validation", "val"), "test": ("test", "test"),
+            "no validation": (None, "val")}
+
+
 class Runs:
-    """Two finished runs made by the command line: one with validation values (the test
-    split), one without (a dataset with no test split, so the val_ values are null)."""
+    """Three finished runs made by the command line: one with a validation split, one
+    without, whose held-out values are the test split's (``test_*``), and one of a dataset
+    with no test split (the val_ values are null)."""
 
     def __init__(self, base):
         self.dirs = {}
-        for kind, test in (("validation", True), ("no validation", False)):
+        for kind, test, split in (("validation", True, 0.25), ("test", True, 0.0),
+                                  ("no validation", False, 0.0)):
             data = write_dataset(base / f"{kind}.npz".replace(" ", "-"), test=test)
-            model = write_json(base / f"{kind}.json".replace(" ", "-"), definition(data=data))
+            doc = definition(data=data)
+            doc["training"]["validation_split"] = split
+            model = write_json(base / f"{kind}.json".replace(" ", "-"), doc)
             self.dirs[kind] = base / f"run-{kind}".replace(" ", "-")
             ok(run("train", model, "--epochs", EPOCHS, "--out", self.dirs[kind]))
 
@@ -90,18 +99,19 @@ def test_plot_help_names_the_out_option_and_the_extra():
     assert "plot" in ok(run("--help")).stdout
 
 
-@pytest.mark.parametrize("kind", ["validation", "no validation"])
+@pytest.mark.parametrize("kind", list(HELD_OUT))
 def test_plot_writes_curves_png_into_the_run_dir(runs, tmp_path, kind):
     run_dir = runs.copy(kind, tmp_path)
     result = ok(run("plot", run_dir))
     path = run_dir / "curves.png"
     assert str(path) in result.stdout
     width, height = png_size(path)
-    assert (width, height) == (plot.WIDTH_INCHES * plot.DPI, plot.HEIGHT_INCHES * plot.DPI)
-    assert (width, height) == (1000, 400)
+    # three panels: loss, accuracy, learning rate
+    assert (width, height) == (1.5 * plot.WIDTH_INCHES * plot.DPI, plot.HEIGHT_INCHES * plot.DPI)
+    assert (width, height) == (1500, 400)
     assert pixels_of(path, TRAIN_RGB) > 100, "no training curve in the image"
     validation_pixels = pixels_of(path, VALIDATION_RGB)
-    if kind == "validation":
+    if HELD_OUT[kind][0] is not None:
         assert validation_pixels > 100, "no validation curve in the image"
     else:
         assert validation_pixels == 0, "a validation curve drawn for a run without one"
@@ -114,7 +124,7 @@ def test_out_writes_elsewhere_and_replaces_an_old_file(runs, tmp_path):
     out.write_bytes(b"an old file")
     result = ok(run("plot", runs.dirs["validation"], "--out", out))
     assert str(out) in result.stdout
-    assert png_size(out) == (1000, 400)
+    assert png_size(out) == (1500, 400)
     assert not (runs.dirs["validation"] / "curves.png").exists()
     assert leftovers(out.parent) == []
 
@@ -148,22 +158,26 @@ def assert_panels(figure, expected):
         assert [t.get_text() for t in ax.get_legend().get_texts()] == list(want)
 
 
-@pytest.mark.parametrize("kind", ["validation", "no validation"])
+@pytest.mark.parametrize("kind", list(HELD_OUT))
 def test_figure_lines_carry_the_metrics(runs, kind):
     metrics = read_metrics(runs.dirs[kind])  # parsed here, independently of cynet.plot
     epochs = [m["epoch"] for m in metrics]
     assert epochs == list(range(1, EPOCHS + 1))
     records = plot.read_metrics(runs.dirs[kind])
     assert records == metrics
+    label, prefix = HELD_OUT[kind]
+    other = {"val": "test", "test": "val"}[prefix]
     expected = {}
     for title, key in (("Loss", "loss"), ("Accuracy", "accuracy")):
         lines = {"train": (epochs, [m[key] for m in metrics])}
-        if kind == "validation":
-            assert all(m[f"val_{key}"] is not None for m in metrics)
-            lines["validation"] = (epochs, [m[f"val_{key}"] for m in metrics])
+        assert all(f"{other}_{key}" not in m for m in metrics)  # one name for one split
+        if label is not None:
+            assert all(m[f"{prefix}_{key}"] is not None for m in metrics)
+            lines[label] = (epochs, [m[f"{prefix}_{key}"] for m in metrics])
         else:
-            assert all(m[f"val_{key}"] is None for m in metrics)
+            assert all(m[f"{prefix}_{key}"] is None for m in metrics)
         expected[(title, key)] = lines
+    expected[("Learning rate", "lr")] = {"learning rate": (epochs, [m["lr"] for m in metrics])}
     assert_panels(plot.curves_figure(records, title="a run"), expected)
 
 
@@ -177,8 +191,9 @@ def test_a_single_epoch_is_one_point_with_one_integer_tick(runs, tmp_path):
                            "validation": ([1], [first["val_loss"]])},
         ("Accuracy", "accuracy"): {"train": ([1], [first["accuracy"]]),
                                    "validation": ([1], [first["val_accuracy"]])},
+        ("Learning rate", "lr"): {"learning rate": ([1], [first["lr"]])},
     })
-    assert [list(ax.get_xticks()) for ax in figure.get_axes()] == [[1], [1]]
+    assert [list(ax.get_xticks()) for ax in figure.get_axes()] == [[1], [1], [1]]
     assert all(line.get_marker() == "o" for ax in figure.get_axes() for line in ax.get_lines())
 
 

@@ -113,7 +113,7 @@ def assert_complete_metrics(run_dir, reference_dir):
     for m in metrics:
         assert METRIC_KEYS <= set(m), m
     reference = read_metrics(reference_dir)
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    for key in ("loss", "accuracy", "test_loss", "test_accuracy", "lr"):
         assert [m[key] for m in metrics] == [m[key] for m in reference], key
 
 
@@ -145,7 +145,7 @@ def test_uninterrupted_run(setup):
     """The reference itself: complete, reproducible output, plain progress lines."""
     result = setup.reference_result
     assert {p.name for p in setup.reference.iterdir()} == {
-        "model.json", "weights.npz", "metrics.jsonl", "checkpoint.npz", ".lock"}
+        "model.json", "weights.npz", "best.npz", "metrics.jsonl", "checkpoint.npz", ".lock"}
     assert [m["epoch"] for m in read_metrics(setup.reference)] == list(range(1, N_EPOCHS + 1))
     # stderr is a pipe, not a terminal: one plain line per epoch, no carriage return
     assert "\r" not in result.stderr
@@ -169,7 +169,8 @@ def test_sigkill_mid_epoch_then_resume(setup, tmp_path):
 
     result = cynet_run("train", setup.model, "--resume", run_dir)
     assert result.returncode == 0, describe(result, result.stdout, result.stderr)
-    assert_same_weights(setup.reference / "weights.npz", run_dir / "weights.npz")
+    for name in ("weights.npz", "best.npz"):
+        assert_same_weights(setup.reference / name, run_dir / name)
     assert_complete_metrics(run_dir, setup.reference)
     # only the remaining epochs were trained (from the last checkpoint, which is at most
     # one epoch behind metrics.jsonl if the kill fell between writing the two)
@@ -195,7 +196,8 @@ def test_sigint_mid_epoch_saves_and_resumes(setup, tmp_path):
     assert match, err
     result = cynet_run(*shlex.split(match.group(1)))
     assert result.returncode == 0, describe(result, result.stdout, result.stderr)
-    assert_same_weights(setup.reference / "weights.npz", run_dir / "weights.npz")
+    for name in ("weights.npz", "best.npz"):
+        assert_same_weights(setup.reference / name, run_dir / name)
     assert_complete_metrics(run_dir, setup.reference)
 
 

@@ -294,7 +294,7 @@ def test_resume_removes_leftover_temporary_files(toy, tmp_path):
     (run_dir / ".tmp-plot.png").write_bytes(b"a plot being written")  # not the run's
     ok(run("train", toy.model, "--resume", run_dir))
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        ".lock", ".tmp-plot.png", "checkpoint.npz", "metrics.jsonl", "model.json",
+        ".lock", ".tmp-plot.png", "best.npz", "checkpoint.npz", "metrics.jsonl", "model.json",
         "weights.npz"]
 
 

@@ -57,7 +57,7 @@ def adam_update(p, g, m, v, b1, b2, eps, step_size, bias_correction2_sqrt, weigh
                       threads_for(p.size))
 
 
-def softmax_cross_entropy(logits, labels, grad):
-    """``(loss, bad)`` of the mean softmax cross-entropy; ``grad`` is filled (see
-    ``cynet._losses``)."""
-    return losses.softmax_cross_entropy(logits, labels, grad)
+def softmax_cross_entropy(logits, labels, grad, smoothing=0.0):
+    """``(loss, bad)`` of the mean softmax cross-entropy with ``smoothing`` of the labels;
+    ``grad`` is filled (see ``cynet._losses``)."""
+    return losses.softmax_cross_entropy(logits, labels, grad, smoothing)
