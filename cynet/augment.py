@@ -34,15 +34,17 @@ KINDS = ("random_crop", "horizontal_flip", "random_erasing")
 __all__ = ["Augmentation", "KINDS", "ERASING_DEFAULTS"]
 
 
-def _options(config, name, known):
-    """``config`` as a dict with keys among ``known`` (a did-you-mean for the others)."""
+def _options(config, name, known, top=False):
+    """``config`` as a dict with keys among ``known`` (a did-you-mean for the others);
+    an error's argument is ``name.key``, or ``key`` alone for the ``top`` config."""
     if not isinstance(config, dict):
-        raise ArgumentTypeError(f"{name} must be an object, got {show(config)}", name)
+        raise ArgumentTypeError(f"{name} must be an object, got {show(config)}",
+                                None if top else name)
     for key in config:
         if key not in known:
             raise ArgumentError(f"{name} has no option {show(key)}"
                                 f"{did_you_mean(str(key), known)} (options: "
-                                f"{', '.join(known)})", f"{name}.{key}")
+                                f"{', '.join(known)})", key if top else f"{name}.{key}")
     return config
 
 
@@ -65,7 +67,7 @@ class Augmentation:
     @classmethod
     def from_config(cls, config):
         """Checked options; an error names the option (``random_erasing.p``)."""
-        config = _options(config, "augment", KINDS)
+        config = _options(config, "augment", KINDS, top=True)
         padding = 0
         if "random_crop" in config:
             crop = _options(config["random_crop"], "random_crop", ("padding",))

@@ -177,19 +177,54 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume):
 @main.command()
 @click.argument("weights", type=click.Path(path_type=Path), metavar="RUN_DIR_OR_WEIGHTS")
 @click.option("--data", metavar="SPEC", help="Dataset (default: the model's own).")
-def evaluate(weights, data):
-    """Loss and accuracy of a trained model on the test split."""
-    from .data import load_data
-    from .training_run import DataMismatchError, check_data, load_trained
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def evaluate(weights, data, as_json):
+    """Loss, accuracy, per-class accuracy and the confusion matrix of a trained model on
+    the test split."""
+    import json
 
-    model = load_trained(weights)
+    import numpy as np
+
+    from .confusion import FASHION_MNIST_CLASSES, count, per_class_accuracy
+    from .data import load_data
+    from .rundir import DEFINITION
+    from .training_run import DataMismatchError, check_data, load_trained_from
+
+    model, source = load_trained_from(weights)
+    definition = source.parent / DEFINITION if Path(weights).is_dir() else None
     dataset = load_data(data or model.definition.data)
     if dataset.x_test is None:
         raise DataMismatchError(f"{dataset.name} has no test split (x_test, y_test)")
     check_data(model, dataset)
-    result = model.evaluate(dataset.x_test, dataset.y_test)
-    click.echo(f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  "
-               f"({len(dataset.x_test)} test images of {dataset.name})")
+    outputs = model.predict(dataset.x_test)  # one pass for every figure
+    matrix = count(outputs, dataset.y_test)
+    result = {"loss": model.loss_fn(outputs, dataset.y_test)[0],
+              "accuracy": np.trace(matrix) / len(dataset.x_test)}
+    per_class = per_class_accuracy(matrix)
+    names = (FASHION_MNIST_CLASSES if dataset.name.startswith("fashion-mnist")
+             and len(matrix) == len(FASHION_MNIST_CLASSES) else None)
+    if as_json:
+        click.echo(json.dumps({
+            "model": None if definition is None else str(definition), "weights": str(source),
+            "data": dataset.name, "images": len(dataset.x_test), "loss": result["loss"],
+            "accuracy": result["accuracy"],
+            "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],
+            "confusion_matrix": matrix.tolist(),
+            "classes": list(names) if names else None}))
+        return
+    model_text = f"model {definition}, weights {source}" if definition else f"model {source}"
+    click.echo(f"{model_text}, on {len(dataset.x_test)} test images of {dataset.name}")
+    click.echo(f"loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}")
+    click.echo("per-class accuracy:")
+    for k, (acc, total) in enumerate(zip(per_class, matrix.sum(axis=1))):
+        label = f"{k}" + (f" {names[k]}" if names else "")
+        shown = "-" if np.isnan(acc) else f"{acc:.4f}"
+        click.echo(f"  {label:<16} {shown}  ({total} images)")
+    click.echo("confusion matrix (rows: true class, columns: predicted class):")
+    width = max(len(str(int(matrix.max()))), len(str(len(matrix) - 1))) + 1
+    click.echo("    " + "".join(f"{j:>{width}}" for j in range(len(matrix))))
+    for i, row in enumerate(matrix):
+        click.echo(f"{i:>3} " + "".join(f"{v:>{width}}" for v in row))
 
 
 @main.command()
@@ -345,14 +380,25 @@ def gradcheck(types):
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="F.png",
-              help="Where to write the PNG (default: RUN_DIR/curves.png).")
-def plot(run_dir, out):
-    """Loss and accuracy per epoch of a run, as a PNG (needs the cynet-cnn[plot] extra)."""
-    from .plot import plot_run
+              help="Where to write the PNG (default: RUN_DIR/curves.png, or "
+                   "RUN_DIR/confusion.png with --confusion).")
+@click.option("--confusion", is_flag=True,
+              help="Draw the confusion matrix of the run's model on the test split instead.")
+@click.option("--data", metavar="SPEC", help="With --confusion: the dataset (default: the "
+                                             "model's own).")
+def plot(run_dir, out, confusion, data):
+    """Loss, accuracy and learning rate per epoch of a run, or its confusion matrix, as a
+    PNG (needs the cynet-cnn[plot] extra)."""
+    from .plot import plot_confusion, plot_run
     from .rundir import check_not_overwriting, run_files
 
+    if data is not None and not confusion:
+        raise click.UsageError("--data goes with --confusion")
     if out is not None:  # --out run/metrics.jsonl would replace the metrics with a PNG
         check_not_overwriting(out, run_files(run_dir))
+    if confusion:
+        click.echo(f"wrote the confusion matrix to {plot_confusion(run_dir, out, data)}")
+        return
     click.echo(f"wrote the training curves to {plot_run(run_dir, out)}")
 
 

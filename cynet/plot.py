@@ -23,6 +23,7 @@ from ._regular import NotARegularFileError
 from .rundir import METRICS
 
 DEFAULT_NAME = "curves.png"
+CONFUSION_NAME = "confusion.png"
 INSTALL_HINT = 'pip install "cynet-cnn[plot]"'
 
 # every line of metrics.jsonl has these, and the held-out pair of one of HELD_OUT (the
@@ -213,8 +214,8 @@ def confusion_figure(matrix, title=None):
     return figure
 
 
-def _output_path(run_dir, out):
-    out = Path(out) if out is not None else Path(run_dir) / DEFAULT_NAME
+def _output_path(run_dir, out, default=DEFAULT_NAME):
+    out = Path(out) if out is not None else Path(run_dir) / default
     if out.is_dir():
         raise PlotError(f"cannot write the plot to {out}: it is a directory")
     try:
@@ -237,5 +238,30 @@ def plot_run(run_dir, out=None):
     name = Path(run_dir).resolve().name
     epochs = len(records)
     figure = curves_figure(records, title=f"{name}: {epochs} epoch{'s' if epochs != 1 else ''}")
+    atomic_write(out, lambda f: figure.savefig(f, format="png"))
+    return out
+
+
+def plot_confusion(run_dir, out=None, data=None):
+    """Draw the confusion matrix of ``run_dir``'s trained model on the test split of its
+    data (or of ``data``, a dataset spec) into the PNG ``out`` (default
+    ``run_dir/confusion.png``); returns the path written."""
+    _matplotlib()
+    from .confusion import confusion_matrix
+    from .data import load_data
+    from .training_run import DataMismatchError, check_data, load_trained_from
+
+    if not Path(run_dir).is_dir():
+        raise PlotError(f"{run_dir} is not a directory (expected a run directory)")
+    model, source = load_trained_from(run_dir)
+    dataset = load_data(data or model.definition.data)
+    if dataset.x_test is None:
+        raise DataMismatchError(f"{dataset.name} has no test split (x_test, y_test)")
+    check_data(model, dataset)
+    out = _output_path(run_dir, out, CONFUSION_NAME)
+    matrix = confusion_matrix(model, dataset.x_test, dataset.y_test)
+    accuracy = matrix.trace() / max(matrix.sum(), 1)
+    figure = confusion_figure(matrix, title=f"{Path(run_dir).resolve().name}: {dataset.name} "
+                                            f"test split, accuracy {accuracy:.4f}")
     atomic_write(out, lambda f: figure.savefig(f, format="png"))
     return out

@@ -258,20 +258,25 @@ def load_trained(path):
     """A model from a run directory (its final weights, else its checkpoint) or a weights
     file. A run's weights must belong to its ``model.json``; a checkpoint file given in
     place of a weights file is refused, saying what to give instead."""
+    return load_trained_from(path)[0]
+
+
+def load_trained_from(path):
+    """``(model, file)``: :func:`load_trained` and the file its weights came from."""
     path = Path(path)
     if path.is_dir():
         run = RunDir(path)
         if run.weights_path().exists():
             model = Model.load(run.weights_path())
             _check_belongs(run, model)
-            return model
+            return model, run.weights_path()
         if not run.checkpoint_path().exists():
             raise RunDirError(f"{path}: not a run directory (it holds neither {WEIGHTS} nor "
                               f"{CHECKPOINT})")
         arrays, meta, doc = run.load_checkpoint()
         model = Model.from_dict(doc)
         run.restore(model, arrays, meta)
-        return model
+        return model, run.checkpoint_path()
     if not path.exists():
         raise RunDirError(f"{path} does not exist (expected a run directory or a weights .npz)")
     if is_checkpoint(path):
@@ -279,7 +284,7 @@ def load_trained(path):
             f"{path} is a training checkpoint, not a weights file: give its run directory "
             f"({path.parent}), which uses the run's final weights, or its checkpoint while "
             "the run is unfinished")
-    return Model.load(path)
+    return Model.load(path), path
 
 
 def is_checkpoint(path):
@@ -311,5 +316,5 @@ def _check_belongs(run, model):
                                         else ""))
 
 
-__all__ = ["train", "load_trained", "Overrides", "Interrupted", "WriteFailed",
+__all__ = ["train", "load_trained", "load_trained_from", "Overrides", "Interrupted", "WriteFailed",
            "DataMismatchError"]

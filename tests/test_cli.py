@@ -129,7 +129,7 @@ def isolated_script_layers(monkeypatch):
 
 SUBCOMMAND_OPTIONS = {
     "train": ["--data", "--epochs", "--batch-size", "--lr", "--seed", "--out", "--resume"],
-    "evaluate": ["--data"],
+    "evaluate": ["--data", "--json"],
     "predict": ["--out"],
     "summary": [],
     "validate": [],
@@ -335,7 +335,7 @@ def test_evaluate_a_run_dir_and_its_weights_file(toy):
         loss, accuracy = parse_scores(result.stdout)
         assert loss == pytest.approx(expected["loss"], abs=1e-4)
         assert accuracy == pytest.approx(expected["accuracy"], abs=1e-4)
-        reported.append(result.stdout)
+        reported.append(result.stdout.split("\n", 1)[1])  # (the first line names the file)
     assert reported[0] == reported[1]
     # the test accuracy train printed is the same evaluation
     assert parse_scores(toy.train.stdout, "test ") == pytest.approx(parse_scores(reported[0]))

@@ -43,6 +43,15 @@ RESUME_MODEL = {
     "training": {"epochs": N_EPOCHS, "batch_size": 32, "seed": 0},
 }
 
+# the second-wave training options that draw from the run's RNG or decide from its
+# history: augmentation, warm-up, label smoothing and early stopping on a validation split
+OPTIONS_MODEL = {**RESUME_MODEL, "training": {
+    **RESUME_MODEL["training"], "epochs": 6, "validation_split": 0.2, "warmup_epochs": 1,
+    "label_smoothing": 0.1,
+    "augment": {"random_crop": {"padding": 2}, "horizontal_flip": True,
+                "random_erasing": {"p": 0.5}},
+    "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.002}}}
+
 CYNET = cynet_command()
 
 
@@ -132,6 +141,25 @@ class Setup:
         self.reference_result = result
 
 
+class OptionsSetup(Setup):
+    """The uninterrupted reference run of OPTIONS_MODEL."""
+
+    def __init__(self, base):
+        self.base = base
+        self.data = write_dataset(base / "data.npz", n_train=3000, n_test=200, size=20,
+                                  n_classes=4, noise_labels=0.2, noise=200, signal=40)
+        self.model = write_json(base / "model.json", definition(OPTIONS_MODEL, data=self.data))
+        self.reference = base / "reference"
+        result = cynet_run("train", self.model, "--out", self.reference)
+        assert result.returncode == 0, describe(result, result.stdout, result.stderr)
+        self.reference_result = result
+
+
+@pytest.fixture(scope="module")
+def options_setup(tmp_path_factory):
+    return OptionsSetup(tmp_path_factory.mktemp("resume-options"))
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """The data, the definition and the uninterrupted reference run."""
@@ -177,6 +205,29 @@ def test_sigkill_mid_epoch_then_resume(setup, tmp_path):
     trained = [int(line.split()[1].split("/")[0]) for line in epoch_lines(result.stderr)]
     assert trained and trained == list(range(trained[0], N_EPOCHS + 1)), result.stderr
     assert 2 <= trained[0] <= done + 1, result.stderr
+
+
+def test_augmented_early_stopped_run_killed_and_resumed_ends_bit_identical(options_setup,
+                                                                           tmp_path):
+    setup = options_setup
+    reference = read_metrics(setup.reference)
+    assert all("val_loss" in m and "test_loss" not in m for m in reference)
+    assert [m["lr"] for m in reference[:2]] == [0.01, 0.02]  # warm-up, then the base rate
+    run_dir = tmp_path / "run"
+    proc = cynet_start("train", setup.model, "--out", run_dir)
+    stop_mid_epoch(proc, run_dir, lambda p: p.kill())
+    assert not (run_dir / "weights.npz").exists(), "the run was not interrupted"
+    result = cynet_run("train", setup.model, "--resume", run_dir)
+    assert result.returncode == 0, describe(result, result.stdout, result.stderr)
+    for name in ("weights.npz", "best.npz"):
+        assert_same_weights(setup.reference / name, run_dir / name)
+    resumed = read_metrics(run_dir)
+    assert len(resumed) == len(reference)  # stopped (or not) after the same epoch
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert [m[key] for m in resumed] == [m[key] for m in reference], key
+    stopped = "early stopping after epoch" in setup.reference_result.stderr
+    assert stopped == ("early stopping after epoch" in result.stderr)
+    assert stopped == (len(reference) < OPTIONS_MODEL["training"]["epochs"])
 
 
 def test_sigint_mid_epoch_saves_and_resumes(setup, tmp_path):
