@@ -130,25 +130,13 @@ def assert_complete_metrics(run_dir, reference_dir):
 
 
 class Setup:
-    def __init__(self, base):
+    """The data, the definition ``doc`` and its uninterrupted reference run."""
+
+    def __init__(self, base, doc=RESUME_MODEL, n_train=5000):
         self.base = base
-        self.data = write_dataset(base / "data.npz", n_train=5000, n_test=200, size=20,
+        self.data = write_dataset(base / "data.npz", n_train=n_train, n_test=200, size=20,
                                   n_classes=4, noise_labels=0.2, noise=200, signal=40)
-        self.model = write_json(base / "model.json", definition(RESUME_MODEL, data=self.data))
-        self.reference = base / "reference"
-        result = cynet_run("train", self.model, "--out", self.reference)
-        assert result.returncode == 0, describe(result, result.stdout, result.stderr)
-        self.reference_result = result
-
-
-class OptionsSetup(Setup):
-    """The uninterrupted reference run of OPTIONS_MODEL."""
-
-    def __init__(self, base):
-        self.base = base
-        self.data = write_dataset(base / "data.npz", n_train=3000, n_test=200, size=20,
-                                  n_classes=4, noise_labels=0.2, noise=200, signal=40)
-        self.model = write_json(base / "model.json", definition(OPTIONS_MODEL, data=self.data))
+        self.model = write_json(base / "model.json", definition(doc, data=self.data))
         self.reference = base / "reference"
         result = cynet_run("train", self.model, "--out", self.reference)
         assert result.returncode == 0, describe(result, result.stdout, result.stderr)
@@ -157,7 +145,7 @@ class OptionsSetup(Setup):
 
 @pytest.fixture(scope="module")
 def options_setup(tmp_path_factory):
-    return OptionsSetup(tmp_path_factory.mktemp("resume-options"))
+    return Setup(tmp_path_factory.mktemp("resume-options"), OPTIONS_MODEL, n_train=3000)
 
 
 @pytest.fixture(scope="module")
