@@ -137,19 +137,25 @@ MODEL_FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (default runs/<model name>-<date>-<time>).")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="Continue the run in DIR from its last checkpoint.")
-def train(model, data, epochs, batch_size, lr, seed, out, resume):
+              help="Continue the run in DIR from its last checkpoint (--lr may change its "
+                   "learning rate).")
+@click.option("--overwrite", is_flag=True,
+              help="With --out: replace the run already in that directory.")
+def train(model, data, epochs, batch_size, lr, seed, out, resume, overwrite):
     """Train MODEL (a JSON definition) and write a run directory."""
     from .training_run import Interrupted, Overrides, WriteFailed, train as run_training
 
     if out is not None and resume is not None:
         raise click.UsageError("give either --out or --resume, not both")
+    if overwrite and out is None:
+        raise click.UsageError("--overwrite goes with --out (the run directory to replace)")
     overrides = Overrides(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     import numpy as np
 
     np.seterr(all="ignore")  # a diverging loss is reported once, as an error, below
     try:
-        _, run, test = run_training(model, overrides, out=out, resume=resume)
+        _, run, test = run_training(model, overrides, out=out, resume=resume,
+                                    overwrite=overwrite)
     except (Interrupted, WriteFailed) as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
         command = f"cynet train {shlex.quote(str(model))}{flags}"
@@ -375,6 +381,16 @@ def gradcheck(types):
     click.echo(f"{len(names) - failed} of {len(names)} layer types passed")
     if failed or graph_failed:
         raise click.exceptions.Exit(EXIT_FAILURE)
+
+
+@main.command()
+def schema():
+    """The JSON Schema of model definitions (for editors), on stdout."""
+    import json
+
+    from .schema import definition_schema
+
+    click.echo(json.dumps(definition_schema(), indent=2))
 
 
 @main.command()

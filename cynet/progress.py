@@ -20,6 +20,16 @@ def format_epoch(metrics, epochs, n_train):
     return "  ".join(parts)
 
 
+def _duration(seconds):
+    """``42s``, ``3m05s`` or ``1h02m``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class Progress:
     """Reports a run on ``stream`` (stderr by default)."""
 
@@ -31,11 +41,16 @@ class Progress:
         self.bar = self.stream.isatty() if bar is None else bar
         self.epochs, self.n_train = epochs, n_train
         self._epoch, self._last_draw = 0, 0.0
+        self._started, self._loss_sum = time.monotonic(), 0.0
 
     def start_epoch(self, epoch):
-        self._epoch = epoch
+        if epoch != self._epoch:
+            self._epoch, self._started, self._loss_sum = epoch, time.monotonic(), 0.0
 
     def batch(self, done, total, loss):
+        """After batch ``done`` of ``total``: the bar, the images per second and the mean
+        loss of the epoch so far, and the time the epoch has left."""
+        self._loss_sum += loss
         if not self.bar:
             return
         now = time.monotonic()
@@ -44,8 +59,12 @@ class Progress:
         self._last_draw = now
         filled = int(self.BAR_WIDTH * done / total)
         bar = "#" * filled + "." * (self.BAR_WIDTH - filled)
+        elapsed = max(now - self._started, 1e-9)
+        rate = self.n_train * done / total / elapsed
+        left = elapsed * (total - done) / done
         self.stream.write(f"\repoch {self._epoch}/{self.epochs} [{bar}] {done}/{total}  "
-                          f"loss {loss:.4f}")
+                          f"loss {self._loss_sum / done:.4f}  {rate:,.0f} img/s  "
+                          f"{_duration(left)} left\033[K")
         self.stream.flush()
 
     def end_epoch(self, metrics):

@@ -43,7 +43,10 @@ def metrics_line(metrics):
     """An epoch's metrics as metrics.jsonl writes them (see ``RunDir.write_metrics``)."""
     held = "test" if "test_loss" in metrics else "val"
     keys = ("epoch", "loss", "accuracy", f"{held}_loss", f"{held}_accuracy", "lr", "seconds")
-    return {k: metrics.get(k) for k in keys}
+    line = {k: metrics.get(k) for k in keys}
+    if "lr_override" in metrics:  # the rate given with --resume DIR --lr X
+        line["lr_override"] = metrics["lr_override"]
+    return line
 
 
 class RunDirError(ValueError):
@@ -132,7 +135,8 @@ class RunDir:
     def write_metrics(self, history):
         """One JSON object per epoch: ``epoch``, ``loss``, ``accuracy``, the held-out
         ``val_loss``, ``val_accuracy`` (null without held-out data) or, computed on the
-        test split, ``test_loss``, ``test_accuracy``, then ``lr`` and ``seconds``."""
+        test split, ``test_loss``, ``test_accuracy``, then ``lr`` and ``seconds``, and
+        ``lr_override`` for an epoch trained after ``--resume DIR --lr X``."""
         text = "".join(json.dumps(metrics_line(m)) + "\n" for m in history)
         atomic_write_text(self.path / METRICS, text)
 
@@ -182,6 +186,19 @@ class RunDir:
 
     def weights_path(self):
         return self.path / WEIGHTS
+
+    def remove_run(self):
+        """Delete the files a run writes here (its definition, metrics, checkpoint,
+        weights, best weights and plots), and nothing else. Call it with the lock held."""
+        for name in (CHECKPOINT, METRICS, WEIGHTS, BEST, DEFINITION, "curves.png",
+                     "confusion.png"):
+            try:
+                (self.path / name).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise RunDirError(f"cannot remove {self.path / name} to overwrite the run: "
+                                  f"{exc.strerror}") from None
 
     def best_path(self):
         """The weights of the best epoch so far by the monitored metric."""

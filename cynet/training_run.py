@@ -111,13 +111,15 @@ def _seed_from_checkpoint(doc, checkpoint_doc):
     return doc
 
 
-def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None):
+def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None,
+          overwrite=False):
     """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``.
     The run directory is locked for the whole run (see ``cynet.rundir``): a directory
-    another process trains in is refused."""
+    another process trains in is refused. ``overwrite``: an ``out`` that holds a run is
+    emptied of that run's files first (never of anything else) instead of refused."""
     held = []
     try:
-        return _train(model_path, overrides, out, resume, stream, bar, held)
+        return _train(model_path, overrides, out, resume, stream, bar, held, overwrite)
     finally:
         for run in held:
             run.unlock()
@@ -125,12 +127,13 @@ def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=No
 
 def _already_a_run(run):
     return RunDirError(f"{run.path} already holds a run; continue it with --resume "
-                       f"{run.path} or choose another --out")
+                       f"{run.path}, replace it with --overwrite, or choose another --out")
 
 
-def _train(model_path, overrides, out, resume, stream, bar, held):
+def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=False):
     overrides = overrides or Overrides()
     doc = overrides.apply(load_json(model_path))
+    lr_override = None  # the learning rate a resume was given, by --lr now or before
     if resume is not None:
         run = RunDir(resume)
         held.append(run)
@@ -138,10 +141,19 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
         run.lock()  # before reading: the checkpoint is then the last one written
         arrays, meta, checkpoint_doc = run.load_checkpoint()
         doc = _seed_from_checkpoint(doc, checkpoint_doc)
+        if overrides.lr is None and _lr_overridden(meta):  # a rate set by an earlier --lr
+            lr_override = _lr_of(checkpoint_doc)
+            doc = _with_lr(doc, lr_override)
+        elif overrides.lr is not None:
+            lr_override = overrides.lr
     model = Model.from_dict(doc)
     trained_doc = model.definition.to_dict()
     if resume is not None:  # say what changed before anything else can go wrong
-        check_resumable(checkpoint_doc, meta, trained_doc)
+        # --lr may change the rate of a resumed run (to recover from divergence): the
+        # rest must be the checkpoint's
+        check_resumable(checkpoint_doc, meta,
+                        trained_doc if overrides.lr is None
+                        else _with_lr(trained_doc, _lr_of(checkpoint_doc)))
     dataset = load_data(model.definition.data)
     check_data(model, dataset)
     # before the run directory is made: a refused run leaves nothing to clean up
@@ -164,7 +176,7 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
     else:
         if out is not None:
             run = RunDir(out)
-            if run.checkpoint_path().exists():
+            if run.checkpoint_path().exists() and not overwrite:
                 raise _already_a_run(run)
             # `train model.json --out .` would replace the definition with the run's copy
             check_not_overwriting(run.path / DEFINITION, [model_path])
@@ -173,6 +185,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
             run = RunDir(default_dir(model_path, create=True))
         held.append(run)
         run.lock()
+        if overwrite:
+            run.remove_run()  # with the lock held: no other process writes it now
         if run.checkpoint_path().exists():  # written by a process that held the lock
             raise _already_a_run(run)
         run.remove_temporaries()
@@ -206,6 +220,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
     saved = {"epoch": model.epoch}
 
     def epoch_done(metrics):
+        if lr_override is not None:
+            metrics["lr_override"] = lr_override  # in the history: later resumes keep it
         # best.npz first: a run killed before its checkpoint redoes this epoch (the same
         # weights) and writes it again; one killed after finds it written
         best = monitor.best_epoch(model.history, monitored, min_delta)
@@ -242,6 +258,25 @@ def _train(model_path, overrides, out, resume, stream, bar, held):
     if dataset.x_test is not None:
         test = model.evaluate(dataset.x_test, dataset.y_test)
     return model, run, test
+
+
+def _lr_of(doc):
+    return ((doc or {}).get("optimizer") or {}).get("lr")
+
+
+def _with_lr(doc, lr):
+    """``doc`` with its optimizer's learning rate replaced by ``lr``."""
+    doc = copy.deepcopy(doc)
+    if isinstance(doc, dict) and isinstance(doc.get("optimizer"), dict) and lr is not None:
+        doc["optimizer"]["lr"] = lr
+    return doc
+
+
+def _lr_overridden(meta):
+    """Whether a resume with ``--lr`` trained some of the checkpoint's epochs."""
+    history = meta.get("history")
+    return isinstance(history, list) and any(
+        isinstance(m, dict) and "lr_override" in m for m in history)
 
 
 def _relabel_test_metrics(history):

@@ -275,6 +275,9 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert proc.returncode == 0, terminal
     assert "\r" in terminal, terminal
     assert re.search(r"epoch 2/2", terminal), terminal
+    # the bar: images/s, the epoch's running mean loss and the time left
+    assert re.search(r"\[[#.]+\] \d+/\d+  loss \d+\.\d{4}  [\d,]+ img/s  \d+s left",
+                     terminal), terminal
 
 
 def test_installed_script_version_and_layers():

@@ -299,3 +299,85 @@ def test_plot_confusion_writes_a_png_and_data_needs_it(trained, tmp_path):
     assert str(target) in result.stdout
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_user_error(run("plot", out, "--data", "fashion-mnist-mini"), 2, ["--confusion"])
+
+
+# ------------------------------------------------------- --resume --lr, --overwrite
+
+
+def test_resume_with_lr_changes_the_rate_and_records_it(tmp_path):
+    doc = definition(data=write_dataset(tmp_path / "d.npz"))
+    model = write_json(tmp_path / "m.json", doc)
+    out = tmp_path / "run"
+    ok(run("train", model, "--epochs", 1, "--out", out))
+    ok(run("train", model, "--epochs", 2, "--resume", out, "--lr", 0.004))
+    ok(run("train", model, "--epochs", 3, "--resume", out))  # the new rate is kept
+    metrics = read_metrics(out)
+    assert [m["lr"] for m in metrics] == [0.05, 0.004, 0.004]
+    assert "lr_override" not in metrics[0]
+    assert [m.get("lr_override") for m in metrics[1:]] == [0.004, 0.004]
+    assert json.loads((out / "model.json").read_text())["optimizer"]["lr"] == 0.004
+    # any other change is still refused
+    assert_user_error(run("train", model, "--epochs", 4, "--resume", out, "--batch-size", 8),
+                      2, ["batch_size"])
+
+
+def test_overwrite_replaces_a_run_and_keeps_other_files(tmp_path):
+    doc = definition(data=write_dataset(tmp_path / "d.npz"))
+    model = write_json(tmp_path / "m.json", doc)
+    out = tmp_path / "run"
+    ok(run("train", model, "--epochs", 3, "--out", out))
+    (out / "notes.txt").write_text("mine")
+    refused = run("train", model, "--epochs", 1, "--out", out)
+    assert_user_error(refused, 2, ["already holds a run", "--overwrite"])
+    ok(run("train", model, "--epochs", 1, "--out", out, "--overwrite"))
+    assert [m["epoch"] for m in read_metrics(out)] == [1]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert_user_error(run("train", model, "--overwrite"), 2, ["--overwrite", "--out"])
+
+
+# ------------------------------------------------------------------ cynet schema
+
+
+def test_schema_is_valid_and_accepts_every_shipped_definition(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    import glob
+    import os
+
+    schema = json.loads(ok(run("schema")).stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    models = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+    files = sorted(glob.glob(os.path.join(models, "*.json")))
+    assert len(files) >= 4
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        assert not list(validator.iter_errors(doc)), path
+    # the second-wave forms and options too
+    doc = definition()
+    doc["layers"][0].update(padding=[[0, 1], [1, 0]], padding_mode="reflect", name="c")
+    doc["layers"][1]["inputs"] = "c"
+    doc["training"].update(validation_split=0.1, warmup_epochs=1, label_smoothing=0.1,
+                           augment={"random_crop": {"padding": 2}, "horizontal_flip": True,
+                                    "random_erasing": {"p": 0.3, "value": "random"}},
+                           early_stopping={"monitor": "val_loss", "patience": 3})
+    assert not list(validator.iter_errors(doc))
+    cynet.Model.from_dict(doc)  # and cynet agrees
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["layers"][0].update(kernal_size=3),
+    lambda d: d["layers"][0].update(padding=1.5),
+    lambda d: d["layers"][1].update(type="Relu"),
+    lambda d: d["layers"][2].update(inputs=7),
+    lambda d: d["training"].update(augment={"random_crop": {"padding": 0}}),
+    lambda d: d["training"].update(augment={"flip": True}),
+])
+def test_schema_refuses_what_cynet_refuses(change):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(ok(run("schema")).stdout)
+    doc = definition()
+    change(doc)
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    with pytest.raises((cynet.DefinitionError, ValueError, TypeError)):
+        cynet.Model.from_dict(doc)

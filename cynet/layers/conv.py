@@ -4,7 +4,7 @@ import math
 from .._args import as_padding
 from .._geometry import as_padding_mode, conv_arguments, conv_geometry
 from ..engine import conv
-from .convolution import Convolution
+from .convolution import Convolution, Padding, Size
 
 
 class Conv2D(Convolution):
@@ -19,8 +19,9 @@ class Conv2D(Convolution):
     # this layer keeps x unchanged, so the columns its forward left may be reused
     reuse_columns = True
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", **kwargs):
+    def __init__(self, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", **kwargs):
         super().__init__(out_channels, kernel_size, stride, dilation, groups, bias, **kwargs)
         as_padding(padding)
         self.padding = padding

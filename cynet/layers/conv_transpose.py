@@ -4,7 +4,7 @@ import math
 from .._args import as_pair
 from .._geometry import check_output_padding, conv_transpose_arguments, conv_transpose_geometry
 from ..engine import conv_transpose
-from .convolution import Convolution
+from .convolution import Convolution, Size
 
 
 class ConvTranspose2D(Convolution):
@@ -17,8 +17,9 @@ class ConvTranspose2D(Convolution):
     arguments = staticmethod(conv_transpose_arguments)
     engine = conv_transpose
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 dilation=1, groups=1, bias=True, **kwargs):
+    def __init__(self, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size = 0, output_padding: Size = 0, dilation: Size = 1,
+                 groups: int = 1, bias: bool = True, **kwargs):
         super().__init__(out_channels, kernel_size, stride, dilation, groups, bias, **kwargs)
         as_pair(padding, "padding", 0)  # (no "same" or "valid", as in PyTorch)
         check_output_padding(output_padding, as_pair(stride, "stride", 1),

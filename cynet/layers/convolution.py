@@ -4,6 +4,12 @@ backward too."""
 from .._args import ArgumentError, as_bool, as_float_array, as_int, as_pair
 from .base import Layer, check_input_rank, kaiming_uniform, zero_grads
 
+# the JSON forms of the geometric options (what ``cynet schema`` tells an editor; the
+# constructors check the values): an int or an (h, w) pair; a padding may also be a
+# per-side pair of pairs or a string ("same", "valid")
+Size = int | list
+Padding = int | list | str
+
 
 class Convolution(Layer):
     """A subclass gives the weight's shape and fan-in, its geometry and arguments

@@ -7,13 +7,15 @@ from .._geometry import pool_geometry, pool_input
 from ..engine import pool
 from .activations import ReLU
 from .base import Layer, check_input_rank
+from .convolution import Padding, Size
 
 
 class _Pool2D(Layer):
     example = {"config": {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
                "input_shape": (2, 7, 6)}
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, **kwargs):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
+                 ceil_mode: bool = False, **kwargs):
         super().__init__(**kwargs)
         as_pair(kernel_size, "kernel_size", 1)
         if stride is not None:
@@ -38,8 +40,8 @@ class MaxPool2D(_Pool2D):
     windows) instead of a pass over the full input, with the same values and gradients.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 **kwargs):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
+                 dilation: Size = 1, ceil_mode: bool = False, **kwargs):
         super().__init__(kernel_size, stride, padding, ceil_mode, **kwargs)
         as_pair(dilation, "dilation", 1)
         self.dilation = dilation
@@ -73,8 +75,9 @@ class AvgPool2D(_Pool2D):
     """Like ``torch.nn.AvgPool2d``; stride defaults to kernel_size. ``divisor_override``
     (a non-zero int, or None) divides every window's sum instead of its size."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override: int | None = None, **kwargs):
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Padding = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None, **kwargs):
         super().__init__(kernel_size, stride, padding, ceil_mode, **kwargs)
         self.count_include_pad = as_bool(count_include_pad, "count_include_pad")
         self.divisor_override = as_divisor_override(divisor_override)
