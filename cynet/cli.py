@@ -141,7 +141,10 @@ MODEL_FILE = click.Path(dir_okay=False, path_type=Path)
                    "learning rate).")
 @click.option("--overwrite", is_flag=True,
               help="With --out: replace the run already in that directory.")
-def train(model, data, epochs, batch_size, lr, seed, out, resume, overwrite):
+@click.option("--init", type=click.Path(path_type=Path), metavar="WEIGHTS",
+              help="Start from these weights (a weights .npz or a run directory) to "
+                   "fine-tune them.")
+def train(model, data, epochs, batch_size, lr, seed, out, resume, overwrite, init):
     """Train MODEL (a JSON definition) and write a run directory."""
     from .training_run import Interrupted, Overrides, WriteFailed, train as run_training
 
@@ -149,13 +152,16 @@ def train(model, data, epochs, batch_size, lr, seed, out, resume, overwrite):
         raise click.UsageError("give either --out or --resume, not both")
     if overwrite and out is None:
         raise click.UsageError("--overwrite goes with --out (the run directory to replace)")
+    if init is not None and resume is not None:
+        raise click.UsageError("give either --init or --resume, not both: a resumed run "
+                               "starts from its checkpoint")
     overrides = Overrides(data=data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     import numpy as np
 
     np.seterr(all="ignore")  # a diverging loss is reported once, as an error, below
     try:
         _, run, test = run_training(model, overrides, out=out, resume=resume,
-                                    overwrite=overwrite)
+                                    overwrite=overwrite, init=init)
     except (Interrupted, WriteFailed) as exc:
         flags = "".join(f" {flag} {shlex.quote(str(value))}" for flag, value in overrides.flags())
         command = f"cynet train {shlex.quote(str(model))}{flags}"

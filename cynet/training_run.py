@@ -112,14 +112,16 @@ def _seed_from_checkpoint(doc, checkpoint_doc):
 
 
 def train(model_path, overrides=None, out=None, resume=None, stream=None, bar=None,
-          overwrite=False):
+          overwrite=False, init=None):
     """Train the definition at ``model_path``; returns ``(model, run_dir, test_metrics)``.
     The run directory is locked for the whole run (see ``cynet.rundir``): a directory
     another process trains in is refused. ``overwrite``: an ``out`` that holds a run is
-    emptied of that run's files first (never of anything else) instead of refused."""
+    emptied of that run's files first (never of anything else) instead of refused.
+    ``init``: a weights file or run directory whose weights (and buffers) the model
+    starts from, for fine-tuning; they must fit the definition exactly."""
     held = []
     try:
-        return _train(model_path, overrides, out, resume, stream, bar, held, overwrite)
+        return _train(model_path, overrides, out, resume, stream, bar, held, overwrite, init)
     finally:
         for run in held:
             run.unlock()
@@ -130,7 +132,8 @@ def _already_a_run(run):
                        f"{run.path}, replace it with --overwrite, or choose another --out")
 
 
-def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=False):
+def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=False,
+           init=None):
     overrides = overrides or Overrides()
     doc = overrides.apply(load_json(model_path))
     lr_override = None  # the learning rate a resume was given, by --lr now or before
@@ -154,6 +157,9 @@ def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=Fals
         check_resumable(checkpoint_doc, meta,
                         trained_doc if overrides.lr is None
                         else _with_lr(trained_doc, _lr_of(checkpoint_doc)))
+    if init is not None:  # before the data and the run directory: a misfit costs nothing
+        start = load_trained(init)
+        model.load_state_arrays(start.state_arrays(), source=str(init))
     dataset = load_data(model.definition.data)
     check_data(model, dataset)
     # before the run directory is made: a refused run leaves nothing to clean up

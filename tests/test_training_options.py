@@ -381,3 +381,39 @@ def test_schema_refuses_what_cynet_refuses(change):
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     with pytest.raises((cynet.DefinitionError, ValueError, TypeError)):
         cynet.Model.from_dict(doc)
+
+
+# ------------------------------------------------------------------ --init
+
+
+def test_init_starts_from_the_given_weights(tmp_path):
+    doc = definition(data=write_dataset(tmp_path / "d.npz"))
+    model = write_json(tmp_path / "m.json", doc)
+    first = tmp_path / "first"
+    ok(run("train", model, "--epochs", 2, "--out", first))
+    # a learning rate too small to move anything: the run ends where it started
+    tuned = tmp_path / "tuned"
+    ok(run("train", model, "--epochs", 1, "--lr", 1e-30, "--init", first, "--out", tuned))
+    start, end = load_npz(first / "weights.npz"), load_npz(tuned / "weights.npz")
+    params = [k for k in start if k.startswith("layers.")]
+    assert params and all(np.array_equal(start[k], end[k]) for k in params)
+    # ...and from a weights file, the same
+    again = tmp_path / "again"
+    ok(run("train", model, "--epochs", 1, "--lr", 1e-30, "--init", first / "weights.npz",
+           "--out", again))
+    assert all(np.array_equal(start[k], load_npz(again / "weights.npz")[k]) for k in params)
+
+
+def test_init_with_weights_of_another_model_or_with_resume_is_refused(tmp_path):
+    data = write_dataset(tmp_path / "d.npz")
+    small = write_json(tmp_path / "m.json", definition(data=data))
+    other_doc = definition(data=data)
+    other_doc["layers"][0]["out_channels"] = 6
+    other = write_json(tmp_path / "o.json", other_doc)
+    first = tmp_path / "first"
+    ok(run("train", small, "--epochs", 1, "--out", first))
+    assert_user_error(run("train", other, "--init", first, "--out", tmp_path / "x"), 2,
+                      ["do not fit the model", "(4, 1, 3, 3)", "(6, 1, 3, 3)"])
+    assert not (tmp_path / "x").exists()
+    assert_user_error(run("train", small, "--init", first, "--resume", first), 2,
+                      ["--init", "--resume"])
