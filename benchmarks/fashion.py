@@ -205,34 +205,51 @@ def torch_worker(args):
     if len(x_val) == 0:  # no split: the val_ metrics are the test split's, as in cynet
         x_val, y_val = data.x_test, data.y_test
 
+    from cynet.augment import Augmentation  # NumPy only
+    from cynet.schedules import lr_with_warmup, make_schedule
+
     start = time.perf_counter()
     torch.manual_seed(seed)
     model, _ = torch_twin(doc)
     opt = torch_optimizer(doc.get("optimizer"), model.parameters())
-    sched = torch_scheduler(doc.get("optimizer"), opt, epochs)
+    warmup = training.get("warmup_epochs", 0)
+    # torch's own scheduler, or with a warm-up the same closed forms set per epoch
+    sched = None if warmup else torch_scheduler(doc.get("optimizer"), opt, epochs)
+    base_lr = opt.param_groups[0]["lr"]
+    schedule = make_schedule((doc.get("optimizer") or {}).get("schedule"))
+    augment = Augmentation.from_config(training.get("augment") or {})
+    smoothing = training.get("label_smoothing", 0.0)
     rng = np.random.default_rng(seed)
     metrics = []
     for epoch in range(epochs):
+        if warmup:
+            for group in opt.param_groups:
+                group["lr"] = lr_with_warmup(schedule, base_lr, epoch, epochs, warmup)
         t0 = time.perf_counter()
         order = rng.permutation(n_train)
         total, correct = 0.0, 0
         for b0 in range(0, n_train, batch):
             idx = order[b0:b0 + batch]
-            xb = torch.from_numpy(x_tr[idx]).float().div_(255)
+            xb = x_tr[idx].astype(np.float32) / np.float32(255)
+            if augment:  # the same augmentations, drawn from this run's generator
+                xb = augment(xb, rng)
+            xb = torch.from_numpy(xb)
             yb = torch.from_numpy(y_tr[idx])
             opt.zero_grad(set_to_none=True)
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            loss = F.cross_entropy(out, yb, label_smoothing=smoothing)
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
             correct += (out.argmax(1) == yb).sum().item()
+        lr = opt.param_groups[0]["lr"]  # this epoch's
         if sched is not None:
             sched.step()
         val_loss, val_acc = torch_evaluate(model, x_val, y_val, EVAL_BATCH)
         metrics.append({"epoch": epoch + 1, "loss": total / n_train,
                         "accuracy": correct / n_train, "val_loss": val_loss,
-                        "val_accuracy": val_acc, "seconds": time.perf_counter() - t0})
+                        "val_accuracy": val_acc, "lr": lr,
+                        "seconds": time.perf_counter() - t0})
         print(f"[torch {name}] epoch {epoch + 1}/{epochs}  loss {total / n_train:.4f}  "
               f"val_accuracy {val_acc:.4f}  {metrics[-1]['seconds']:.1f} s",
               file=sys.stderr, flush=True)
@@ -275,6 +292,20 @@ def table(rows, markdown):
     return text
 
 
+def curves(rows, markdown):
+    """Each run's curve: the validation accuracy (and the learning rate, where recorded)
+    of every epoch, as a line of numbers."""
+    lines = ["Curves (validation accuracy per epoch; lr where recorded):", ""]
+    for r in rows:
+        val = " ".join(fmt(m.get("val_accuracy"), 4, "-") for m in r["metrics"])
+        lines.append(f"{'- ' if markdown else ''}{r['model']}.json, {r['framework']}: {val}")
+        lrs = [m.get("lr") for m in r["metrics"]]
+        if any(v is not None for v in lrs):
+            shown = " ".join("-" if v is None else f"{v:.3g}" for v in lrs)
+            lines.append(f"{'  ' if markdown else ''}  lr: {shown}")
+    return "\n".join(lines)
+
+
 def header(argv, args, rows, markdown):
     import cynet
 
@@ -295,8 +326,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for cynet's kernels, BLAS and torch (default 1)")
-    ap.add_argument("--models", default="simple,bn",
-                    help="comma-separated definitions from models/ (default simple,bn)")
+    ap.add_argument("--models", default="simple,bn,resnet",
+                    help="comma-separated definitions from models/ (default simple,bn,resnet)")
     ap.add_argument("--skip-torch", action="store_true", help="train the cynet definitions only")
     ap.add_argument("--markdown", action="store_true",
                     help="print a markdown table for benchmarks/RESULTS.md")
@@ -348,6 +379,8 @@ def main(argv=None):
     print(header(argv, args, rows, args.markdown))
     print()
     print(text)
+    print()
+    print(curves(rows, args.markdown))
     print()
     print(f"total wall time: {total:.0f} s")
     return 0
