@@ -202,8 +202,6 @@ def torch_worker(args):
     x, y = data.x_train, data.y_train
     n_train = _train_images(doc, len(x))
     x_tr, y_tr, x_val, y_val = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
-    if len(x_val) == 0:  # no split: the val_ metrics are the test split's, as in cynet
-        x_val, y_val = data.x_test, data.y_test
 
     from cynet.augment import Augmentation  # NumPy only
     from cynet.schedules import lr_with_warmup, make_schedule
@@ -347,6 +345,9 @@ def parse_args(argv):
     for name in args.model_names:
         if not os.path.isfile(model_path(name)):
             ap.error(f"--models: models/{name}.json does not exist")
+        if not load_doc(name).get("training", {}).get("validation_split"):
+            ap.error(f"--models: models/{name}.json has no training.validation_split; the "
+                     "report selects on validation figures only, never on the test split")
     return args
 
 
