@@ -72,9 +72,10 @@ def batches(doc, seed):
     return list(zip(x, y))
 
 
-def _loss_step(net, opt, xb, yb):
+def _loss_step(net, opt, xb, yb, smoothing=0.0):
     opt.zero_grad(set_to_none=True)
-    loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(xb)), torch.from_numpy(yb))
+    loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(xb)), torch.from_numpy(yb),
+                                             label_smoothing=smoothing)
     loss.backward()
     opt.step()
     return loss.item()
@@ -121,8 +122,9 @@ def compare(doc, data, break_twin=None, loss_rtol=None, update_rtol=None, weight
             break_twin(step_opt)
         before = {k: v.copy() for k, v in model.parameters().items()}
         cy_loss = float(model.train_step(xb, yb)[0])
-        for what, loss in (("free twin", _loss_step(free, free_opt, xb, yb)),
-                           ("stepped twin", _loss_step(step, step_opt, xb, yb))):
+        smoothing = doc.get("training", {}).get("label_smoothing", 0.0)
+        for what, loss in (("free twin", _loss_step(free, free_opt, xb, yb, smoothing)),
+                           ("stepped twin", _loss_step(step, step_opt, xb, yb, smoothing))):
             err = abs(cy_loss - loss) / abs(loss)
             if not err <= LOSS_RTOL:
                 out.append(f"step {i}, {what}: loss {loss:.8f}, cynet {cy_loss:.8f} "
@@ -194,7 +196,7 @@ CONCAT_NET = {
 
 # every padding form and padding_mode in one network: per side, "same" at a stride, the
 # three copying modes, and pools padded per side and "same" (which torch's pools lack:
-# the twin pads explicitly)
+# the twin pads explicitly); trained with label smoothing
 PADDING_NET = {
     "input_shape": [2, 11, 10],
     "layers": [
@@ -214,7 +216,7 @@ PADDING_NET = {
         {"type": "Dense", "out_features": 10},
     ],
     "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
-    "training": {"batch_size": 16, "seed": 4},
+    "training": {"batch_size": 16, "seed": 4, "label_smoothing": 0.1},
 }
 
 
