@@ -218,10 +218,10 @@ def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=Fals
         held_out)
     min_delta = (training.get("early_stopping") or {}).get("min_delta", 0.0)
     progress = Progress(training["epochs"], n_train, stream=stream, bar=bar)
-    held = f"{split:g} held out for validation" if split else (
+    held_text = f"{split:g} held out for validation" if split else (
         "the test split held out" if validation else "no held-out data")
     progress.message(f"training {model_path} on {dataset.name} ({n_train} images, "
-                     f"{held}) into {run.path}")
+                     f"{held_text}) into {run.path}")
 
     saved = {"epoch": model.epoch}
 
