@@ -13,9 +13,10 @@ import math
 
 MONITORS = ("val_loss", "val_accuracy")
 DEFAULT_MONITOR = "val_accuracy"
+DEFAULT_PATIENCE = 3  # epochs without improvement (PyTorch Lightning's default)
 
-__all__ = ["MONITORS", "DEFAULT_MONITOR", "held_out_key", "best_epoch", "should_stop",
-           "stop_message"]
+__all__ = ["MONITORS", "DEFAULT_MONITOR", "DEFAULT_PATIENCE", "held_out_key", "best_epoch",
+           "should_stop", "stop_message"]
 
 
 def held_out_key(monitor, held_out):

@@ -159,7 +159,8 @@ def stopped_early(model):
     if stopping is None or not model.history:
         return False
     key = stopping.get("monitor", monitor.DEFAULT_MONITOR)
-    return monitor.should_stop(model.history, key, stopping.get("patience", 1),
+    return monitor.should_stop(model.history, key,
+                               stopping.get("patience", monitor.DEFAULT_PATIENCE),
                                stopping.get("min_delta", 0.0))
 
 

@@ -252,8 +252,8 @@ def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=Fals
         raise _stopped(exc, run.path, saved["epoch"]) from None
     stopping = training.get("early_stopping")
     if stopping is not None and training_loop.stopped_early(model):
-        progress.message(monitor.stop_message(model.history, monitored,
-                                              stopping.get("patience", 1), min_delta))
+        patience = stopping.get("patience", monitor.DEFAULT_PATIENCE)
+        progress.message(monitor.stop_message(model.history, monitored, patience, min_delta))
     best = monitor.best_epoch(model.history, monitored, min_delta)
     if best is not None:
         where = ("selected on the test split: set training.validation_split to select on "
