@@ -124,10 +124,6 @@ def fit(model, x, y, epochs=None, batch_size=None, validation_data=None, callbac
                 f"{split!r} holds out {n_val} of the {n_val + len(x)} samples, leaving none "
                 f"to train on; use a smaller validation_split")
         raise ValueError("no training samples")
-    stopping = training.get("early_stopping")
-    if stopping is not None and (validation_data is None or held_out != "val"):
-        raise ValueError("early stopping needs validation data (validation_data or "
-                         "training.validation_split); it never selects on the test split")
     memory.check_training(model.network, model.input_shape, min(batch_size, len(x)),
                           model.optimizer)
     _warn_of_unused_outputs(model, y)

@@ -213,10 +213,9 @@ def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=Fals
     if not split and dataset.x_test is not None:
         # the held-out figures are the test split's: called so, never validation
         validation, held_out = (dataset.x_test, dataset.y_test), "test"
-    monitored = monitor.held_out_key(
-        (training.get("early_stopping") or {}).get("monitor", monitor.DEFAULT_MONITOR),
-        held_out)
-    min_delta = (training.get("early_stopping") or {}).get("min_delta", 0.0)
+    stopping = training.get("early_stopping") or {}
+    monitored = monitor.held_out_key(stopping.get("monitor", monitor.DEFAULT_MONITOR), held_out)
+    min_delta = stopping.get("min_delta", 0.0)
     progress = Progress(training["epochs"], n_train, stream=stream, bar=bar)
     held_text = f"{split:g} held out for validation" if split else (
         "the test split held out" if validation else "no held-out data")
@@ -250,8 +249,7 @@ def _train(model_path, overrides, out, resume, stream, bar, held, overwrite=Fals
         model.save(run.weights_path())
     except (KeyboardInterrupt, OSError) as exc:
         raise _stopped(exc, run.path, saved["epoch"]) from None
-    stopping = training.get("early_stopping")
-    if stopping is not None and training_loop.stopped_early(model):
+    if stopping and training_loop.stopped_early(model):
         patience = stopping.get("patience", monitor.DEFAULT_PATIENCE)
         progress.message(monitor.stop_message(model.history, monitored, patience, min_delta))
     best = monitor.best_epoch(model.history, monitored, min_delta)
